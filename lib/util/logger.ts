@@ -1,0 +1,98 @@
+/** A small levelled logger; the library writes through it and the CLI decides where lines go. */
+
+/** Log levels, lowest first; names as Go EdgeVPN's `--log-level` accepts them. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error", "fatal"] as const;
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** One log record as handed to a sink. */
+export interface LogRecord {
+  level: LogLevel;
+  /** Component that logged, e.g. `node`, `ledger`. */
+  logger: string;
+  msg: string;
+  fields?: Record<string, unknown>;
+  time: Date;
+}
+
+/** Where records go; the CLI supplies one that writes to stderr. */
+export type LogSink = (record: LogRecord) => void;
+
+/**
+ * Logger handed to every component.
+ *
+ * @example
+ * ```ts
+ * const log = createLogger({ level: "info", sink: (r) => console.error(r.msg) });
+ * log.child("node").info("started", { peers: 3 });
+ * ```
+ */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  /** True when records of this level are written (to skip building costly fields). */
+  enabled(level: LogLevel): boolean;
+  /** A logger for a sub-component, named `parent.name`. */
+  child(name: string): Logger;
+}
+
+/**
+ * Parses a level name (case-insensitive), or returns undefined when unknown.
+ *
+ * @example
+ * ```ts
+ * parseLogLevel("INFO"); // "info"
+ * ```
+ */
+export function parseLogLevel(text: string): LogLevel | undefined {
+  const t = text.trim().toLowerCase();
+  if (t === "warning") return "warn";
+  if (t === "dpanic" || t === "panic") return "fatal";
+  return (LOG_LEVELS as readonly string[]).includes(t) ? t as LogLevel : undefined;
+}
+
+/**
+ * Creates a logger writing records at or above `level` to `sink`.
+ *
+ * @example
+ * ```ts
+ * const lines: string[] = [];
+ * const log = createLogger({ level: "warn", sink: (r) => lines.push(r.msg) });
+ * log.info("hidden");
+ * log.warn("kept");
+ * ```
+ */
+export function createLogger(
+  options: { level?: LogLevel; sink?: LogSink; name?: string } = {},
+): Logger {
+  const min = LOG_LEVELS.indexOf(options.level ?? "info");
+  const sink = options.sink;
+  const make = (name: string): Logger => {
+    const write = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) => {
+      if (sink && LOG_LEVELS.indexOf(level) >= min) {
+        sink({ level, logger: name, msg, fields, time: new Date() });
+      }
+    };
+    return {
+      debug: write("debug"),
+      info: write("info"),
+      warn: write("warn"),
+      error: write("error"),
+      enabled: (level) => sink !== undefined && LOG_LEVELS.indexOf(level) >= min,
+      child: (child) => make(name ? `${name}.${child}` : child),
+    };
+  };
+  return make(options.name ?? "");
+}
+
+/**
+ * A logger that drops everything; the default when a caller passes none.
+ *
+ * @example
+ * ```ts
+ * silentLogger.info("goes nowhere");
+ * ```
+ */
+export const silentLogger: Logger = createLogger({});
