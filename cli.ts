@@ -1,0 +1,193 @@
+#!/usr/bin/env -S deno run -A
+/** Command line of EdgeVPN for Deno: parses arguments, calls the library, maps errors to exit codes. */
+import { Command, CommanderError, Option } from "commander";
+import {
+  type OptionName,
+  OPTIONS,
+  type OptionScope,
+  type OptionSpec,
+} from "./lib/config/options.ts";
+import { type CliValues, resolveSettings } from "./lib/config/settings.ts";
+import type { Settings } from "./lib/config/options.ts";
+import { EdgeVpnError, errorMessage, UsageError } from "./lib/util/errors.ts";
+import { createLogger, type LogRecord, parseLogLevel } from "./lib/util/logger.ts";
+import { VERSION } from "./lib/version.ts";
+
+const encoder = new TextEncoder();
+
+/** What every command runner receives from the CLI. */
+export interface CommandContext {
+  settings: Settings;
+  /** Positional arguments of the command. */
+  args: string[];
+  /** Writes text to standard output. */
+  out: (text: string) => void;
+  log: ReturnType<typeof createLogger>;
+  /** Aborted on SIGINT or SIGTERM. */
+  signal: AbortSignal;
+  home: string | undefined;
+}
+
+type Runner = (ctx: CommandContext) => Promise<void>;
+
+interface CommandDef {
+  name: string;
+  aliases?: string[];
+  summary: string;
+  scopes: OptionScope[];
+  arguments?: string;
+  load: () => Promise<Runner>;
+}
+
+const COMMANDS: CommandDef[] = [];
+
+function addOptions(cmd: Command, scopes: OptionScope[]): void {
+  for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {
+    if (!scopes.includes(spec.scope)) continue;
+    const dash = spec.flag.length === 1 ? "-" : "--";
+    const def = Array.isArray(spec.default) ? spec.default.join(",") : String(spec.default);
+    const notes = [def !== "" && `default ${def}`, spec.env && `env ${spec.env}`].filter(Boolean);
+    const help = notes.length ? `${spec.help} (${notes.join("; ")})` : spec.help;
+    const short = spec.short ? `-${spec.short}, ` : "";
+    let option: Option;
+    if (spec.kind === "bool") {
+      option = new Option(`${short}${dash}${spec.flag}${dash === "--" ? " [bool]" : ""}`, help);
+    } else if (spec.kind === "list") {
+      option = new Option(`${short}${dash}${spec.flag} <value>`, help).argParser(
+        (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+      );
+    } else {
+      option = new Option(`${short}${dash}${spec.flag} <value>`, help);
+    }
+    if (spec.compat) option.hideHelp();
+    cmd.addOption(option);
+    if (spec.kind === "bool" && dash === "--") {
+      cmd.addOption(new Option(`--no-${spec.flag}`).hideHelp());
+    }
+    void name;
+  }
+}
+
+function cliValues(cmd: Command, scopes: OptionScope[]): CliValues {
+  const opts = cmd.opts();
+  const values: CliValues = {};
+  for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {
+    if (!scopes.includes(spec.scope)) continue;
+    const key = spec.flag.length === 1
+      ? spec.flag
+      : spec.flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    if (opts[key] !== undefined) values[name] = opts[key];
+  }
+  return values;
+}
+
+function textSink(record: LogRecord): void {
+  const fields = record.fields
+    ? Object.entries(record.fields).map(([k, v]) =>
+      ` ${k}=${typeof v === "string" ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`
+    ).join("")
+    : "";
+  const line = `${record.time.toISOString()} ${record.level.toUpperCase().padEnd(5)} ${
+    record.logger ? record.logger + ": " : ""
+  }${record.msg}${fields}\n`;
+  Deno.stderr.writeSync(encoder.encode(line));
+}
+
+async function runCommand(
+  def: Pick<CommandDef, "scopes" | "load">,
+  cmd: Command,
+): Promise<void> {
+  const env = Deno.env.toObject();
+  const settings = resolveSettings(cliValues(cmd, def.scopes), env);
+  const level = parseLogLevel(settings.logLevel);
+  if (!level) {
+    throw new UsageError(
+      "BAD_FLAG",
+      `--log-level: expected debug, info, warn, error or fatal, got ${
+        JSON.stringify(settings.logLevel)
+      }`,
+    );
+  }
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    const run = await def.load();
+    await run({
+      settings,
+      args: cmd.args,
+      out: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+      log: createLogger({ level, sink: textSink }),
+      signal: controller.signal,
+      home: env.HOME,
+    });
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+}
+
+function buildProgram(): Command {
+  const program = new Command("edgevpn")
+    .description("EdgeVPN for Deno: a serverless peer-to-peer VPN and service mesh on libp2p")
+    .version(VERSION, "-v, --version")
+    .usage("[options] | <command> [options]")
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, outputError: () => {} })
+    .showSuggestionAfterError(false)
+    .enablePositionalOptions();
+  const rootScopes: OptionScope[] = ["generate", "common"];
+  addOptions(program, rootScopes);
+  program.action(async () => {
+    await runCommand({
+      scopes: rootScopes,
+      load: async () => (await import("./lib/commands/root.ts")).runRoot,
+    }, program);
+  });
+  for (const def of COMMANDS) {
+    const sub = program.command(def.name).description(def.summary).exitOverride()
+      .configureOutput({ writeErr: () => {}, outputError: () => {} });
+    for (const alias of def.aliases ?? []) sub.alias(alias);
+    if (def.arguments) sub.arguments(def.arguments);
+    addOptions(sub, def.scopes);
+    sub.action(async () => await runCommand(def, sub));
+  }
+  return program;
+}
+
+/**
+ * Runs the command line and returns the process exit code: 0 success, 1 failure, 2 bad input.
+ *
+ * @example
+ * ```ts
+ * const code = await main(["-g"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(args, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      if (e.code === "commander.help") return 0;
+      printError(`${e.message.replace(/^error: /, "")} (see edgevpn --help)`);
+      return 2;
+    }
+    if (e instanceof UsageError) {
+      printError(e.message);
+      return 2;
+    }
+    printError(e instanceof EdgeVpnError ? e.message : `unexpected failure: ${errorMessage(e)}`);
+    return 1;
+  }
+}
+
+function printError(message: string): void {
+  Deno.stderr.writeSync(encoder.encode(`edgevpn: ${message}\n`));
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,29 @@
+/** The root command: `-g` prints a new network configuration; otherwise it joins the VPN. */
+import type { CommandContext } from "../../cli.ts";
+import { requireNetworkConfig } from "../config/load.ts";
+import { expandHome } from "../config/settings.ts";
+import { encodeToken, generateNetworkConfig, networkConfigToYaml } from "../config/token.ts";
+import { UsageError } from "../util/errors.ts";
+
+/**
+ * Runs the root command.
+ *
+ * @example
+ * ```ts
+ * // edgevpn -g -b  → prints a token
+ * ```
+ */
+export async function runRoot(ctx: CommandContext): Promise<void> {
+  const s = ctx.settings;
+  if (s.generate) {
+    const config = generateNetworkConfig(s.keyOtpInterval);
+    ctx.out(s.base64 ? encodeToken(config) + "\n" : networkConfigToYaml(config) + "\n");
+    return;
+  }
+  if (s.base64) throw new UsageError("BAD_FLAG", "-b only makes sense with -g");
+  await requireNetworkConfig({ token: s.token, configPath: expandHome(s.config, ctx.home) });
+  throw new UsageError(
+    "NO_COMMAND",
+    "nothing to do: use -g to create a network, or a command such as start (see edgevpn --help)",
+  );
+}

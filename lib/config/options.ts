@@ -1,0 +1,507 @@
+/** Every command-line option and environment variable, with Go EdgeVPN's names and defaults. */
+
+/** How an option's text is parsed. `seconds` and `duration` both give milliseconds. */
+export type OptionKind = "bool" | "int" | "string" | "list" | "seconds" | "duration";
+
+/** Which commands take an option. */
+export type OptionScope = "common" | "vpn" | "api" | "generate";
+
+/** One option: its flag, environment variable, default and help. */
+export interface OptionSpec {
+  /** Long flag name without dashes. */
+  flag: string;
+  /** Single-letter alias, if any. */
+  short?: string;
+  env?: string;
+  kind: OptionKind;
+  default: boolean | number | string | readonly string[];
+  help: string;
+  scope: OptionScope;
+  /** Accepted for compatibility with Go EdgeVPN scripts; has no effect here. */
+  compat?: boolean;
+}
+
+const HOME_DIR = "~/.edgevpn";
+
+/**
+ * The option table: the single source of flags, environment variables and defaults used by
+ * the CLI, the API and the documentation.
+ *
+ * @example
+ * ```ts
+ * OPTIONS.mtu.default; // 1200
+ * ```
+ */
+export const OPTIONS = {
+  // Generation (root command only).
+  generate: {
+    flag: "g",
+    kind: "bool",
+    default: false,
+    help: "print a new network configuration (YAML) and exit",
+    scope: "generate",
+  },
+  base64: {
+    flag: "b",
+    kind: "bool",
+    default: false,
+    help: "with -g: print the configuration as a base64 token",
+    scope: "generate",
+  },
+  keyOtpInterval: {
+    flag: "key-otp-interval",
+    kind: "int",
+    default: 360,
+    help: "with -g: OTP rotation interval in seconds",
+    scope: "generate",
+  },
+  // Network membership.
+  config: {
+    flag: "config",
+    short: "c",
+    env: "EDGEVPNCONFIG",
+    kind: "string",
+    default: "",
+    help: "path of a YAML network configuration (wins over --token)",
+    scope: "common",
+  },
+  token: {
+    flag: "token",
+    env: "EDGEVPNTOKEN",
+    kind: "string",
+    default: "",
+    help: "base64 network token",
+    scope: "common",
+  },
+  // libp2p host and discovery.
+  listenMaddrs: {
+    flag: "listen-maddrs",
+    env: "EDGEVPNLISTENMADDRS",
+    kind: "list",
+    default: [],
+    help: "multiaddresses to listen on (when empty: TCP on every interface, random port)",
+    scope: "common",
+  },
+  dhtAnnounceMaddrs: {
+    flag: "dht-announce-maddrs",
+    env: "EDGEVPNDHTANNOUNCEMADDRS",
+    kind: "list",
+    default: [],
+    help: "multiaddresses announced to the DHT instead of the listen addresses",
+    scope: "common",
+  },
+  discoveryInterval: {
+    flag: "discovery-interval",
+    env: "EDGEVPNDHTINTERVAL",
+    kind: "seconds",
+    default: 720,
+    help: "seconds between DHT rendezvous rounds",
+    scope: "common",
+  },
+  discoveryBootstrapPeers: {
+    flag: "discovery-bootstrap-peers",
+    env: "EDGEVPNBOOTSTRAPPEERS",
+    kind: "list",
+    default: [],
+    help: "bootstrap multiaddresses with /p2p/<id> (when empty: the public libp2p bootstrap peers)",
+    scope: "common",
+  },
+  mdns: {
+    flag: "mdns",
+    env: "EDGEVPNMDNS",
+    kind: "bool",
+    default: true,
+    help: "discover peers on the LAN with mDNS",
+    scope: "common",
+  },
+  dht: {
+    flag: "dht",
+    env: "EDGEVPNDHT",
+    kind: "bool",
+    default: true,
+    help: "discover peers through the Kademlia DHT",
+    scope: "common",
+  },
+  lowProfile: {
+    flag: "low-profile",
+    env: "EDGEVPNLOWPROFILE",
+    kind: "bool",
+    default: true,
+    help: "DHT bucket size 20",
+    scope: "common",
+  },
+  blacklist: {
+    flag: "blacklist",
+    env: "EDGEVPNBLACKLIST",
+    kind: "list",
+    default: [],
+    help: "CIDRs and peer IDs refused at connection time",
+    scope: "common",
+  },
+  whitelist: {
+    flag: "whitelist",
+    env: "EDGEVPNWHITELIST",
+    kind: "list",
+    default: [],
+    help: "multiaddresses allow-listed by the resource manager",
+    scope: "common",
+    compat: true,
+  },
+  privkeyCache: {
+    flag: "privkey-cache",
+    env: "EDGEVPNPRIVKEYCACHE",
+    kind: "bool",
+    default: false,
+    help: "keep the node key on disk so the peer ID survives restarts",
+    scope: "common",
+  },
+  privkeyCacheDir: {
+    flag: "privkey-cache-dir",
+    env: "EDGEVPNPRIVKEYCACHEDIR",
+    kind: "string",
+    default: HOME_DIR,
+    help: "directory of the cached node key",
+    scope: "common",
+  },
+  connectionHighWater: {
+    flag: "connection-high-water",
+    env: "EDGEVPN_CONNECTION_HIGH_WATER",
+    kind: "int",
+    default: 0,
+    help: "connection manager high water mark (0: library default)",
+    scope: "common",
+  },
+  connectionLowWater: {
+    flag: "connection-low-water",
+    env: "EDGEVPN_CONNECTION_LOW_WATER",
+    kind: "int",
+    default: 0,
+    help: "connection manager low water mark (0: library default)",
+    scope: "common",
+  },
+  maxConnections: {
+    flag: "max-connections",
+    env: "EDGEVPNMAXCONNS",
+    kind: "int",
+    default: 0,
+    help: "maximum connections (resource manager)",
+    scope: "common",
+  },
+  // Ledger.
+  ledgerAnnounceInterval: {
+    flag: "ledger-announce-interval",
+    env: "EDGEVPNLEDGERINTERVAL",
+    kind: "seconds",
+    default: 10,
+    help: "seconds between re-announcements of this node's ledger entries",
+    scope: "common",
+  },
+  ledgerSynchronizationInterval: {
+    flag: "ledger-synchronization-interval",
+    env: "EDGEVPNLEDGERSYNCINTERVAL",
+    kind: "seconds",
+    default: 10,
+    help: "seconds between ledger synchronisation rounds",
+    scope: "common",
+  },
+  ledgerState: {
+    flag: "ledger-state",
+    env: "EDGEVPNLEDGERSTATE",
+    kind: "string",
+    default: "",
+    help: "directory keeping the ledger on disk (default: in memory)",
+    scope: "common",
+  },
+  ownership: {
+    flag: "ownership",
+    env: "EDGEVPNOWNERSHIP",
+    kind: "string",
+    default: "enforce",
+    help: "ledger ownership mode: off, observe or enforce",
+    scope: "common",
+  },
+  ownershipTtl: {
+    flag: "ownership-ttl",
+    env: "EDGEVPNOWNERSHIPTTL",
+    kind: "seconds",
+    default: 0,
+    help: "seconds before an owner without heartbeat expires (0: 4 x healthcheck interval)",
+    scope: "common",
+  },
+  alivenessHealthcheckInterval: {
+    flag: "aliveness-healthcheck-interval",
+    env: "HEALTHCHECKINTERVAL",
+    kind: "seconds",
+    default: 120,
+    help: "seconds between heartbeats",
+    scope: "common",
+  },
+  alivenessHealthcheckScrubInterval: {
+    flag: "aliveness-healthcheck-scrub-interval",
+    env: "HEALTHCHECKSCRUBINTERVAL",
+    kind: "seconds",
+    default: 600,
+    help: "seconds between scrubs of stale entries by the leader",
+    scope: "common",
+  },
+  alivenessHealthcheckMaxInterval: {
+    flag: "aliveness-healthcheck-max-interval",
+    env: "HEALTHCHECKMAXINTERVAL",
+    kind: "seconds",
+    default: 900,
+    help: "seconds after which a node without heartbeat is considered gone",
+    scope: "common",
+  },
+  // VPN data plane.
+  timeout: {
+    flag: "timeout",
+    env: "EDGEVPNTIMEOUT",
+    kind: "duration",
+    default: "15s",
+    help: "timeout for opening a stream to a peer",
+    scope: "common",
+  },
+  mtu: {
+    flag: "mtu",
+    env: "EDGEVPNMTU",
+    kind: "int",
+    default: 1200,
+    help: "MTU of the VPN interface",
+    scope: "common",
+  },
+  bootstrapIface: {
+    flag: "bootstrap-iface",
+    env: "EDGEVPNBOOTSTRAPIFACE",
+    kind: "bool",
+    default: true,
+    help: "configure the interface (address, MTU, link up)",
+    scope: "common",
+  },
+  packetMtu: {
+    flag: "packet-mtu",
+    env: "EDGEVPNPACKETMTU",
+    kind: "int",
+    default: 1420,
+    help: "size of the interface read buffer",
+    scope: "common",
+  },
+  channelBufferSize: {
+    flag: "channel-buffer-size",
+    env: "EDGEVPNCHANNELBUFFERSIZE",
+    kind: "int",
+    default: 0,
+    help: "packet queue length",
+    scope: "common",
+  },
+  concurrency: {
+    flag: "concurrency",
+    kind: "int",
+    default: 0,
+    help: "packet workers (0: number of CPUs)",
+    scope: "common",
+    compat: true,
+  },
+  staticPeertable: {
+    flag: "static-peertable",
+    env: "EDGEVPNSTATICPEERTABLE",
+    kind: "list",
+    default: [],
+    help: "fixed routes ip:peerid instead of the ledger's machines",
+    scope: "common",
+  },
+  // Logging.
+  logLevel: {
+    flag: "log-level",
+    env: "EDGEVPNLOGLEVEL",
+    kind: "string",
+    default: "info",
+    help: "log level: debug, info, warn, error, fatal",
+    scope: "common",
+  },
+  libp2pLogLevel: {
+    flag: "libp2p-log-level",
+    env: "EDGEVPNLIBP2PLOGLEVEL",
+    kind: "string",
+    default: "fatal",
+    help: "log level of the libp2p layer",
+    scope: "common",
+  },
+  // Accepted for Go compatibility: NAT traversal, relays, resource limits, PeerGuard.
+  autorelayDiscoveryInterval: compat(
+    "autorelay-discovery-interval",
+    "EDGEVPNAUTORELAYDISCOVERYINTERVAL",
+    "duration",
+    "5m",
+  ),
+  autorelayStaticOnly: compat("autorelay-static-only", "EDGEVPNAUTORELAYSTATICONLY", "bool", false),
+  autorelayStaticPeer: compat("autorelay-static-peer", "EDGEVPNAUTORELAYPEERS", "list", []),
+  autorelay: compat("autorelay", "EDGEVPNAUTORELAY", "bool", true),
+  natRatelimitGlobal: compat("nat-ratelimit-global", "EDGEVPNNATRATELIMITGLOBAL", "int", 10),
+  natRatelimitPeer: compat("nat-ratelimit-peer", "EDGEVPNNATRATELIMITPEER", "int", 10),
+  natRatelimitInterval: compat(
+    "nat-ratelimit-interval",
+    "EDGEVPNNATRATELIMITINTERVAL",
+    "seconds",
+    60,
+  ),
+  natRatelimit: compat("nat-ratelimit", "EDGEVPNNATRATELIMIT", "bool", true),
+  holepunch: compat("holepunch", "EDGEVPNHOLEPUNCH", "bool", true),
+  natservice: compat("natservice", "EDGEVPNNATSERVICE", "bool", true),
+  natmap: compat("natmap", "EDGEVPNNATMAP", "bool", true),
+  relayService: compat("relay-service", "EDGEVPN_RELAY_SERVICE", "bool", true),
+  relayServiceNetworkOnly: compat(
+    "relay-service-network-only",
+    "EDGEVPN_RELAY_SERVICE_NETWORK_ONLY",
+    "bool",
+    true,
+  ),
+  relayServiceAclRefresh: compat(
+    "relay-service-acl-refresh",
+    "EDGEVPN_RELAY_SERVICE_ACL_REFRESH",
+    "duration",
+    "30s",
+  ),
+  relayServiceMaxData: compat(
+    "relay-service-max-data",
+    "EDGEVPN_RELAY_MAX_DATA",
+    "int",
+    1073741824,
+  ),
+  relayServiceMaxDuration: compat(
+    "relay-service-max-duration",
+    "EDGEVPN_RELAY_MAX_DURATION",
+    "duration",
+    "30m0s",
+  ),
+  relayServiceMaxCircuits: compat(
+    "relay-service-max-circuits",
+    "EDGEVPN_RELAY_MAX_CIRCUITS",
+    "int",
+    64,
+  ),
+  relayServiceReservationTtl: compat(
+    "relay-service-reservation-ttl",
+    "EDGEVPN_RELAY_RESERVATION_TTL",
+    "duration",
+    "1h0m0s",
+  ),
+  relayServiceBufferSize: compat(
+    "relay-service-buffer-size",
+    "EDGEVPN_RELAY_BUFFER_SIZE",
+    "int",
+    65536,
+  ),
+  limitEnable: compat("limit-enable", "LIMITENABLE", "bool", false),
+  limitFile: compat("limit-file", "LIMITFILE", "string", ""),
+  limitScope: compat("limit-scope", "LIMITSCOPE", "string", "system"),
+  limitConfigStreams: compat("limit-config-streams", "LIMITCONFIGSTREAMS", "int", 200),
+  limitConfigStreamsInbound: compat(
+    "limit-config-streams-inbound",
+    "LIMITCONFIGSTREAMSINBOUND",
+    "int",
+    30,
+  ),
+  limitConfigStreamsOutbound: compat(
+    "limit-config-streams-outbound",
+    "LIMITCONFIGSTREAMSOUTBOUND",
+    "int",
+    30,
+  ),
+  limitConfigConn: compat("limit-config-conn", "LIMITCONFIGCONNS", "int", 200),
+  limitConfigConnInbound: compat("limit-config-conn-inbound", "LIMITCONFIGCONNSINBOUND", "int", 30),
+  limitConfigConnOutbound: compat(
+    "limit-config-conn-outbound",
+    "LIMITCONFIGCONNSOUTBOUND",
+    "int",
+    30,
+  ),
+  limitConfigFd: compat("limit-config-fd", "LIMITCONFIGFD", "int", 30),
+  peerguard: compat("peerguard", "PEERGUARD", "bool", false),
+  peergate: compat("peergate", "PEERGATE", "bool", false),
+  peergateAutoclean: compat("peergate-autoclean", "PEERGATE_AUTOCLEAN", "bool", false),
+  peergateRelaxed: compat("peergate-relaxed", "PEERGATE_RELAXED", "bool", false),
+  peergateAuth: compat("peergate-auth", "PEERGATE_AUTH", "string", ""),
+  peergateInterval: compat("peergate-interval", "EDGEVPNPEERGATEINTERVAL", "seconds", 120),
+  // Root command / join: the VPN and what runs beside it.
+  interface: {
+    flag: "interface",
+    env: "IFACE",
+    kind: "string",
+    default: "edgevpn0",
+    help: "name of the VPN interface",
+    scope: "vpn",
+  },
+  address: {
+    flag: "address",
+    env: "ADDRESS",
+    kind: "string",
+    default: "10.1.0.1/24",
+    help: "VPN address of this node, in CIDR form",
+    scope: "vpn",
+  },
+  router: {
+    flag: "router",
+    env: "ROUTER",
+    kind: "string",
+    default: "",
+    help: "VPN address that receives packets for unknown destinations",
+    scope: "vpn",
+  },
+  dhcp: {
+    flag: "dhcp",
+    env: "DHCP",
+    kind: "bool",
+    default: false,
+    help: "obtain the VPN address from the network instead of --address",
+    scope: "vpn",
+  },
+  leaseDir: {
+    flag: "lease-dir",
+    env: "DHCPLEASEDIR",
+    kind: "string",
+    default: `${HOME_DIR}/leases`,
+    help: "directory of DHCP leases",
+    scope: "vpn",
+  },
+  transientConn: compat("transient-conn", "TRANSIENTCONN", "bool", false, "vpn"),
+  debug: {
+    flag: "debug",
+    kind: "bool",
+    default: false,
+    help: "serve debugging endpoints with the API",
+    scope: "vpn",
+    compat: true,
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+/** Names of the options (camelCase keys of {@link OPTIONS}). */
+export type OptionName = keyof typeof OPTIONS;
+
+type ValueOf<K extends OptionKind> = K extends "bool" ? boolean
+  : K extends "int" | "seconds" | "duration" ? number
+  : K extends "list" ? string[]
+  : string;
+
+/**
+ * Resolved values of every option: booleans, numbers (`seconds` and `duration` kinds in
+ * milliseconds), strings and string lists.
+ */
+export type Settings = { -readonly [K in OptionName]: ValueOf<typeof OPTIONS[K]["kind"]> };
+
+function compat<K extends OptionKind>(
+  flag: string,
+  env: string,
+  kind: K,
+  value: boolean | number | string | readonly string[],
+  scope: OptionScope = "common",
+): OptionSpec & { kind: K } {
+  return {
+    flag,
+    env,
+    kind,
+    default: value,
+    help: "accepted for compatibility with Go EdgeVPN; no effect",
+    scope,
+    compat: true,
+  };
+}

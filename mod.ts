@@ -1,0 +1,42 @@
+/**
+ * EdgeVPN for Deno: a serverless peer-to-peer VPN and service mesh on libp2p, wire-compatible
+ * with Go EdgeVPN v0.35.
+ *
+ * @example
+ * ```ts
+ * import { encodeToken, generateNetworkConfig } from "./mod.ts";
+ * const token = encodeToken(generateNetworkConfig());
+ * ```
+ * @module
+ */
+export type { NetworkConfig, OtpSettings } from "./lib/config/network.ts";
+export {
+  decodeToken,
+  encodeToken,
+  generateNetworkConfig,
+  networkConfigToYaml,
+  parseNetworkYaml,
+} from "./lib/config/token.ts";
+export { loadNetworkConfig, requireNetworkConfig } from "./lib/config/load.ts";
+export { type OptionName, OPTIONS, type OptionSpec, type Settings } from "./lib/config/options.ts";
+export { resolveSettings } from "./lib/config/settings.ts";
+export { md5Hex, totp } from "./lib/crypto/otp.ts";
+export {
+  leaseFileName,
+  otpWindow,
+  publicTopicAt,
+  rendezvousAt,
+  sealKeyAt,
+  topicAt,
+} from "./lib/crypto/derive.ts";
+export { openSealed, seal } from "./lib/crypto/seal.ts";
+export {
+  generateIdentity,
+  type Identity,
+  identityFromProtobuf,
+  identityFromSeed,
+  verifyPeerSignature,
+} from "./lib/crypto/identity.ts";
+export { EdgeVpnError, InputError, UsageError } from "./lib/util/errors.ts";
+export { createLogger, type Logger, type LogLevel } from "./lib/util/logger.ts";
+export { VERSION } from "./lib/version.ts";
