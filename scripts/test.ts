@@ -1,5 +1,6 @@
 /** Runs the whole test suite with `deno test` and ends with the line `N passed, N failed[, N skipped]`. */
 
+// deno-lint-ignore no-control-regex -- ANSI colour codes start with ESC
 const ANSI = /\x1b\[[0-9;]*m/g;
 const args = ["test", "-A", ...Deno.args];
 if (!Deno.args.some((a) => !a.startsWith("-"))) args.push("tests/");
