@@ -1,0 +1,398 @@
+/** The `virtio_net_hdr` of offload-enabled TUN devices, TCP segmentation and checksum completion. */
+
+import { InputError } from "../util/errors.ts";
+
+/** Size of `struct virtio_net_hdr`, which precedes every frame of an `IFF_VNET_HDR` device. */
+export const VIRTIO_NET_HDR_LENGTH = 10;
+
+/** `virtio_net_hdr.flags` bits. */
+export const VirtioNetHdrFlag = {
+  /** The checksum at `csumStart + csumOffset` holds only the pseudo-header sum. */
+  NEEDS_CSUM: 1,
+  /** The checksum was verified (kernel → user only). */
+  DATA_VALID: 2,
+} as const;
+
+/** `virtio_net_hdr.gso_type` values. */
+export const VirtioNetGsoType = {
+  NONE: 0,
+  TCPV4: 1,
+  UDP: 3,
+  TCPV6: 4,
+  UDP_L4: 5,
+  /** Flag bit: the super-packet carries ECN (CWR on the first segment only). */
+  ECN: 0x80,
+} as const;
+
+/**
+ * A decoded `virtio_net_hdr` (all fields host order, little-endian on Linux x86/arm).
+ *
+ * @example
+ * ```ts
+ * // What the kernel hands over for a TCPv4 super-packet with 1380-byte segments:
+ * const hdr: VirtioNetHdr = {
+ *   flags: VirtioNetHdrFlag.NEEDS_CSUM,
+ *   gsoType: VirtioNetGsoType.TCPV4,
+ *   hdrLen: 52,
+ *   gsoSize: 1380,
+ *   csumStart: 20,
+ *   csumOffset: 16,
+ * };
+ * ```
+ */
+export interface VirtioNetHdr {
+  flags: number;
+  gsoType: number;
+  /** Length of all headers (IP + TCP); the kernel's value is a hint, see {@link forEachPacket}. */
+  hdrLen: number;
+  /** Payload bytes per segment (the MSS). */
+  gsoSize: number;
+  /** Where the transport header (and checksummed data) starts: the IP header length. */
+  csumStart: number;
+  /** Offset of the checksum field from `csumStart`: 16 for TCP, 6 for UDP. */
+  csumOffset: number;
+}
+
+/**
+ * Decodes the `virtio_net_hdr` at the start of a frame; null when the frame is shorter.
+ *
+ * @example
+ * ```ts
+ * const hdr = parseVirtioNetHdr(frame);
+ * if (hdr && hdr.gsoType !== VirtioNetGsoType.NONE) hdr.gsoSize; // e.g. 1380
+ * ```
+ */
+export function parseVirtioNetHdr(frame: Uint8Array): VirtioNetHdr | null {
+  if (frame.length < VIRTIO_NET_HDR_LENGTH) return null;
+  return {
+    flags: frame[0],
+    gsoType: frame[1],
+    hdrLen: u16le(frame, 2),
+    gsoSize: u16le(frame, 4),
+    csumStart: u16le(frame, 6),
+    csumOffset: u16le(frame, 8),
+  };
+}
+
+/**
+ * Encodes `hdr` into the first 10 bytes of `frame`.
+ *
+ * @example
+ * ```ts
+ * const frame = new Uint8Array(VIRTIO_NET_HDR_LENGTH + packet.length);
+ * writeVirtioNetHdr(frame, hdr);
+ * frame.set(packet, VIRTIO_NET_HDR_LENGTH);
+ * ```
+ */
+export function writeVirtioNetHdr(frame: Uint8Array, hdr: VirtioNetHdr): void {
+  frame[0] = hdr.flags;
+  frame[1] = hdr.gsoType;
+  putU16le(frame, 2, hdr.hdrLen);
+  putU16le(frame, 4, hdr.gsoSize);
+  putU16le(frame, 6, hdr.csumStart);
+  putU16le(frame, 8, hdr.csumOffset);
+}
+
+/**
+ * Zeroes the first 10 bytes of `frame`: the header for writing one plain, fully checksummed
+ * IP packet to a `vnet_hdr` device (no GSO, no checksum to complete).
+ *
+ * @example
+ * ```ts
+ * const frame = new Uint8Array(VIRTIO_NET_HDR_LENGTH + packet.length);
+ * writePlainVirtioNetHdr(frame);
+ * frame.set(packet, VIRTIO_NET_HDR_LENGTH);
+ * tun.writeSync(frame);
+ * ```
+ */
+export function writePlainVirtioNetHdr(frame: Uint8Array): void {
+  frame.fill(0, 0, VIRTIO_NET_HDR_LENGTH);
+}
+
+/**
+ * Adds the bytes to a running one's-complement sum (not folded, not inverted). A trailing odd
+ * byte is padded with zero. Sums of up to 2^37 bytes stay exact.
+ *
+ * @example
+ * ```ts
+ * const sum = onesComplementSum(header, 0);
+ * const checksum = foldChecksum(sum) ^ 0xffff;
+ * ```
+ */
+export function onesComplementSum(bytes: Uint8Array, initial: number): number {
+  let sum = initial;
+  let start = 0;
+  if (LITTLE_ENDIAN && bytes.length >= 64 && (bytes.byteOffset & 1) === 0) {
+    // 3-4x faster than byte pairs: add little-endian 32-bit words. Since 2^16 ≡ 1 modulo
+    // 0xffff, their folded sum is the sum of little-endian 16-bit words, which is the
+    // big-endian sum with its two bytes swapped (RFC 1071 §2(B)).
+    if ((bytes.byteOffset & 2) !== 0) {
+      sum += (bytes[0] << 8) | bytes[1];
+      start = 2;
+    }
+    const count = (bytes.length - start) >>> 2;
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + start, count);
+    let le = 0;
+    for (let i = 0; i < count; i++) le += words[i];
+    le = foldChecksum(le);
+    sum += ((le & 0xff) << 8) | (le >>> 8);
+    start += count * 4;
+  }
+  const even = start + ((bytes.length - start) & ~1);
+  for (let i = start; i < even; i += 2) sum += (bytes[i] << 8) | bytes[i + 1];
+  if (even !== bytes.length) sum += bytes[even] << 8;
+  return sum;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Folds a running sum to 16 bits (the checksum before inversion).
+ *
+ * @example
+ * ```ts
+ * foldChecksum(0x1_fffe); // 0xffff
+ * ```
+ */
+export function foldChecksum(sum: number): number {
+  while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
+  return sum;
+}
+
+/**
+ * Returns the Internet checksum (RFC 1071) of the bytes: the value to store in a header.
+ * Verifying a header that includes its checksum yields 0.
+ *
+ * @example
+ * ```ts
+ * internetChecksum(ipv4Header); // 0 when the stored checksum is right
+ * ```
+ */
+export function internetChecksum(bytes: Uint8Array, initial = 0): number {
+  return foldChecksum(onesComplementSum(bytes, initial)) ^ 0xffff;
+}
+
+/**
+ * Returns the unfolded sum of the TCP/UDP pseudo-header for the IPv4 or IPv6 packet (source
+ * and destination addresses, protocol, transport length).
+ *
+ * @example
+ * ```ts
+ * const sum = pseudoHeaderSum(packet, 6, tcpLength);
+ * internetChecksum(packet.subarray(20), sum); // 0 when the TCP checksum is right
+ * ```
+ */
+export function pseudoHeaderSum(packet: Uint8Array, protocol: number, length: number): number {
+  const v6 = packet[0] >> 4 === 6;
+  const addresses = v6 ? packet.subarray(8, 40) : packet.subarray(12, 20);
+  return onesComplementSum(addresses, protocol + length);
+}
+
+/**
+ * Completes a partial checksum in place (`VIRTIO_NET_HDR_F_NEEDS_CSUM`): the field at
+ * `csumStart + csumOffset` holds the pseudo-header sum; the final value is the checksum of
+ * everything from `csumStart` to the end, that field included. Returns false when the
+ * offsets do not fit the packet.
+ *
+ * @example
+ * ```ts
+ * if (hdr.flags & VirtioNetHdrFlag.NEEDS_CSUM) completeChecksum(packet, hdr.csumStart, hdr.csumOffset);
+ * ```
+ */
+export function completeChecksum(
+  packet: Uint8Array,
+  csumStart: number,
+  csumOffset: number,
+): boolean {
+  const at = csumStart + csumOffset;
+  if (at + 2 > packet.length) return false;
+  let checksum = internetChecksum(packet.subarray(csumStart));
+  // UDP sends 0 as "no checksum", so a computed 0 goes on the wire as 0xffff.
+  if (checksum === 0 && csumOffset === UDP_CHECKSUM_OFFSET) checksum = 0xffff;
+  packet[at] = checksum >> 8;
+  packet[at + 1] = checksum & 0xff;
+  return true;
+}
+
+/**
+ * Hands out the plain IP packets carried by one frame read from an `IFF_VNET_HDR` TUN, for
+ * peers that cannot take super-packets (Go EdgeVPN's `/edgevpn/0.1`). Returns how many
+ * packets `onPacket` received.
+ *
+ * - No GSO: the packet's partial checksum (if flagged) is completed in place and the packet
+ *   itself is handed out (a view of `frame`).
+ * - TCPv4/TCPv6 GSO: the super-packet is cut into segments of `gsoSize` payload bytes, each
+ *   built in `scratch` with its own IP length, IPv4 ID and header checksum, TCP sequence number
+ *   and full TCP checksum; FIN and PSH stay on the last segment only, CWR on the first only
+ *   (as the kernel's software GSO does). `frame` is not modified.
+ *
+ * A packet view is valid only during its callback. Throws {@link InputError} `GSO_INVALID`
+ * for a header that does not match the packet, and `GSO_UNSUPPORTED` for UDP GSO.
+ *
+ * @example
+ * ```ts
+ * const scratch = new Uint8Array(65535);
+ * forEachPacket(frame, scratch, (packet) => sendToPeer(packet));
+ * ```
+ */
+export function forEachPacket(
+  frame: Uint8Array,
+  scratch: Uint8Array,
+  onPacket: (packet: Uint8Array) => void,
+): number {
+  const hdr = parseVirtioNetHdr(frame);
+  if (hdr === null) throw invalid(`expected a ${VIRTIO_NET_HDR_LENGTH}-byte header`, frame);
+  const packet = frame.subarray(VIRTIO_NET_HDR_LENGTH);
+  const gsoType = hdr.gsoType & ~VirtioNetGsoType.ECN;
+  if (gsoType === VirtioNetGsoType.NONE) {
+    if (
+      (hdr.flags & VirtioNetHdrFlag.NEEDS_CSUM) !== 0 &&
+      !completeChecksum(packet, hdr.csumStart, hdr.csumOffset)
+    ) {
+      throw invalid(
+        `checksum at ${hdr.csumStart}+${hdr.csumOffset} is outside the packet`,
+        packet,
+      );
+    }
+    onPacket(packet);
+    return 1;
+  }
+  if (gsoType !== VirtioNetGsoType.TCPV4 && gsoType !== VirtioNetGsoType.TCPV6) {
+    throw new InputError(
+      "GSO_UNSUPPORTED",
+      `Cannot segment GSO packet: expected TCPv4 or TCPv6 GSO, got gso_type ${hdr.gsoType}`,
+    );
+  }
+  const layout = tcpLayout(packet, hdr, gsoType === VirtioNetGsoType.TCPV6);
+  let count = 0;
+  // A super-packet without payload still yields its one (header-only) segment.
+  for (let start = layout.hdrLen; start < packet.length || count === 0; start += hdr.gsoSize) {
+    const end = Math.min(start + hdr.gsoSize, packet.length);
+    const length = buildSegment(packet, layout, count, start, end, scratch);
+    onPacket(scratch.subarray(0, length));
+    count++;
+  }
+  return count;
+}
+
+const UDP_CHECKSUM_OFFSET = 6;
+const TCP_CHECKSUM_OFFSET = 16;
+const TCP_FLAG_FIN = 0x01;
+const TCP_FLAG_PSH = 0x08;
+const TCP_FLAG_CWR = 0x80;
+
+interface TcpLayout {
+  v6: boolean;
+  /** IP header length (with IPv6 extension headers). */
+  ipLen: number;
+  /** IP + TCP header length, from the TCP data offset (the kernel's hdr_len is only a hint). */
+  hdrLen: number;
+  gsoSize: number;
+  seq: number;
+  ipId: number;
+}
+
+function tcpLayout(packet: Uint8Array, hdr: VirtioNetHdr, v6: boolean): TcpLayout {
+  const version = packet.length > 0 ? packet[0] >> 4 : 0;
+  if (version !== (v6 ? 6 : 4)) {
+    throw invalid(`gso_type ${hdr.gsoType} does not match IP version ${version}`, packet);
+  }
+  const ipLen = hdr.csumStart;
+  const minIpLen = v6 ? 40 : 20;
+  if (ipLen < minIpLen || hdr.csumOffset !== TCP_CHECKSUM_OFFSET || ipLen + 20 > packet.length) {
+    throw invalid(
+      `csum_start ${hdr.csumStart}/csum_offset ${hdr.csumOffset} do not locate a TCP header`,
+      packet,
+    );
+  }
+  if (!v6 && (packet[0] & 0x0f) * 4 !== ipLen) {
+    throw invalid(`csum_start ${ipLen} differs from the IPv4 header length`, packet);
+  }
+  const tcpLen = (packet[ipLen + 12] >> 4) * 4;
+  const hdrLen = ipLen + tcpLen;
+  if (tcpLen < 20 || hdrLen > packet.length) {
+    throw invalid(`TCP header length ${tcpLen} does not fit the packet`, packet);
+  }
+  if (hdr.gsoSize === 0 || hdrLen + hdr.gsoSize > 0xffff) {
+    throw invalid(`gso_size ${hdr.gsoSize} is unusable`, packet);
+  }
+  return {
+    v6,
+    ipLen,
+    hdrLen,
+    gsoSize: hdr.gsoSize,
+    seq: u32be(packet, ipLen + 4),
+    ipId: v6 ? 0 : (packet[4] << 8) | packet[5],
+  };
+}
+
+// Builds segment `index` (payload packet[start, end)) in `out`; returns its length.
+function buildSegment(
+  packet: Uint8Array,
+  layout: TcpLayout,
+  index: number,
+  start: number,
+  end: number,
+  out: Uint8Array,
+): number {
+  const { ipLen, hdrLen } = layout;
+  const length = hdrLen + end - start;
+  if (out.length < length) {
+    throw new InputError(
+      "GSO_INVALID",
+      `Cannot segment GSO packet: scratch buffer of ${out.length} bytes, segment needs ${length}`,
+    );
+  }
+  out.set(packet.subarray(0, hdrLen), 0);
+  out.set(packet.subarray(start, end), hdrLen);
+  if (layout.v6) {
+    putU16be(out, 4, length - 40);
+  } else {
+    putU16be(out, 2, length);
+    putU16be(out, 4, (layout.ipId + index) & 0xffff);
+    putU16be(out, 10, 0);
+    putU16be(out, 10, internetChecksum(out.subarray(0, ipLen)));
+  }
+  putU32be(out, ipLen + 4, (layout.seq + index * layout.gsoSize) >>> 0);
+  let flags = out[ipLen + 13];
+  if (end !== packet.length) flags &= ~(TCP_FLAG_FIN | TCP_FLAG_PSH);
+  if (index > 0) flags &= ~TCP_FLAG_CWR;
+  out[ipLen + 13] = flags;
+  const checksumAt = ipLen + TCP_CHECKSUM_OFFSET;
+  putU16be(out, checksumAt, 0);
+  const tcp = out.subarray(ipLen, length);
+  putU16be(out, checksumAt, internetChecksum(tcp, pseudoHeaderSum(out, 6, tcp.length)));
+  return length;
+}
+
+function invalid(reason: string, bytes: Uint8Array): InputError {
+  return new InputError(
+    "GSO_INVALID",
+    `Cannot read offload frame: ${reason} (packet of ${bytes.length} bytes)`,
+  );
+}
+
+function u16le(b: Uint8Array, at: number): number {
+  return b[at] | (b[at + 1] << 8);
+}
+
+function putU16le(b: Uint8Array, at: number, value: number): void {
+  b[at] = value & 0xff;
+  b[at + 1] = (value >> 8) & 0xff;
+}
+
+function putU16be(b: Uint8Array, at: number, value: number): void {
+  b[at] = (value >> 8) & 0xff;
+  b[at + 1] = value & 0xff;
+}
+
+function u32be(b: Uint8Array, at: number): number {
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+}
+
+function putU32be(b: Uint8Array, at: number, value: number): void {
+  b[at] = value >>> 24;
+  b[at + 1] = (value >>> 16) & 0xff;
+  b[at + 2] = (value >>> 8) & 0xff;
+  b[at + 3] = value & 0xff;
+}
