@@ -1,0 +1,999 @@
+/** The ledger: local writes, receive/merge of peers' blocks, persistence, sync gossip and timers. */
+
+import { verifyPeerSignature } from "../crypto/identity.ts";
+import { EdgeVpnError, errorMessage, InputError } from "../util/errors.ts";
+import { formatRfc3339Seconds, msToNs } from "../util/gotime.ts";
+import { leader } from "../util/leader.ts";
+import { type Logger, silentLogger } from "../util/logger.ts";
+import { startBackoffTicker, type Ticker } from "../util/ticker.ts";
+import {
+  type Block,
+  genesisBlock,
+  nextBlock,
+  sameStorage,
+  type Storage,
+  StorageDraft,
+  storageHash,
+  verifyBlockHash,
+} from "./block.ts";
+import {
+  type Entry,
+  type EntrySigner,
+  sameEntry,
+  type SignatureVerifier,
+  signEntry,
+  UINT64_MAX,
+  unsignedEntry,
+  verifyEntry,
+} from "./entry.ts";
+import { compareGoStrings, goMarshal, parseJson } from "./json.ts";
+import {
+  entriesToVerify,
+  type EntryIgnoreReason,
+  type EntryRejectReason,
+  mergeStorage,
+  planReap,
+  pruneTombstones,
+  type Violation,
+} from "./merge.ts";
+import {
+  BUCKETS,
+  defaultRegistry,
+  heartbeatTime,
+  isLive,
+  liveValues,
+  type OwnershipMode,
+  type Registry,
+} from "./policy.ts";
+import type { LedgerStore } from "./store.ts";
+import { MemoryStore } from "./store_memory.ts";
+import {
+  decodeMessage,
+  DEFAULT_MESSAGE_LIMITS,
+  type Digest,
+  encodeBlockMessage,
+  encodeDigest,
+  type MessageLimits,
+} from "./wire.ts";
+
+/** Go's default ownership TTL: 4 × the 120 s heartbeat interval. */
+export const DEFAULT_OWNERSHIP_TTL_MS = 480_000;
+/** Tombstones older than this are garbage: 3 × Go's 900 s aliveness max-interval. */
+export const DEFAULT_TOMBSTONE_TTL_MS = 2_700_000;
+/** Longest random wait before answering a peer whose head differs (lets one peer answer for all). */
+export const DEFAULT_REPLY_DELAY_MS = 500;
+/** How long the same (their head, our head) divergence is not answered again. */
+export const DEFAULT_DIVERGENCE_BACKOFF_MS = 60_000;
+
+/** Broadcasts bytes to every peer (the hub seals and publishes them on the main topic). */
+export type SendFunction = (bytes: Uint8Array) => void | Promise<void>;
+
+/** Components and settings of a ledger; everything but `identity` (for signed modes) is optional. */
+export interface LedgerOptions {
+  /** Signs our entries under observe/enforce and names us (peer ID) in every mode. */
+  identity?: EntrySigner;
+  /** Ownership mode; default `off` (Go library default; the CLI passes `enforce`). */
+  mode?: OwnershipMode;
+  /** Liveness window of owners; default 480 000 ms. */
+  ownershipTtlMs?: number;
+  /** Age after which tombstones are pruned and no longer imported; default 2 700 000 ms. */
+  tombstoneTtlMs?: number;
+  /** Bucket policies; default {@link defaultRegistry} of the ownership TTL. */
+  registry?: Registry;
+  /** Where the last block is kept; default a {@link MemoryStore}. */
+  store?: LedgerStore;
+  /** Broadcast function; default drops messages. */
+  send?: SendFunction;
+  logger?: Logger;
+  /** Clock in epoch milliseconds; default `Date.now`. */
+  now?: () => number;
+  /** Randomness for jitter; default `Math.random`. */
+  random?: () => number;
+  /** Signature verification; default Ed25519 of the key inlined in the peer ID. */
+  verify?: SignatureVerifier;
+  limits?: Partial<MessageLimits>;
+  /**
+   * Quiet gossip (default true): sync ticks send a digest instead of the full block, and the
+   * full block is sent only on change or to peers whose head differs. False: Go's behaviour.
+   */
+  quiet?: boolean;
+  /** Upper bound of the random delay before a reply; default 500 ms. */
+  replyDelayMs?: number;
+  /** Same-divergence reply backoff; default 60 000 ms. */
+  divergenceBackoffMs?: number;
+}
+
+/** What {@link Ledger.receive} did with a message. */
+export type ReceiveResult =
+  | { readonly kind: "block"; readonly changed: boolean }
+  | { readonly kind: "digest"; readonly differs: boolean }
+  | { readonly kind: "rejected"; readonly reason: string; readonly message: string }
+  | { readonly kind: "stopped" };
+
+/** Why the last block changed. */
+export type ChangeCause = "local" | "merge" | "adopt" | "reap" | "prune";
+
+/** Detail of the `change` event. */
+export interface ChangeDetail {
+  readonly block: Block;
+  readonly cause: ChangeCause;
+  /** False when only the block changed (off mode adopted a peer's block with equal content). */
+  readonly contentChanged: boolean;
+}
+
+/** Detail of the `rejected` event: a whole message dropped. */
+export interface RejectedDetail {
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** Events a ledger dispatches. */
+export interface LedgerEventMap {
+  /** The last block changed (and is being persisted). */
+  change: CustomEvent<ChangeDetail>;
+  /** An incoming entry broke a bucket policy (dropped under enforce, kept under observe). */
+  violation: CustomEvent<Violation>;
+  /** A received message was dropped as a whole. */
+  rejected: CustomEvent<RejectedDetail>;
+}
+
+/** Counters of a ledger, by reason where there is one. */
+export interface LedgerCounters {
+  messagesReceived: number;
+  blocksReceived: number;
+  digestsReceived: number;
+  /** Received blocks that changed our last block. */
+  blocksApplied: number;
+  /** Whole messages dropped, by reason (`gzip_invalid`, `hash_invalid`, `limit_exceeded`, …). */
+  rejectedMessages: Record<string, number>;
+  /** Entries dropped, by {@link EntryRejectReason}. */
+  rejectedEntries: Record<string, number>;
+  /** Violations accepted anyway in observe mode, by reason. */
+  observedViolations: Record<string, number>;
+  /** Entries skipped as not newer, by {@link EntryIgnoreReason}. */
+  ignoredEntries: Record<string, number>;
+  fullBlocksSent: number;
+  digestsSent: number;
+  /** Full blocks sent to answer a differing head. */
+  repliesSent: number;
+  /** Answers withheld by the divergence backoff. */
+  repliesSuppressed: number;
+  bytesSent: number;
+  persistFailures: number;
+}
+
+/** A stoppable periodic job. */
+export interface Job {
+  stop(): void;
+}
+
+/**
+ * Creates a ledger: loads the store (starting from genesis when empty or unreadable).
+ *
+ * @throws {EdgeVpnError} `LEDGER_SIGNER_MISSING` when a signed mode has no identity.
+ * @example
+ * ```ts
+ * const ledger = await createLedger({ identity, mode: "enforce", send: (b) => hub.publish(b) });
+ * hub.onMessage((bytes) => ledger.receive(bytes));
+ * ledger.startSync(10_000);
+ * await ledger.add("machines", { "10.1.0.1": { PeerID: identity.peerId } });
+ * await ledger.stop();
+ * ```
+ */
+export async function createLedger(options: LedgerOptions = {}): Promise<Ledger> {
+  const mode = options.mode ?? "off";
+  if (mode !== "off" && !options.identity) {
+    throw new EdgeVpnError(
+      "LEDGER_SIGNER_MISSING",
+      `Ownership mode ${mode} needs an identity to sign with`,
+    );
+  }
+  const store = options.store ?? new MemoryStore();
+  const loaded = await store.load();
+  const logger = options.logger ?? silentLogger;
+  if (loaded.warning) logger.warn(loaded.warning);
+  const now = options.now ?? Date.now;
+  const first = loaded.block ?? genesisBlock(msToNs(now()));
+  const ledger = new Ledger(options, store, first, loaded.warning);
+  if (!loaded.block) await store.save(first);
+  return ledger;
+}
+
+/**
+ * A node's copy of the EdgeVPN ledger. Build it with {@link createLedger}.
+ *
+ * All state changes (writes, merges, reaping) run one at a time; readers see the last block.
+ * The ledger never talks to the network itself: it calls `send` and is fed `receive`.
+ *
+ * @example
+ * ```ts
+ * const ledger = await createLedger();
+ * ledger.addEventListener("change", (e) => console.log(e.detail.block.index));
+ * await ledger.add("nodes", { a: "1" });
+ * ledger.getKey("nodes", "a"); // '"1"'
+ * ```
+ */
+export class Ledger extends EventTarget {
+  /** Warning from loading the store, when its state was unusable. */
+  readonly loadWarning?: string;
+  readonly mode: OwnershipMode;
+
+  readonly #store: LedgerStore;
+  readonly #send: SendFunction;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #verify: SignatureVerifier;
+  readonly #registry: Registry;
+  readonly #selfId?: string;
+  readonly #signer?: EntrySigner;
+  readonly #ttlNs: bigint;
+  readonly #tombstoneTtlMs: number;
+  readonly #limits: MessageLimits;
+  readonly #quiet: boolean;
+  readonly #replyDelayMs: number;
+  readonly #backoffMs: number;
+
+  #last: Block;
+  #queue: Promise<unknown> = Promise.resolve();
+  #sendChain: Promise<void> = Promise.resolve();
+  #fullCache?: { hash: string; bytes: Promise<Uint8Array> };
+  #contentCache?: { storage: Storage; hash: Promise<string> };
+  #reply?: { timer: ReturnType<typeof setTimeout>; key: string };
+  #answered = new Map<string, number>();
+  #warned = new Set<string>();
+  #jobs = new Set<Job>();
+  #stopped = false;
+  #persistSeq = 0;
+  #saving?: Promise<void>;
+  #pending?: { block: Block; seq: number };
+  #waiters: Array<{ seq: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  #counters: LedgerCounters = {
+    messagesReceived: 0,
+    blocksReceived: 0,
+    digestsReceived: 0,
+    blocksApplied: 0,
+    rejectedMessages: {},
+    rejectedEntries: {},
+    observedViolations: {},
+    ignoredEntries: {},
+    fullBlocksSent: 0,
+    digestsSent: 0,
+    repliesSent: 0,
+    repliesSuppressed: 0,
+    bytesSent: 0,
+    persistFailures: 0,
+  };
+
+  /** Use {@link createLedger}. */
+  constructor(options: LedgerOptions, store: LedgerStore, first: Block, loadWarning?: string) {
+    super();
+    this.mode = options.mode ?? "off";
+    this.loadWarning = loadWarning;
+    this.#store = store;
+    this.#send = options.send ?? (() => {});
+    this.#log = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#verify = options.verify ?? verifyPeerSignature;
+    const ttlMs = options.ownershipTtlMs ?? DEFAULT_OWNERSHIP_TTL_MS;
+    this.#ttlNs = msToNs(ttlMs);
+    this.#registry = options.registry ?? defaultRegistry(ttlMs);
+    this.#tombstoneTtlMs = options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
+    this.#selfId = options.identity?.peerId;
+    this.#signer = this.mode === "off" ? undefined : options.identity;
+    this.#limits = { ...DEFAULT_MESSAGE_LIMITS, ...options.limits };
+    this.#quiet = options.quiet ?? true;
+    this.#replyDelayMs = options.replyDelayMs ?? DEFAULT_REPLY_DELAY_MS;
+    this.#backoffMs = options.divergenceBackoffMs ?? DEFAULT_DIVERGENCE_BACKOFF_MS;
+    this.#last = first;
+  }
+
+  override addEventListener<K extends keyof LedgerEventMap>(
+    type: K,
+    listener: ((event: LedgerEventMap[K]) => void) | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  override removeEventListener<K extends keyof LedgerEventMap>(
+    type: K,
+    listener: ((event: LedgerEventMap[K]) => void) | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+  }
+
+  // ---- readers ----------------------------------------------------------------------------
+
+  /** The last block. */
+  lastBlock(): Block {
+    return this.#last;
+  }
+
+  /** Index of the last block (Go `Index`). */
+  index(): number {
+    return this.#last.index;
+  }
+
+  /** The raw storage, tombstones included (Go `CurrentStorage`). */
+  currentStorage(): Storage {
+    return this.#last.storage;
+  }
+
+  /** Live values by bucket and key; tombstones hidden, buckets without live keys omitted. */
+  currentData(): Map<string, Map<string, string>> {
+    const out = new Map<string, Map<string, string>>();
+    for (const [name, bucket] of this.#last.storage) {
+      const live = liveValues(bucket);
+      if (live.size > 0) out.set(name, live);
+    }
+    return out;
+  }
+
+  /** The live value text of `bucket`/`key`, or undefined (Go `GetKey`). */
+  getKey(bucket: string, key: string): string | undefined {
+    const e = this.#last.storage.get(bucket)?.get(key);
+    return e && !e.deleted ? e.value : undefined;
+  }
+
+  /** True when some live value of `bucket` satisfies `predicate` (Go `Exists`). */
+  exists(bucket: string, predicate: (value: string) => boolean): boolean {
+    for (const e of this.#last.storage.get(bucket)?.values() ?? []) {
+      if (!e.deleted && predicate(e.value)) return true;
+    }
+    return false;
+  }
+
+  /** Whether `owner` has a fresh heartbeat; always true in off mode (Go `IsOwnerLive`). */
+  isOwnerLive(owner: string): boolean {
+    if (this.mode === "off") return true;
+    return isLive(
+      liveValues(this.#last.storage.get(BUCKETS.healthcheck)),
+      owner,
+      this.#ttlNs,
+      this.#nowNs(),
+    );
+  }
+
+  /** Peers whose heartbeat is younger than `maxTimeMs`, sorted (Go `AvailableNodes`). */
+  availableNodes(maxTimeMs: number): string[] {
+    const now = this.#nowNs();
+    const max = msToNs(maxTimeMs);
+    const out: string[] = [];
+    for (const [peer, value] of liveValues(this.#last.storage.get(BUCKETS.healthcheck))) {
+      const t = heartbeatTime(value);
+      if (t !== undefined && t + max > now) out.push(peer);
+    }
+    return out.sort(compareGoStrings);
+  }
+
+  /** {@link storageHash} of the last block's (or `block`'s) storage: equal on nodes holding equal entries. */
+  contentHash(block: Block = this.#last): Promise<string> {
+    if (this.#contentCache?.storage !== block.storage) {
+      this.#contentCache = { storage: block.storage, hash: storageHash(block.storage) };
+    }
+    return this.#contentCache.hash;
+  }
+
+  /** A snapshot of the counters. */
+  get counters(): LedgerCounters {
+    return structuredClone(this.#counters);
+  }
+
+  // ---- local writes -----------------------------------------------------------------------
+
+  /**
+   * Writes `values` (key → value, each encoded as Go's `json.Marshal`) into `bucket`; an
+   * unchanged value we already own is left as is. Broadcasts the new block when something
+   * changed and resolves, with whether it did, once the block is persisted.
+   */
+  async add(
+    bucket: string,
+    values: Record<string, unknown> | ReadonlyMap<string, unknown>,
+  ): Promise<boolean> {
+    const pairs = (values instanceof Map ? [...values] : Object.entries(values))
+      .map(([k, v]) => [k.toWellFormed(), goMarshal(v)] as const);
+    return await this.#write(async (draft, nowNs) => {
+      const name = bucket.toWellFormed();
+      let changed = false;
+      for (const [key, text] of pairs) {
+        const prev = draft.get(name, key);
+        const next = await this.#makeEntry(name, key, text, prev, nowNs);
+        if (!prev || !sameEntry(prev, next)) {
+          draft.set(name, key, next);
+          changed = true;
+        }
+      }
+      return changed;
+    });
+  }
+
+  /** Like {@link add} with a value already encoded as JSON text (kept byte for byte). */
+  async addRaw(bucket: string, key: string, valueJson: string): Promise<boolean> {
+    try {
+      parseJson(valueJson);
+    } catch (e) {
+      throw new InputError("VALUE_INVALID", `Ledger value must be JSON text: ${errorMessage(e)}`);
+    }
+    return await this.#write(async (draft, nowNs) => {
+      const name = bucket.toWellFormed();
+      const k = key.toWellFormed();
+      const prev = draft.get(name, k);
+      const next = await this.#makeEntry(name, k, valueJson.toWellFormed(), prev, nowNs);
+      if (prev && sameEntry(prev, next)) return false;
+      draft.set(name, k, next);
+      return true;
+    });
+  }
+
+  /** Deletes `bucket`/`key`: a signed tombstone in signed modes, removal in off mode. */
+  async delete(bucket: string, key: string): Promise<boolean> {
+    bucket = bucket.toWellFormed();
+    key = key.toWellFormed();
+    return await this.#write(async (draft, nowNs) => {
+      const prev = draft.get(bucket, key);
+      if (!prev) return false;
+      if (this.#signer) {
+        if (prev.deleted) return false;
+        draft.set(bucket, key, await this.#makeTombstone(bucket, key, prev, nowNs));
+      } else {
+        draft.deleteKey(bucket, key);
+      }
+      return true;
+    });
+  }
+
+  /** Deletes a bucket: tombstones every live key in signed modes, removes it in off mode. */
+  async deleteBucket(bucket: string): Promise<boolean> {
+    bucket = bucket.toWellFormed();
+    return await this.#write(async (draft, nowNs) => {
+      const current = draft.bucket(bucket);
+      if (!current) return false;
+      if (!this.#signer) {
+        draft.deleteBucket(bucket);
+        return true;
+      }
+      let changed = false;
+      for (const [key, prev] of current) {
+        if (prev.deleted) continue;
+        draft.set(bucket, key, await this.#makeTombstone(bucket, key, prev, nowNs));
+        changed = true;
+      }
+      return changed;
+    });
+  }
+
+  /**
+   * Go `Reap` (run it on the leader only): prunes tombstones older than `tombstoneTtlMs` and
+   * tombstones, signed by us, entries of owned buckets past their lease. No-op in off mode.
+   */
+  async reap(tombstoneTtlMs = this.#tombstoneTtlMs): Promise<boolean> {
+    if (!this.#signer) return false;
+    return await this.#write(async (draft, nowNs) => {
+      const plan = planReap(
+        this.#last.storage,
+        this.#registry,
+        this.#ttlNs,
+        msToNs(tombstoneTtlMs),
+        nowNs,
+      );
+      for (const [bucket, key] of plan.prune) draft.deleteKey(bucket, key);
+      for (const [bucket, key, prev] of plan.tombstone) {
+        draft.set(bucket, key, await this.#makeTombstone(bucket, key, prev, nowNs));
+      }
+      return plan.prune.length + plan.tombstone.length > 0;
+    }, "reap");
+  }
+
+  /**
+   * The alive service's scrub step: when we are the leader of the nodes alive within
+   * `maxTimeMs`, reap with a tombstone TTL of 3 × `maxTimeMs` (signed modes) or delete the
+   * healthcheck bucket (off mode). Resolves true when we were the leader.
+   */
+  async scrubIfLeader(maxTimeMs: number): Promise<boolean> {
+    const lead = leader(this.availableNodes(maxTimeMs));
+    if (lead === undefined || lead !== this.#selfId) return false;
+    if (this.mode !== "off") await this.reap(3 * maxTimeMs);
+    else await this.deleteBucket(BUCKETS.healthcheck);
+    return true;
+  }
+
+  /** Writes our heartbeat (`healthcheck[self]` = now as RFC 3339 seconds). */
+  async heartbeat(): Promise<boolean> {
+    if (!this.#selfId) {
+      throw new EdgeVpnError("LEDGER_IDENTITY_MISSING", "Heartbeat needs an identity");
+    }
+    return await this.add(BUCKETS.healthcheck, {
+      [this.#selfId]: formatRfc3339Seconds(this.#now()),
+    });
+  }
+
+  // ---- receiving --------------------------------------------------------------------------
+
+  /**
+   * Handles one message from the main topic: a peer's full block or one of our digests.
+   * Never throws: bad input is counted by reason, logged at debug level and reported in the
+   * result and a `rejected` event. A block is merged as a whole or not at all.
+   */
+  async receive(bytes: Uint8Array): Promise<ReceiveResult> {
+    if (this.#stopped) return { kind: "stopped" };
+    this.#counters.messagesReceived++;
+    let message;
+    try {
+      message = await decodeMessage(bytes, this.#limits);
+      // Only off mode adopts whole blocks, so only there does the hash decide anything; in the
+      // signed modes every entry is checked on its own and Go never checks hashes either.
+      if (message.kind === "block" && this.mode === "off") await verifyBlockHash(message.block);
+    } catch (e) {
+      const reason = e instanceof EdgeVpnError ? e.code.toLowerCase() : "internal";
+      return this.#rejectMessage(reason, errorMessage(e));
+    }
+    let outcome: { result: ReceiveResult; saved?: Promise<void> };
+    try {
+      outcome = await this.#exclusive(async () => {
+        if (this.#stopped) return { result: { kind: "stopped" } as const };
+        return message.kind === "digest"
+          ? { result: await this.#onDigest(message.digest) }
+          : await this.#onBlock(message.block);
+      });
+    } catch (e) {
+      this.#log.error("ledger: failed to apply a received message", { error: errorMessage(e) });
+      return this.#rejectMessage("internal", errorMessage(e));
+    }
+    await outcome.saved?.catch(() => {});
+    return outcome.result;
+  }
+
+  async #onBlock(block: Block): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
+    this.#counters.blocksReceived++;
+    const last = this.#last;
+    let saved: Promise<void> | undefined;
+    if (this.mode === "off") {
+      // Legacy whole-block replace: higher index, or same index and greater hash.
+      if (better(block, last)) {
+        saved = this.#install(block, "adopt", !sameStorage(block.storage, last.storage));
+      }
+    } else {
+      saved = (await this.#mergeBlock(block)).saved;
+    }
+    if (saved) this.#counters.blocksApplied++;
+    this.#answerBlock(block);
+    return { result: { kind: "block", changed: saved !== undefined }, saved };
+  }
+
+  async #mergeBlock(block: Block): Promise<{ saved?: Promise<void> }> {
+    const last = this.#last;
+    const toVerify = entriesToVerify(last.storage, block.storage, this.#registry);
+    const valid = new Map<string, boolean>();
+    await Promise.all(toVerify.map(async ([bucket, key, e]) => {
+      valid.set(`${bucket}\0${key}`, await verifyEntry(bucket, key, e, this.#verify));
+    }));
+    const nowNs = this.#nowNs();
+    const merged = mergeStorage(last.storage, block.storage, {
+      mode: this.mode as "observe" | "enforce",
+      registry: this.#registry,
+      ttlNs: this.#ttlNs,
+      tombstoneTtlNs: msToNs(this.#tombstoneTtlMs),
+      nowNs,
+      signatureValid: (bucket, key) => valid.get(`${bucket}\0${key}`) ?? false,
+    });
+    for (const v of merged.violations) this.#recordViolation(v);
+    for (const [reason, n] of merged.ignored) this.#count(this.#counters.ignoredEntries, reason, n);
+    if (!merged.changed) return {};
+    return { saved: this.#install(await nextBlock(last, merged.storage, nowNs), "merge", true) };
+  }
+
+  async #onDigest(digest: Digest): Promise<ReceiveResult> {
+    this.#counters.digestsReceived++;
+    const ours = this.#last;
+    if (this.mode === "off") {
+      if (digest.hash === ours.hash) return { kind: "digest", differs: false };
+      // Blocks are adopted whole: only the better head answers, the other side adopts it.
+      if (this.#quiet && better(ours, digest)) this.#scheduleReply(`${digest.hash}|${ours.hash}`);
+      return { kind: "digest", differs: true };
+    }
+    const content = await this.contentHash();
+    if (digest.contentHash === content) return { kind: "digest", differs: false };
+    // Entries merge both ways: either side may hold what the other lacks, so both answer (the
+    // first full block on the topic cancels answers it made pointless).
+    if (this.#quiet) this.#scheduleReply(`${digest.contentHash}|${content}`);
+    return { kind: "digest", differs: true };
+  }
+
+  /** Decides whether a full block from a peer deserves our full block in return. */
+  #answerBlock(theirs: Block): void {
+    if (!this.#quiet) return;
+    const ours = this.#last;
+    const same = this.mode === "off"
+      ? ours.hash === theirs.hash
+      : sameStorage(ours.storage, theirs.storage);
+    if (same) {
+      // Someone already broadcast exactly our state: a pending answer would repeat it.
+      this.#cancelReply();
+      return;
+    }
+    const answer = this.mode === "off" ? better(ours, theirs) : hasEntriesMissingFrom(
+      ours.storage,
+      theirs.storage,
+      msToNs(this.#tombstoneTtlMs),
+      this.#nowNs(),
+    );
+    if (answer) this.#scheduleReply(`${theirs.hash}|${ours.hash}`);
+  }
+
+  #scheduleReply(key: string): void {
+    if (this.#reply || this.#stopped) return;
+    const answeredAt = this.#answered.get(key);
+    if (answeredAt !== undefined && this.#now() - answeredAt < this.#backoffMs) {
+      this.#counters.repliesSuppressed++;
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#reply = undefined;
+      if (this.#answered.size >= 1024) this.#answered.clear();
+      this.#answered.set(key, this.#now());
+      this.#counters.repliesSent++;
+      this.#sendFull();
+    }, this.#random() * this.#replyDelayMs);
+    this.#reply = { timer, key };
+  }
+
+  #cancelReply(): void {
+    if (this.#reply) clearTimeout(this.#reply.timer);
+    this.#reply = undefined;
+  }
+
+  #rejectMessage(reason: string, message: string): ReceiveResult {
+    this.#count(this.#counters.rejectedMessages, reason);
+    this.#log.debug("ledger: dropped a message", { reason, error: message });
+    this.dispatchEvent(
+      new CustomEvent<RejectedDetail>("rejected", { detail: { reason, message } }),
+    );
+    return { kind: "rejected", reason, message };
+  }
+
+  #recordViolation(v: Violation): void {
+    this.#count(
+      v.accepted ? this.#counters.observedViolations : this.#counters.rejectedEntries,
+      v.reason,
+    );
+    // Peers re-send the same entries every sync interval: warn once per distinct violation.
+    const id = `${v.bucket}\0${v.key}\0${v.owner}\0${v.reason}`;
+    const fields = { bucket: v.bucket, key: v.key, owner: v.owner, reason: v.reason };
+    const msg = v.accepted
+      ? "ownership violation (observe, accepting)"
+      : "ownership violation (rejected)";
+    if (!this.#warned.has(id)) {
+      if (this.#warned.size >= 4096) this.#warned.clear();
+      this.#warned.add(id);
+      this.#log.warn(msg, fields);
+    } else {
+      this.#log.debug(msg, fields);
+    }
+    this.dispatchEvent(new CustomEvent<Violation>("violation", { detail: v }));
+  }
+
+  // ---- gossip -----------------------------------------------------------------------------
+
+  /**
+   * One Syncronizer round: prunes expired tombstones (signed modes), then sends our digest
+   * (quiet) or our full block (Go behaviour).
+   */
+  async syncTick(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.mode !== "off") {
+      const saved = await this.#exclusive(async () => {
+        const nowNs = this.#nowNs();
+        const pruned = pruneTombstones(this.#last.storage, msToNs(this.#tombstoneTtlMs), nowNs);
+        if (!pruned) return {};
+        return { saved: this.#install(await nextBlock(this.#last, pruned, nowNs), "prune", true) };
+      });
+      await saved.saved?.catch(() => {});
+    }
+    if (this.#stopped) return;
+    if (this.#quiet) {
+      const last = this.#last;
+      const bytes = await encodeDigest({
+        index: last.index,
+        hash: last.hash,
+        contentHash: await this.contentHash(last),
+      });
+      this.#counters.digestsSent++;
+      this.#broadcast(bytes);
+    } else {
+      this.#sendFull();
+    }
+  }
+
+  #sendFull(): void {
+    if (this.#stopped) return;
+    this.#cancelReply();
+    const block = this.#last;
+    if (this.#fullCache?.hash !== block.hash) {
+      this.#fullCache = { hash: block.hash, bytes: encodeBlockMessage(block) };
+    }
+    const bytes = this.#fullCache.bytes;
+    this.#counters.fullBlocksSent++;
+    this.#sendChain = this.#sendChain.then(async () => {
+      const b = await bytes;
+      this.#counters.bytesSent += b.length;
+      await this.#send(b);
+    }).catch((e) => this.#log.warn("ledger: send failed", { error: errorMessage(e) }));
+  }
+
+  #broadcast(bytes: Uint8Array): void {
+    this.#sendChain = this.#sendChain.then(async () => {
+      this.#counters.bytesSent += bytes.length;
+      await this.#send(bytes);
+    }).catch((e) => this.#log.warn("ledger: send failed", { error: errorMessage(e) }));
+  }
+
+  // ---- timers -----------------------------------------------------------------------------
+
+  /** Starts the Syncronizer: {@link syncTick} now, then on the backoff schedule of `intervalMs`. */
+  startSync(intervalMs: number): Job {
+    return this.announce(intervalMs, () => this.syncTick());
+  }
+
+  /** Runs `job` now and then on the backoff schedule of `intervalMs` (Go `Announce`). */
+  announce(intervalMs: number, job: () => void | Promise<void>): Job {
+    this.#assertRunning();
+    const ticker: Ticker = startBackoffTicker({
+      maxIntervalMs: intervalMs,
+      random: this.#random,
+      onError: (e) => this.#log.warn("ledger: periodic job failed", { error: errorMessage(e) }),
+    }, job);
+    const handle: Job = {
+      stop: () => {
+        ticker.stop();
+        this.#jobs.delete(handle);
+      },
+    };
+    this.#jobs.add(handle);
+    return handle;
+  }
+
+  /** Each tick, writes `value` unless the stored value already equals it (Go `AnnounceUpdate`). */
+  announceUpdate(intervalMs: number, bucket: string, key: string, value: unknown): Job {
+    const text = goMarshal(value);
+    return this.announce(intervalMs, async () => {
+      if (this.getKey(bucket, key) !== text) await this.add(bucket, new Map([[key, value]]));
+    });
+  }
+
+  /** Like {@link announceUpdate} but stops once the value is stored or after `timeoutMs` (Go `Persist`). */
+  persist(intervalMs: number, timeoutMs: number, bucket: string, key: string, value: unknown): Job {
+    const text = goMarshal(value);
+    return this.#withTimeout(timeoutMs, (done) =>
+      this.announce(intervalMs, async () => {
+        if (this.getKey(bucket, key) !== text) await this.add(bucket, new Map([[key, value]]));
+        else done();
+      }));
+  }
+
+  /** Deletes `bucket` each tick until it is gone or `timeoutMs` passed (Go `AnnounceDeleteBucket`). */
+  announceDeleteBucket(intervalMs: number, timeoutMs: number, bucket: string): Job {
+    return this.#withTimeout(timeoutMs, (done) =>
+      this.announce(intervalMs, async () => {
+        if (this.currentData().has(bucket)) await this.deleteBucket(bucket);
+        else done();
+      }));
+  }
+
+  /** Deletes `bucket`/`key` each tick until gone or `timeoutMs` passed (Go `AnnounceDeleteBucketKey`). */
+  announceDeleteBucketKey(intervalMs: number, timeoutMs: number, bucket: string, key: string): Job {
+    return this.#withTimeout(timeoutMs, (done) =>
+      this.announce(intervalMs, async () => {
+        if (this.getKey(bucket, key) !== undefined) await this.delete(bucket, key);
+        else done();
+      }));
+  }
+
+  #withTimeout(timeoutMs: number, start: (done: () => void) => Job): Job {
+    const parts: { timer?: ReturnType<typeof setTimeout>; inner?: Job } = {};
+    const handle: Job = {
+      stop: () => {
+        clearTimeout(parts.timer);
+        parts.inner?.stop();
+        this.#jobs.delete(handle);
+      },
+    };
+    this.#jobs.add(handle);
+    parts.timer = setTimeout(handle.stop, timeoutMs);
+    parts.inner = start(handle.stop);
+    return handle;
+  }
+
+  /**
+   * Stops every periodic job and pending reply, waits for queued writes, sends and
+   * persistence to finish, and closes the store. Later writes throw `LEDGER_STOPPED`.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const job of [...this.#jobs]) job.stop();
+    this.#cancelReply();
+    await this.#queue.catch(() => {});
+    await this.#sendChain;
+    await this.#persistIdle();
+    await this.#store.close();
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  #nowNs(): bigint {
+    return msToNs(this.#now());
+  }
+
+  #assertRunning(): void {
+    if (this.#stopped) throw new EdgeVpnError("LEDGER_STOPPED", "The ledger is stopped");
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Runs a local mutation; a change becomes a new block that is broadcast and persisted. */
+  async #write(
+    mutate: (draft: StorageDraft, nowNs: bigint) => Promise<boolean>,
+    cause: ChangeCause = "local",
+  ): Promise<boolean> {
+    this.#assertRunning();
+    const outcome = await this.#exclusive(async () => {
+      this.#assertRunning();
+      const nowNs = this.#nowNs();
+      const draft = new StorageDraft(this.#last.storage);
+      if (!await mutate(draft, nowNs)) return { changed: false };
+      const saved = this.#install(await nextBlock(this.#last, draft.result(), nowNs), cause, true);
+      this.#sendFull();
+      return { changed: true, saved };
+    });
+    await outcome.saved;
+    return outcome.changed;
+  }
+
+  #install(block: Block, cause: ChangeCause, contentChanged: boolean): Promise<void> {
+    this.#last = block;
+    const saved = this.#persistBlock(block);
+    saved.catch(() => {});
+    this.dispatchEvent(
+      new CustomEvent<ChangeDetail>("change", { detail: { block, cause, contentChanged } }),
+    );
+    return saved;
+  }
+
+  /** Queues `block` for the store; saves coalesce, each waiter resolves once a save at least as new is done. */
+  #persistBlock(block: Block): Promise<void> {
+    const seq = ++this.#persistSeq;
+    this.#pending = { block, seq };
+    const done = new Promise<void>((resolve, reject) =>
+      this.#waiters.push({ seq, resolve, reject })
+    );
+    this.#saving ??= this.#drainSaves();
+    return done;
+  }
+
+  async #drainSaves(): Promise<void> {
+    while (this.#pending) {
+      const { block, seq } = this.#pending;
+      this.#pending = undefined;
+      let error: unknown;
+      try {
+        await this.#store.save(block);
+      } catch (e) {
+        error = e;
+        this.#counters.persistFailures++;
+        this.#log.error("ledger: cannot persist the ledger", { error: errorMessage(e) });
+      }
+      const ready = this.#waiters.filter((w) => w.seq <= seq);
+      this.#waiters = this.#waiters.filter((w) => w.seq > seq);
+      for (const w of ready) error === undefined ? w.resolve() : w.reject(error);
+    }
+    this.#saving = undefined;
+  }
+
+  async #persistIdle(): Promise<void> {
+    while (this.#saving) await this.#saving;
+  }
+
+  async #makeEntry(
+    bucket: string,
+    key: string,
+    value: string,
+    prev: Entry | undefined,
+    nowNs: bigint,
+  ): Promise<Entry> {
+    const signer = this.#signer;
+    if (!signer) return unsignedEntry(value);
+    if (
+      prev && prev.owner === signer.peerId && !prev.deleted && prev.value === value &&
+      prev.sig !== null
+    ) {
+      return prev;
+    }
+    return await signEntry(signer, bucket, key, {
+      value,
+      version: versionAfter(prev?.version ?? 0n, nowNs),
+      updatedAt: nowNs / 1_000_000_000n,
+      deleted: false,
+    });
+  }
+
+  async #makeTombstone(bucket: string, key: string, prev: Entry, nowNs: bigint): Promise<Entry> {
+    return await signEntry(this.#signer!, bucket, key, {
+      value: "",
+      version: versionAfter(prev.version, nowNs),
+      updatedAt: nowNs / 1_000_000_000n,
+      deleted: true,
+    });
+  }
+
+  #count(
+    table: Record<string, number>,
+    reason: EntryRejectReason | EntryIgnoreReason | string,
+    n = 1,
+  ): void {
+    table[reason] = (table[reason] ?? 0) + n;
+  }
+}
+
+/**
+ * Go `versionAfter`: `max(prev + 1, now in ns)`, with Go's uint64 wrap-around.
+ *
+ * @example
+ * ```ts
+ * versionAfter(5n, 3n); // 6n
+ * ```
+ */
+export function versionAfter(prev: bigint, nowNs: bigint): bigint {
+  const next = (prev + 1n) & UINT64_MAX;
+  const now = BigInt.asUintN(64, nowNs);
+  return now > next ? now : next;
+}
+
+/** The legacy adoption order: higher index, or equal index and greater hash. */
+function better(a: Pick<Block, "index" | "hash">, b: Pick<Block, "index" | "hash">): boolean {
+  return a.index > b.index || (a.index === b.index && compareGoStrings(a.hash, b.hash) > 0);
+}
+
+/** True when `ours` holds an entry (other than garbage tombstones) that `theirs` lacks or has otherwise. */
+function hasEntriesMissingFrom(
+  ours: Storage,
+  theirs: Storage,
+  tombstoneTtlNs: bigint,
+  nowNs: bigint,
+): boolean {
+  for (const [name, bucket] of ours) {
+    const other = theirs.get(name);
+    for (const [key, e] of bucket) {
+      if (e.deleted && e.updatedAt * 1_000_000_000n + tombstoneTtlNs < nowNs) continue;
+      const o = other?.get(key);
+      if (!o || !sameEntry(o, e)) return true;
+    }
+  }
+  return false;
+}

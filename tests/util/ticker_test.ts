@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { BackoffSchedule, startBackoffTicker } from "../../lib/util/ticker.ts";
+
+Deno.test("backoff schedule starts at 5 s, doubles and caps at the interval", () => {
+  const s = new BackoffSchedule({ maxIntervalMs: 60_000, random: () => 0.5 });
+  assert.deepEqual([s.next(), s.next(), s.next(), s.next(), s.next(), s.next()], [
+    5000,
+    10000,
+    20000,
+    40000,
+    60000,
+    60000,
+  ]);
+});
+
+Deno.test("backoff schedule caps the first interval for short intervals", () => {
+  const s = new BackoffSchedule({ maxIntervalMs: 2000, random: () => 0.5 });
+  assert.deepEqual([s.next(), s.next()], [2000, 2000]);
+});
+
+Deno.test("backoff schedule jitters by ±50 %", () => {
+  const low = new BackoffSchedule({ maxIntervalMs: 10_000, random: () => 0 });
+  const high = new BackoffSchedule({ maxIntervalMs: 10_000, random: () => 0.999999 });
+  low.next();
+  high.next();
+  assert.equal(low.next(), 5000);
+  assert.ok(Math.abs(high.next() - 15000) < 1);
+});
+
+Deno.test("ticker fires at once, then on schedule, and stop() ends it", async () => {
+  const times: number[] = [];
+  const start = performance.now();
+  let ticker: ReturnType<typeof startBackoffTicker> | undefined;
+  await new Promise<void>((resolve) => {
+    ticker = startBackoffTicker({ maxIntervalMs: 30, random: () => 0.5 }, () => {
+      times.push(performance.now() - start);
+      if (times.length === 3) resolve();
+    });
+  });
+  ticker!.stop();
+  assert.ok(ticker!.stopped);
+  assert.ok(times[0] < 25, `first tick after ${times[0]} ms`);
+  assert.ok(times[1] - times[0] >= 25, `second tick ${times[1] - times[0]} ms later`);
+});
+
+Deno.test("ticker reports a failing tick and keeps going", async () => {
+  const errors: unknown[] = [];
+  let n = 0;
+  let ticker: ReturnType<typeof startBackoffTicker> | undefined;
+  await new Promise<void>((resolve) => {
+    ticker = startBackoffTicker({ maxIntervalMs: 5, onError: (e) => errors.push(e) }, () => {
+      n++;
+      if (n === 2) resolve();
+      if (n === 1) throw new Error("boom");
+    });
+  });
+  ticker!.stop();
+  assert.equal(errors.length, 1);
+});
