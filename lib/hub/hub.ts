@@ -1,0 +1,379 @@
+/** Sealed gossip rooms: Go EdgeVPN's message hub on a rotating topic and seal key. */
+import type { NetworkConfig } from "../config/network.ts";
+import { sealKeyAt, topicAt } from "../crypto/derive.ts";
+import { openSealed, seal } from "../crypto/seal.ts";
+import { EdgeVpnError } from "../util/errors.ts";
+import { type Logger, silentLogger } from "../util/logger.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
+import { TypedEventTarget, type TypedListener } from "./events.ts";
+import type { PubSub, PubSubMessage } from "./pubsub.ts";
+import { rotationPlan } from "./rotation.ts";
+
+/** Go's pubsub default (1 MiB), used when a token says `max_message_size: 0`. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 1 << 20;
+
+/** Defaults of {@link HubOptions}. */
+export const HUB_DEFAULTS = {
+  /** Subscribe to the next window's topic this long before the boundary. */
+  leadMs: 5_000,
+  /** Keep the previous window's topic and key this long after the boundary. */
+  graceMs: 10_000,
+  /** Received messages waiting to be opened; more are dropped as `overload`. */
+  maxQueue: 1024,
+  /** Re-plan at least this often, so a wall-clock jump is noticed. */
+  maxSleepMs: 60_000,
+} as const;
+
+/**
+ * Options of {@link createHub}.
+ *
+ * @example
+ * ```ts
+ * const options: HubOptions = { pubsub, network };
+ * ```
+ */
+export interface HubOptions {
+  pubsub: PubSub;
+  network: NetworkConfig;
+  clock?: Clock;
+  logger?: Logger;
+  leadMs?: number;
+  graceMs?: number;
+  maxQueue?: number;
+}
+
+/**
+ * A message that opened with one of the accepted keys.
+ *
+ * @example
+ * ```ts
+ * hub.addEventListener("message", (e) => console.log(e.detail.from, e.detail.data.length));
+ * ```
+ */
+export interface HubMessage {
+  /** The plaintext (Go: the unsealed `Message`). */
+  data: Uint8Array;
+  /** The peer that delivered it (Go overwrites `SenderID` with this). */
+  from: string;
+  /** The peer that signed it at the pubsub layer, when known. */
+  author?: string;
+  topic: string;
+  annotations: Record<string, unknown> | null;
+}
+
+/** Why a received message was dropped. */
+export type HubDropReason =
+  | "badEnvelope"
+  | "badSeal"
+  | "oversize"
+  | "unknownSender"
+  | "overload";
+
+/**
+ * Running totals; `dropped` counts messages by the reason they were refused.
+ *
+ * @example
+ * ```ts
+ * hub.counters.dropped.badSeal; // 0
+ * ```
+ */
+export interface HubCounters {
+  received: number;
+  published: number;
+  dropped: Record<HubDropReason, number>;
+}
+
+/** Events of a {@link Hub}. */
+export interface HubEvents {
+  message: HubMessage;
+  /** The current window changed; `topic` is where messages are now published. */
+  rotate: { counter: number; topic: string };
+}
+
+interface WindowSecrets {
+  topic: string;
+  key: string;
+}
+
+/**
+ * The hub: joins the room's topic for the current OTP window (and its neighbours around a
+ * boundary), seals what it publishes, opens what it receives and emits `message` events.
+ *
+ * @example
+ * ```ts
+ * const hub = createHub({ pubsub, network });
+ * hub.addEventListener("message", (e) => console.log(new TextDecoder().decode(e.detail.data)));
+ * await hub.start();
+ * await hub.publish(new TextEncoder().encode("hello"));
+ * await hub.stop();
+ * ```
+ */
+export class Hub extends TypedEventTarget<HubEvents> {
+  readonly #pubsub: PubSub;
+  readonly #network: NetworkConfig;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #leadMs: number;
+  readonly #graceMs: number;
+  readonly #maxQueue: number;
+  readonly #maxSize: number;
+  readonly #secrets = new Map<number, Promise<WindowSecrets>>();
+  /** Subscribed topic → its window counter. */
+  readonly #subscribed = new Map<string, number>();
+  /** Received messages with the windows whose keys may open them (fixed on arrival). */
+  readonly #queue: { m: PubSubMessage; windows: number[] }[] = [];
+  readonly #counters: HubCounters = {
+    received: 0,
+    published: 0,
+    dropped: { badEnvelope: 0, badSeal: 0, oversize: 0, unknownSender: 0, overload: 0 },
+  };
+  #started = false;
+  #timer: unknown;
+  #current = -1;
+  #planning: Promise<void> = Promise.resolve();
+  #draining: Promise<void> | undefined;
+
+  constructor(options: HubOptions) {
+    super();
+    this.#pubsub = options.pubsub;
+    this.#network = options.network;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger ?? silentLogger;
+    this.#leadMs = options.leadMs ?? HUB_DEFAULTS.leadMs;
+    this.#graceMs = options.graceMs ?? HUB_DEFAULTS.graceMs;
+    this.#maxQueue = options.maxQueue ?? HUB_DEFAULTS.maxQueue;
+    this.#maxSize = options.network.maxMessageSize > 0
+      ? options.network.maxMessageSize
+      : DEFAULT_MAX_MESSAGE_SIZE;
+    if (!(options.network.otp.crypto.interval > 0)) {
+      throw new EdgeVpnError(
+        "HUB_INTERVAL_INVALID",
+        `otp.crypto.interval must be > 0 seconds, got ${options.network.otp.crypto.interval}`,
+      );
+    }
+  }
+
+  /** The topic messages are published on now (empty before `start()`). */
+  get topic(): string {
+    return [...this.#subscribed].find(([, c]) => c === this.#current)?.[0] ?? "";
+  }
+
+  /** Every topic currently subscribed (the current one, and a neighbour near a boundary). */
+  get topics(): string[] {
+    return [...this.#subscribed.keys()];
+  }
+
+  /** A snapshot of the counters. */
+  get counters(): HubCounters {
+    return { ...this.#counters, dropped: { ...this.#counters.dropped } };
+  }
+
+  /** Subscribes to the current window's topic and schedules the rotations. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    this.#pubsub.addEventListener("message", this.#onMessage);
+    await this.#replan();
+  }
+
+  /** Unsubscribes, clears the rotation timer and waits for messages being opened. */
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pubsub.removeEventListener("message", this.#onMessage);
+    await this.#planning;
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#queue.length = 0;
+    await this.#draining;
+    for (const topic of this.#subscribed.keys()) this.#pubsub.unsubscribe(topic);
+    this.#subscribed.clear();
+    this.#current = -1;
+  }
+
+  /**
+   * Seals `data` with the current key and publishes it on the current topic.
+   *
+   * @throws {EdgeVpnError} `HUB_NOT_STARTED` before `start()`; `MESSAGE_TOO_LARGE` when the
+   * envelope would exceed the network's `max_message_size`.
+   */
+  async publish(
+    data: Uint8Array,
+    annotations: Record<string, unknown> | null = null,
+  ): Promise<void> {
+    if (!this.#started) {
+      throw new EdgeVpnError("HUB_NOT_STARTED", "Cannot publish: the hub is not started");
+    }
+    // Hex doubles the sealed size (12-byte nonce, 16-byte tag); the JSON adds ~50 bytes.
+    const estimate = 2 * (data.length + 28) + 64;
+    if (estimate > this.#maxSize) throw tooLarge(data.length, estimate, this.#maxSize);
+    const { topic, key } = await this.#secretsFor(
+      rotationPlan(this.#network.otp.crypto.interval, this.#clock.now(), 0, 0).current,
+    );
+    const envelope = encodeEnvelope({
+      message: await seal(key, data),
+      senderId: "",
+      annotations,
+    });
+    if (envelope.length > this.#maxSize) {
+      throw tooLarge(data.length, envelope.length, this.#maxSize);
+    }
+    await this.#pubsub.publish(topic, envelope);
+    this.#counters.published++;
+  }
+
+  #onMessage: TypedListener<PubSubMessage> = (event) => {
+    const m = event.detail;
+    if (!this.#subscribed.has(m.topic)) return;
+    if (m.data.length > this.#maxSize) return this.#drop("oversize", m);
+    if (m.receivedFrom === "") return this.#drop("unknownSender", m);
+    if (this.#queue.length >= this.#maxQueue) return this.#drop("overload", m);
+    // The keys are chosen now, so time spent waiting in the queue cannot expire them. The
+    // topic's own window comes first; then its neighbours, because a Go node computes its
+    // seal key at send time but may still publish on the previous topic for up to a second.
+    const topicWindow = this.#subscribed.get(m.topic)!;
+    const plan = rotationPlan(
+      this.#network.otp.crypto.interval,
+      this.#clock.now(),
+      this.#leadMs,
+      this.#graceMs,
+    );
+    const windows = [topicWindow, ...plan.active.filter((c) => c !== topicWindow)];
+    this.#queue.push({ m, windows });
+    this.#draining ??= this.#drain();
+  };
+
+  async #drain(): Promise<void> {
+    try {
+      for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift()) {
+        await this.#open(item.m, item.windows);
+      }
+    } finally {
+      // Cleared in the same turn as the last emptiness check, so no message is stranded.
+      this.#draining = undefined;
+    }
+  }
+
+  async #open(m: PubSubMessage, windows: number[]): Promise<void> {
+    let envelope;
+    try {
+      envelope = decodeEnvelope(m.data);
+    } catch {
+      return this.#drop("badEnvelope", m);
+    }
+    for (const counter of windows) {
+      const { key } = await this.#secretsFor(counter);
+      let data: Uint8Array;
+      try {
+        data = await openSealed(key, envelope.message);
+      } catch {
+        continue;
+      }
+      if (!this.#started) return;
+      this.#counters.received++;
+      this.dispatch("message", {
+        data,
+        from: m.receivedFrom,
+        author: m.author,
+        topic: m.topic,
+        annotations: envelope.annotations,
+      });
+      return;
+    }
+    this.#drop("badSeal", m);
+  }
+
+  #drop(reason: HubDropReason, m: PubSubMessage): void {
+    this.#counters.dropped[reason]++;
+    if (this.#log.enabled("debug")) {
+      this.#log.debug("dropped hub message", {
+        reason,
+        from: m.receivedFrom,
+        bytes: m.data.length,
+      });
+    }
+  }
+
+  #replan(): Promise<void> {
+    this.#planning = this.#planning.then(() => this.#applyPlan()).catch((e) => {
+      this.#log.error("hub rotation failed", { error: String(e) });
+    });
+    return this.#planning;
+  }
+
+  async #applyPlan(): Promise<void> {
+    if (!this.#started) return;
+    const plan = rotationPlan(
+      this.#network.otp.crypto.interval,
+      this.#clock.now(),
+      this.#leadMs,
+      this.#graceMs,
+    );
+    const wanted = new Map<string, number>();
+    for (const counter of plan.active) {
+      wanted.set((await this.#secretsFor(counter)).topic, counter);
+    }
+    if (!this.#started) return;
+    for (const [topic, counter] of wanted) {
+      if (!this.#subscribed.has(topic)) this.#pubsub.subscribe(topic);
+      this.#subscribed.set(topic, counter);
+    }
+    for (const topic of [...this.#subscribed.keys()]) {
+      if (!wanted.has(topic)) {
+        this.#pubsub.unsubscribe(topic);
+        this.#subscribed.delete(topic);
+      }
+    }
+    for (const counter of this.#secrets.keys()) {
+      if (Math.abs(counter - plan.current) > 2) this.#secrets.delete(counter);
+    }
+    if (plan.current !== this.#current) {
+      this.#current = plan.current;
+      const topic = this.topic;
+      this.#log.debug("hub topic", { counter: plan.current, topic });
+      this.dispatch("rotate", { counter: plan.current, topic });
+    }
+    const wait = Math.min(
+      Math.max(0, plan.nextChangeMs - this.#clock.now()),
+      HUB_DEFAULTS.maxSleepMs,
+    );
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      void this.#replan();
+    }, wait);
+  }
+
+  #secretsFor(counter: number): Promise<WindowSecrets> {
+    let secrets = this.#secrets.get(counter);
+    if (!secrets) {
+      const at = counter * this.#network.otp.crypto.interval * 1000;
+      secrets = Promise.all([topicAt(this.#network, at), sealKeyAt(this.#network, at)]).then((
+        [topic, key],
+      ) => ({ topic, key }));
+      this.#secrets.set(counter, secrets);
+    }
+    return secrets;
+  }
+}
+
+/**
+ * Creates a {@link Hub}; nothing happens until `start()`.
+ *
+ * @example
+ * ```ts
+ * const hub = createHub({ pubsub, network });
+ * ```
+ */
+export function createHub(options: HubOptions): Hub {
+  return new Hub(options);
+}
+
+function tooLarge(plain: number, wire: number, limit: number): EdgeVpnError {
+  return new EdgeVpnError(
+    "MESSAGE_TOO_LARGE",
+    `Cannot publish ${plain} bytes: the sealed envelope needs ~${wire} bytes, the network's max_message_size is ${limit}`,
+  );
+}

@@ -1,0 +1,602 @@
+/** The libp2p host of an EdgeVPN node: transports, gossip hub, discovery, member-only streams. */
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { privateKeyFromProtobuf } from "@libp2p/crypto/keys";
+import { type GossipSub, gossipsub, StrictSign } from "@libp2p/gossipsub";
+import { identify } from "@libp2p/identify";
+import { FaultTolerance, type Libp2p, type PeerId, type Stream } from "@libp2p/interface";
+import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { ping } from "@libp2p/ping";
+import { tcp } from "@libp2p/tcp";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
+import { createLibp2p } from "libp2p";
+import type { CID } from "multiformats/cid";
+import { generateIdentity, type Identity } from "../crypto/identity.ts";
+import { type Clock, systemClock } from "../hub/clock.ts";
+import { TypedEventTarget } from "../hub/events.ts";
+import { createHub, DEFAULT_MAX_MESSAGE_SIZE, type Hub, type HubCounters } from "../hub/hub.ts";
+import { EdgeVpnError, errorMessage } from "../util/errors.ts";
+import { type Logger, silentLogger } from "../util/logger.ts";
+import { timeoutSignal } from "./abort.ts";
+import { BootstrapDialer } from "./bootstrap.ts";
+import { cidrContains, parseCidr } from "./cidr.ts";
+import { installDenoCompat } from "./deno_compat.ts";
+import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.ts";
+import { GossipPubSub } from "./gossip.ts";
+import { MdnsDiscovery } from "./mdns.ts";
+import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
+import { loadOrCreateIdentity } from "./privkey.ts";
+import { type FoundPeer, RendezvousDiscovery } from "./rendezvous.ts";
+import { type NodeStream, wrapStream } from "./stream.ts";
+
+/** Where a peer was discovered. */
+export type DiscoverySource = "bootstrap" | "dht" | "mdns";
+
+/** Events of an {@link EdgeNode}. */
+export interface NodeEvents {
+  "peer:connect": { peerId: string };
+  "peer:disconnect": { peerId: string };
+  /** A peer found by discovery was dialled successfully. */
+  "peer:discovery": { peerId: string; source: DiscoverySource };
+  /** The subscribers of one of the hub's topics changed. */
+  "topic:peers": { topic: string; peers: string[] };
+}
+
+/**
+ * Counters of refused input, for metrics and the API.
+ *
+ * @example
+ * ```ts
+ * node.counters().streams.nonMember; // 0
+ * ```
+ */
+export interface NodeCounters {
+  hub: HubCounters;
+  streams: { inbound: number; outbound: number; nonMember: number };
+  refused: Record<RefusalReason, number>;
+}
+
+/** Decides whether a peer may use member-only protocols. */
+export type MembershipPredicate = (peerId: string) => boolean;
+
+/** Options of {@link EdgeNode.handle}. */
+export interface HandleOptions {
+  /** Reset streams from peers that are not members (default true). */
+  membersOnly?: boolean;
+  /** Concurrent inbound streams per connection (default 256). */
+  maxInboundStreams?: number;
+  /** Concurrent outbound streams per connection (default 256). */
+  maxOutboundStreams?: number;
+}
+
+/** Handles one inbound stream; the stream is reset if it throws. */
+export type StreamHandler = (stream: NodeStream) => void | Promise<void>;
+
+const DEFAULT_MAX_STREAMS = 256;
+/** How many peers the default membership remembers. */
+const MAX_SEEN_MEMBERS = 4096;
+/** How long `stop()` lets connections close gracefully. */
+const CLOSE_TIMEOUT_MS = 500;
+
+type Services = { identify: unknown; ping: unknown; pubsub: GossipSub; dht?: KadDHT };
+
+/**
+ * An EdgeVPN node: a libp2p host (TCP, Noise, Yamux, identify, ping, GossipSub, Kademlia)
+ * with the sealed gossip hub, bootstrap/DHT/mDNS discovery, a connection gater and
+ * member-only application protocols. The only part of the project that touches libp2p.
+ *
+ * @example
+ * ```ts
+ * const node = await createNode({ network, listenMaddrs: ["/ip4/127.0.0.1/tcp/0"], mdns: false });
+ * node.hub.addEventListener("message", (e) => console.log(e.detail.from));
+ * await node.start();
+ * await node.hub.publish(new TextEncoder().encode("hi"));
+ * await node.stop();
+ * ```
+ */
+export class EdgeNode extends TypedEventTarget<NodeEvents> {
+  readonly identity: Identity;
+  readonly hub: Hub;
+  readonly #libp2p: Libp2p<Services>;
+  readonly #options: NodeOptions;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #rules: GaterRules;
+  readonly #pubsub: GossipPubSub;
+  readonly #bootstrap: BootstrapDialer;
+  readonly #rendezvous: RendezvousDiscovery | undefined;
+  readonly #mdns: MdnsDiscovery | undefined;
+  readonly #streams = new Set<Stream>();
+  readonly #seen = new Map<string, true>();
+  readonly #counters: Omit<NodeCounters, "hub">;
+  /** Aborted by `stop()`: ends dials that discovery started. */
+  readonly #lifetime = new AbortController();
+  #membership: MembershipPredicate | undefined;
+  #state: "new" | "starting" | "started" | "stopping" | "stopped" = "new";
+
+  /** Use {@link createNode}. */
+  constructor(
+    identity: Identity,
+    libp2p: Libp2p<Services>,
+    rules: GaterRules,
+    refused: Record<RefusalReason, number>,
+    options: NodeOptions,
+  ) {
+    super();
+    this.identity = identity;
+    this.#counters = { streams: { inbound: 0, outbound: 0, nonMember: 0 }, refused };
+    this.#libp2p = libp2p;
+    this.#rules = rules;
+    this.#options = options;
+    this.#log = (options.logger ?? silentLogger).child("node");
+    this.#clock = options.clock ?? systemClock;
+    this.#pubsub = new GossipPubSub(libp2p.services.pubsub);
+    this.hub = createHub({
+      pubsub: this.#pubsub,
+      network: options.network,
+      clock: this.#clock,
+      logger: (options.logger ?? silentLogger).child("hub"),
+      leadMs: options.hub?.leadMs,
+      graceMs: options.hub?.graceMs,
+    });
+    this.hub.addEventListener("message", (e) => this.#remember(e.detail.author ?? e.detail.from));
+    const bootstrapPeers = (options.bootstrapPeers ?? NODE_DEFAULTS.bootstrapPeers)
+      .filter((m) => !m.endsWith(`/p2p/${identity.peerId}`));
+    this.#bootstrap = new BootstrapDialer(bootstrapPeers, {
+      dial: async (maddr, signal) => {
+        await this.#libp2p.dial(multiaddr(maddr), { signal });
+        const peerId = maddr.match(/\/p2p\/([^/]+)$/)?.[1];
+        if (peerId) this.dispatch("peer:discovery", { peerId, source: "bootstrap" });
+      },
+      isConnected: (id) => this.#isConnected(id),
+      clock: this.#clock,
+      logger: this.#log.child("bootstrap"),
+    });
+    const dht = libp2p.services.dht;
+    if (dht && (options.dht ?? NODE_DEFAULTS.dht)) {
+      this.#rendezvous = new RendezvousDiscovery(
+        options.network,
+        options.discoveryIntervalMs ?? NODE_DEFAULTS.discoveryIntervalMs,
+        {
+          selfId: identity.peerId,
+          provide: async (cid, signal) => {
+            await this.#libp2p.contentRouting.provide(cid, { signal });
+          },
+          findProviders: (cid, signal) => this.#findProviders(cid, signal),
+          isConnected: (id) => this.#isConnected(id),
+          dial: (peer, signal) => this.#dialFound(peer, signal),
+          beforeRound: () => this.#bootstrap.dialAll(),
+          onPeer: (peer) => this.dispatch("peer:discovery", { peerId: peer.id, source: "dht" }),
+          clock: this.#clock,
+          logger: this.#log.child("dht"),
+        },
+      );
+    }
+    if (options.mdns ?? NODE_DEFAULTS.mdns) {
+      this.#mdns = new MdnsDiscovery({
+        serviceName: options.network.mdns,
+        peerId: identity.peerId,
+        addresses: () => this.#lanAddresses(),
+        onPeer: (peer) => {
+          if (this.#isConnected(peer.id)) return;
+          const t = timeoutSignal(NODE_DEFAULTS.dialTimeoutMs, this.#lifetime.signal);
+          this.#dialFound(peer, t.signal).then(
+            () => this.dispatch("peer:discovery", { peerId: peer.id, source: "mdns" }),
+            (e) =>
+              this.#log.debug("cannot dial mDNS peer", { peer: peer.id, error: errorMessage(e) }),
+          ).finally(t.clear);
+        },
+        clock: this.#clock,
+        logger: this.#log.child("mdns"),
+      });
+    }
+  }
+
+  /** This node's peer ID (`12D3KooW…`). */
+  get peerId(): string {
+    return this.identity.peerId;
+  }
+
+  /** Starts listening, joins the hub and starts discovery; dials happen in the background. */
+  async start(): Promise<void> {
+    if (this.#state !== "new") {
+      throw new EdgeVpnError("NODE_STATE", `Cannot start a node that is ${this.#state}`);
+    }
+    this.#state = "starting";
+    const l = this.#libp2p;
+    l.addEventListener("peer:connect", this.#onConnect);
+    l.addEventListener("peer:disconnect", this.#onDisconnect);
+    l.services.pubsub.addEventListener("subscription-change", this.#onSubscriptionChange);
+    await l.start();
+    const requested = this.#options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs;
+    if (requested.length > 0 && l.getMultiaddrs().length === 0) {
+      await l.stop();
+      this.#state = "stopped";
+      throw new EdgeVpnError(
+        "LISTEN_FAILED",
+        `Cannot listen on any of ${requested.join(", ")}: addresses unavailable or in use`,
+      );
+    }
+    this.#pubsub.start();
+    await this.hub.start();
+    this.#bootstrap.start();
+    this.#rendezvous?.start();
+    if (this.#mdns) {
+      try {
+        await this.#mdns.start();
+      } catch (e) {
+        this.#log.warn("mDNS discovery disabled", { error: errorMessage(e) });
+      }
+    }
+    this.#state = "started";
+    this.#log.info("node started", { peerId: this.peerId, addrs: this.multiaddrs() });
+  }
+
+  /**
+   * Stops discovery, the hub, every stream and connection, and the libp2p host; releases
+   * every timer and socket this node opened.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === "stopped" || this.#state === "new") {
+      this.#state = "stopped";
+      return;
+    }
+    this.#state = "stopping";
+    this.#lifetime.abort();
+    await Promise.allSettled([
+      this.#mdns?.stop(),
+      this.#rendezvous?.stop(),
+      this.#bootstrap.stop(),
+    ]);
+    await this.hub.stop();
+    this.#pubsub.stop();
+    const l = this.#libp2p;
+    l.services.pubsub.removeEventListener("subscription-change", this.#onSubscriptionChange);
+    for (const s of this.#streams) s.abort(new Error("node stopping"));
+    this.#streams.clear();
+    // Close connections here with a timer we clear: libp2p's own close uses
+    // AbortSignal.timeout(), which keeps a Deno process alive until it fires.
+    const t = timeoutSignal(CLOSE_TIMEOUT_MS);
+    await Promise.all(
+      l.getConnections().map((c) => c.close({ signal: t.signal }).catch((e) => c.abort(e))),
+    );
+    t.clear();
+    await l.stop();
+    l.removeEventListener("peer:connect", this.#onConnect);
+    l.removeEventListener("peer:disconnect", this.#onDisconnect);
+    cancelAddressUpdate(l);
+    this.#state = "stopped";
+    this.#log.info("node stopped");
+  }
+
+  /** Addresses this node listens on, each with `/p2p/<peerId>`. */
+  multiaddrs(): string[] {
+    return this.#libp2p.getMultiaddrs().map((m) => m.toString());
+  }
+
+  /** Peers with an open connection. */
+  connectedPeers(): string[] {
+    return this.#libp2p.getPeers().map((p) => p.toString());
+  }
+
+  /** Peers subscribed to the hub's current topic. */
+  topicPeers(): string[] {
+    const topic = this.hub.topic;
+    return topic ? this.#pubsub.subscribers(topic) : [];
+  }
+
+  /** Connects to a multiaddr (with `/p2p/`) or to a known peer ID. */
+  async dial(target: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#assertStarted("dial");
+    const t = timeoutSignal(NODE_DEFAULTS.dialTimeoutMs, options.signal);
+    try {
+      await this.#libp2p.dial(
+        target.startsWith("/") ? multiaddr(target) : peerIdFromString(target),
+        { signal: t.signal },
+      );
+    } finally {
+      t.clear();
+    }
+  }
+
+  /**
+   * Serves `protocol`. With `membersOnly` (the default) streams from peers the membership
+   * predicate rejects are reset and counted as `streams.nonMember`.
+   */
+  async handle(
+    protocol: string,
+    handler: StreamHandler,
+    options: HandleOptions = {},
+  ): Promise<void> {
+    const membersOnly = options.membersOnly ?? true;
+    await this.#libp2p.handle(protocol, async (stream, connection) => {
+      const peer = connection.remotePeer.toString();
+      if (membersOnly && !this.isMember(peer)) {
+        this.#counters.streams.nonMember++;
+        this.#log.debug("reset stream from non-member", { peer, protocol });
+        stream.abort(new EdgeVpnError("NOT_A_MEMBER", `Peer ${peer} is not a network member`));
+        return;
+      }
+      this.#counters.streams.inbound++;
+      const wrapped = this.#track(stream, peer);
+      try {
+        await handler(wrapped);
+      } catch (e) {
+        this.#log.debug("stream handler failed", { peer, protocol, error: errorMessage(e) });
+        wrapped.reset();
+      }
+    }, {
+      runOnLimitedConnection: false,
+      maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_STREAMS,
+      maxOutboundStreams: options.maxOutboundStreams ?? DEFAULT_MAX_STREAMS,
+    });
+  }
+
+  /** Stops serving `protocol`. */
+  async unhandle(protocol: string): Promise<void> {
+    await this.#libp2p.unhandle(protocol);
+  }
+
+  /** Opens a stream to `peerId` on `protocol` (never over relayed connections). */
+  async dialProtocol(
+    peerId: string,
+    protocol: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<NodeStream> {
+    this.#assertStarted("open a stream");
+    const t = timeoutSignal(NODE_DEFAULTS.dialTimeoutMs, options.signal);
+    try {
+      const stream = await this.#libp2p.dialProtocol(peerIdFromString(peerId), protocol, {
+        signal: t.signal,
+        runOnLimitedConnection: false,
+      });
+      this.#counters.streams.outbound++;
+      return this.#track(stream, peerId);
+    } finally {
+      t.clear();
+    }
+  }
+
+  /**
+   * Replaces the membership rule (the ledger's `users`/`machines` rules); `undefined`
+   * restores the interim default: a peer is a member once it has sent a message that opened
+   * with the network's seal key.
+   */
+  setMembership(predicate: MembershipPredicate | undefined): void {
+    this.#membership = predicate;
+  }
+
+  /** Whether `peerId` may use member-only protocols. */
+  isMember(peerId: string): boolean {
+    return this.#membership ? this.#membership(peerId) : this.#seen.has(peerId);
+  }
+
+  /**
+   * Ranges libp2p must never dial or accept (the VPN's own subnet). Existing connections to
+   * addresses in them are closed.
+   *
+   * @throws {InputError} `CIDR_INVALID` on a bad entry.
+   */
+  setBlockedCidrs(cidrs: readonly string[]): void {
+    this.#rules.setBlockedCidrs(cidrs);
+    const nets = cidrs.map(parseCidr);
+    for (const c of this.#libp2p.getConnections()) {
+      const ip = c.remoteAddr.getComponents().find((x) => x.name === "ip4" || x.name === "ip6");
+      if (ip?.value && nets.some((n) => cidrContains(n, ip.value!))) {
+        c.close().catch((e) => c.abort(e));
+      }
+    }
+  }
+
+  /** A snapshot of the counters. */
+  counters(): NodeCounters {
+    return {
+      hub: this.hub.counters,
+      streams: { ...this.#counters.streams },
+      refused: { ...this.#counters.refused },
+    };
+  }
+
+  #track(stream: Stream, peer: string): NodeStream {
+    this.#streams.add(stream);
+    return wrapStream(stream, peer, () => this.#streams.delete(stream));
+  }
+
+  #remember(peerId: string): void {
+    this.#seen.delete(peerId);
+    this.#seen.set(peerId, true);
+    if (this.#seen.size > MAX_SEEN_MEMBERS) this.#seen.delete(this.#seen.keys().next().value!);
+  }
+
+  #isConnected(peerId: string): boolean {
+    try {
+      return this.#libp2p.getConnections(peerIdFromString(peerId)).length > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  async #dialFound(peer: FoundPeer, signal: AbortSignal): Promise<void> {
+    const id = peerIdFromString(peer.id);
+    const addrs: Multiaddr[] = [];
+    for (const text of peer.addrs) {
+      try {
+        const ma = multiaddr(text);
+        const p2p = ma.getComponents().findLast((c) => c.name === "p2p")?.value;
+        if (p2p && p2p !== peer.id) continue;
+        addrs.push(p2p ? ma.decapsulate(`/p2p/${p2p}`) : ma);
+      } catch {
+        continue;
+      }
+    }
+    if (addrs.length === 0) throw new Error(`no usable address for ${peer.id}`);
+    await this.#libp2p.peerStore.merge(id, { multiaddrs: addrs });
+    await this.#libp2p.dial(id, { signal });
+  }
+
+  async *#findProviders(cid: CID, signal: AbortSignal): AsyncIterable<FoundPeer> {
+    for await (const info of this.#libp2p.contentRouting.findProviders(cid, { signal })) {
+      yield { id: info.id.toString(), addrs: info.multiaddrs.map((m) => m.toString()) };
+    }
+  }
+
+  /** Listen addresses worth announcing on the LAN: IP + TCP, not loopback, not blocked. */
+  #lanAddresses(): string[] {
+    return this.multiaddrs().filter((a) => {
+      const m = a.match(/^\/(ip4|ip6)\/([^/]+)\/tcp\/\d+\/p2p\/[^/]+$/);
+      if (!m) return false;
+      if (m[2].startsWith("127.") || m[2] === "::1") return false;
+      return this.#rules.addressRefusal(m[2]) === undefined;
+    });
+  }
+
+  #assertStarted(what: string): void {
+    if (this.#state !== "started") {
+      throw new EdgeVpnError("NODE_NOT_STARTED", `Cannot ${what}: the node is ${this.#state}`);
+    }
+  }
+
+  #onConnect = (e: CustomEvent<PeerId>) => {
+    this.dispatch("peer:connect", { peerId: e.detail.toString() });
+  };
+
+  #onDisconnect = (e: CustomEvent<PeerId>) => {
+    const peerId = e.detail.toString();
+    this.dispatch("peer:disconnect", { peerId });
+    this.#bootstrap.peerDisconnected(peerId);
+  };
+
+  #onSubscriptionChange = (
+    e: CustomEvent<{ subscriptions: { topic: string }[] }>,
+  ) => {
+    const ours = new Set(this.hub.topics);
+    for (const { topic } of e.detail.subscriptions) {
+      if (ours.has(topic)) {
+        this.dispatch("topic:peers", { topic, peers: this.#pubsub.subscribers(topic) });
+      }
+    }
+  };
+}
+
+/**
+ * Builds a node (not started): resolves the identity (given, cached, or new) and configures
+ * libp2p as Go EdgeVPN does.
+ *
+ * @throws {EdgeVpnError} `PRIVKEY_CACHE_DIR_MISSING`, `KEY_INVALID`, `PRIVKEY_CACHE_FAILED`;
+ * {@link InputError} `CIDR_INVALID` for a bad blacklist or blocked range.
+ * @example
+ * ```ts
+ * const node = await createNode({ network, bootstrapPeers: [], mdns: false });
+ * await node.start();
+ * await node.stop();
+ * ```
+ */
+export async function createNode(options: NodeOptions): Promise<EdgeNode> {
+  installDenoCompat();
+  const identity = options.identity ?? await cachedOrNewIdentity(options);
+  const rules = new GaterRules(options.blacklist ?? []);
+  rules.setBlockedCidrs(options.blockedCidrs ?? []);
+  const maxMessageSize = options.network.maxMessageSize > 0
+    ? options.network.maxMessageSize
+    : DEFAULT_MAX_MESSAGE_SIZE;
+  const directPeers = (options.bootstrapPeers ?? NODE_DEFAULTS.bootstrapPeers).flatMap((text) => {
+    try {
+      const ma = multiaddr(text);
+      const id = ma.getComponents().findLast((c) => c.name === "p2p")?.value;
+      if (!id || id === identity.peerId) return [];
+      return [{ id: peerIdFromString(id), addrs: [ma.decapsulate(`/p2p/${id}`)] }];
+    } catch {
+      return [];
+    }
+  });
+  const dhtMode = options.dhtMode ?? NODE_DEFAULTS.dhtMode;
+  const refused: Record<RefusalReason, number> = {
+    blacklistedPeer: 0,
+    blacklistedAddress: 0,
+    blockedAddress: 0,
+  };
+  const gaterLog = (options.logger ?? silentLogger).child("node.gater");
+  const libp2p = await createLibp2p({
+    start: false,
+    privateKey: privateKeyFromProtobuf(identity.privateKeyProtobuf),
+    addresses: {
+      listen: [...(options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs)],
+      announce: [...(options.announceMaddrs ?? [])],
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
+    connectionGater: createConnectionGater(rules, (reason, subject) => {
+      refused[reason]++;
+      gaterLog.debug("refused", { reason, subject });
+    }),
+    nodeInfo: { userAgent: NODE_DEFAULTS.userAgent },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: StrictSign,
+        floodPublish: true,
+        doPX: true,
+        directPeers,
+        allowPublishToZeroTopicPeers: true,
+        maxInboundDataLength: maxMessageSize,
+        runOnLimitedConnection: true,
+      }),
+      ...((options.dht ?? NODE_DEFAULTS.dht)
+        ? {
+          dht: kadDHT({
+            protocol: "/ipfs/kad/1.0.0",
+            clientMode: dhtMode === "auto" ? undefined : dhtMode === "client",
+            peerInfoMapper: passthroughMapper,
+          }),
+        }
+        : {}),
+    },
+  }) as unknown as Libp2p<Services>;
+  clearHeartbeatOnStop(libp2p.services.pubsub);
+  return new EdgeNode(identity, libp2p, rules, refused, options);
+}
+
+async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {
+  if (!(options.privkeyCache ?? NODE_DEFAULTS.privkeyCache)) return await generateIdentity();
+  if (!options.privkeyCacheDir) {
+    throw new EdgeVpnError(
+      "PRIVKEY_CACHE_DIR_MISSING",
+      "Cannot cache the node key: privkeyCache is set but privkeyCacheDir is empty",
+    );
+  }
+  return await loadOrCreateIdentity(options.privkeyCacheDir);
+}
+
+/**
+ * GossipSub 17.1.1's `stop()` leaves its next heartbeat timeout (up to 1 s) scheduled; it
+ * then runs a heartbeat on the stopped router and holds the process open until it fires.
+ * Capture the pending timeout as `stop()` begins and clear it afterwards.
+ */
+function clearHeartbeatOnStop(gossip: GossipSub): void {
+  const internal = gossip as unknown as {
+    status?: { heartbeatTimeout?: ReturnType<typeof setTimeout> };
+    stop(): Promise<void>;
+  };
+  const stop = internal.stop.bind(gossip);
+  internal.stop = async () => {
+    const pending = internal.status?.heartbeatTimeout;
+    await stop();
+    clearTimeout(pending);
+  };
+}
+
+/**
+ * libp2p's address manager re-arms a 1 s debounced peer-store update when its listeners
+ * close during `stop()` and never clears it: a late write to a stopped store that also keeps
+ * the process alive for that second. Cancel it if the internals are where we expect them.
+ */
+function cancelAddressUpdate(libp2p: unknown): void {
+  const update = (libp2p as {
+    components?: { addressManager?: { _updatePeerStoreAddresses?: { stop?: () => void } } };
+  }).components?.addressManager?._updatePeerStoreAddresses;
+  update?.stop?.();
+}

@@ -1,0 +1,182 @@
+/** Our byte-stream interface over a libp2p stream: backpressured writes, paced reads. */
+import type { Stream } from "@libp2p/interface";
+
+/**
+ * A bidirectional byte stream to one peer on one protocol. Features (VPN, services, files)
+ * use this and never see libp2p types.
+ *
+ * @example
+ * ```ts
+ * const s = await node.dialProtocol(peerId, "/edgevpn/service/0.1");
+ * await s.write(new TextEncoder().encode("hello"));
+ * for await (const chunk of s) console.log(chunk.length);
+ * await s.close();
+ * ```
+ */
+export interface NodeStream extends AsyncIterable<Uint8Array> {
+  readonly remotePeer: string;
+  readonly protocol: string;
+  readonly direction: "inbound" | "outbound";
+  /**
+   * Queues `bytes` for sending. Resolves at once while the transport accepts more; otherwise
+   * when its buffer has drained. Rejects when the stream is closed or reset.
+   */
+  write(bytes: Uint8Array): Promise<void>;
+  /** True when a write would have to wait for the transport to drain. */
+  readonly needsDrain: boolean;
+  /** Ends our writing side once queued bytes are sent; reading goes on until the peer ends. */
+  close(): Promise<void>;
+  /** Aborts both directions at once; the peer sees a reset. */
+  reset(): void;
+  /** Resolves when the stream is finished in both directions (cleanly or not). */
+  readonly closed: Promise<void>;
+}
+
+/** Bytes read ahead of the consumer before the peer is told to pause. */
+const READ_HIGH_WATER = 1 << 20;
+/** A paused stream may still receive a full yamux window (Go: up to 16 MiB). */
+const MAX_READ_BUFFER = 24 << 20;
+
+/**
+ * Wraps a libp2p stream; `onFinished` runs once when it is closed or reset.
+ *
+ * @example
+ * ```ts
+ * const s = wrapStream(rawStream, "12D3KooW…", () => {});
+ * ```
+ */
+export function wrapStream(
+  stream: Stream,
+  remotePeer: string,
+  onFinished: () => void = () => {},
+): NodeStream {
+  return new Libp2pNodeStream(stream, remotePeer, onFinished);
+}
+
+class Libp2pNodeStream implements NodeStream {
+  readonly remotePeer: string;
+  readonly closed: Promise<void>;
+  readonly #stream: Stream;
+  readonly #chunks: Uint8Array[] = [];
+  #head = 0;
+  #buffered = 0;
+  #ended = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+  #iterating = false;
+
+  constructor(stream: Stream, remotePeer: string, onFinished: () => void) {
+    this.#stream = stream;
+    this.remotePeer = remotePeer;
+    if (stream.maxReadBufferLength < MAX_READ_BUFFER) stream.maxReadBufferLength = MAX_READ_BUFFER;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.closed = promise;
+    stream.addEventListener("message", (e) => {
+      const data = e.data;
+      const bytes = data instanceof Uint8Array ? data : data.subarray();
+      this.#chunks.push(bytes);
+      this.#buffered += bytes.length;
+      if (this.#buffered > READ_HIGH_WATER && stream.readStatus === "readable") stream.pause();
+      this.#notify();
+    });
+    stream.addEventListener("end", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    stream.addEventListener("close", (e) => {
+      this.#ended = true;
+      if (e.error && !e.local) this.#error = e.error;
+      this.#notify();
+      onFinished();
+      resolve();
+    }, { once: true });
+    if (stream.readableEnded) this.#ended = true;
+    if (stream.status !== "open") {
+      this.#ended = true;
+      onFinished();
+      resolve();
+    }
+  }
+
+  get protocol(): string {
+    return this.#stream.protocol;
+  }
+
+  get direction(): "inbound" | "outbound" {
+    return this.#stream.direction;
+  }
+
+  get needsDrain(): boolean {
+    return this.#stream.writableNeedsDrain;
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    try {
+      if (this.#stream.send(bytes)) return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#drained();
+  }
+
+  async close(): Promise<void> {
+    if (this.#stream.writeStatus === "writable") await this.#stream.close();
+  }
+
+  reset(): void {
+    this.#stream.abort(new Error("stream reset by the local node"));
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (this.#iterating) throw new Error("a NodeStream can be read by one reader only");
+    this.#iterating = true;
+    try {
+      while (true) {
+        if (this.#head < this.#chunks.length) {
+          const chunk = this.#chunks[this.#head];
+          this.#chunks[this.#head++] = EMPTY;
+          if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
+            this.#chunks.splice(0, this.#head);
+            this.#head = 0;
+          }
+          this.#buffered -= chunk.length;
+          if (this.#buffered <= READ_HIGH_WATER / 2 && this.#stream.readStatus === "paused") {
+            this.#stream.resume();
+          }
+          yield chunk;
+          continue;
+        }
+        if (this.#error) throw this.#error;
+        if (this.#ended) return;
+        await new Promise<void>((resolve) => this.#wake = resolve);
+      }
+    } finally {
+      this.#iterating = false;
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #drained(): Promise<void> {
+    const stream = this.#stream;
+    if (!stream.writableNeedsDrain) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        stream.removeEventListener("close", onClose);
+        resolve();
+      };
+      const onClose = () => {
+        stream.removeEventListener("drain", onDrain);
+        reject(new Error("stream closed while waiting to write"));
+      };
+      stream.addEventListener("drain", onDrain, { once: true });
+      stream.addEventListener("close", onClose, { once: true });
+    });
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import type { EdgeNode } from "../../lib/node/node.ts";
+import type { NodeStream } from "../../lib/node/stream.ts";
+import { collectMessages, generateNetworkConfig, startNode, stopAll, waitFor } from "./helpers.ts";
+
+const PROTOCOL = "/edgevpn-test/echo/1.0";
+const enc = new TextEncoder();
+
+async function echo(stream: NodeStream): Promise<void> {
+  for await (const chunk of stream) await stream.write(chunk);
+  await stream.close();
+}
+
+async function readAll(stream: NodeStream, bytes: number): Promise<Uint8Array> {
+  const out = new Uint8Array(bytes);
+  let n = 0;
+  for await (const chunk of stream) {
+    out.set(chunk, n);
+    n += chunk.length;
+    if (n >= bytes) break;
+  }
+  assert.equal(n, bytes);
+  return out;
+}
+
+Deno.test("member-only streams serve members and reset non-members", async () => {
+  const network = generateNetworkConfig(360);
+  const nodes: EdgeNode[] = [];
+  try {
+    const server = await startNode(network);
+    nodes.push(server);
+    const member = await startNode(network, { bootstrapPeers: [server.multiaddrs()[0]] });
+    nodes.push(member);
+    const outsider = await startNode(generateNetworkConfig(360));
+    nodes.push(outsider);
+    await server.handle(PROTOCOL, echo);
+    await outsider.dial(server.multiaddrs()[0]);
+
+    // Not a member yet: it has never sent a message the server could open.
+    const early = await member.dialProtocol(server.peerId, PROTOCOL);
+    await assert.rejects(readAll(early, 1));
+    const inbox = collectMessages(server);
+    await waitFor(() => member.topicPeers().includes(server.peerId), "the topic");
+    await member.hub.publish(enc.encode("I am a member"));
+    await waitFor(() => inbox.length === 1, "the member's message");
+    assert.ok(server.isMember(member.peerId));
+
+    const s = await member.dialProtocol(server.peerId, PROTOCOL);
+    assert.equal(s.protocol, PROTOCOL);
+    assert.equal(s.remotePeer, server.peerId);
+    await s.write(enc.encode("ping"));
+    assert.equal(new TextDecoder().decode(await readAll(s, 4)), "ping");
+    await s.close();
+
+    const bad = await outsider.dialProtocol(server.peerId, PROTOCOL);
+    await bad.write(enc.encode("let me in")).catch(() => {});
+    await assert.rejects(readAll(bad, 1));
+    await bad.closed;
+    assert.equal(server.counters().streams.nonMember, 2);
+    assert.equal(server.counters().streams.inbound, 1);
+
+    // A pluggable rule replaces the default.
+    server.setMembership((peer) => peer === outsider.peerId);
+    const now = await outsider.dialProtocol(server.peerId, PROTOCOL);
+    await now.write(enc.encode("ok"));
+    assert.equal(new TextDecoder().decode(await readAll(now, 2)), "ok");
+    await now.close();
+  } finally {
+    await stopAll(nodes);
+  }
+});
+
+Deno.test("stream writes respect backpressure and deliver 8 MiB intact", async () => {
+  const network = generateNetworkConfig(360);
+  const nodes: EdgeNode[] = [];
+  try {
+    const server = await startNode(network);
+    nodes.push(server);
+    const client = await startNode(network);
+    nodes.push(client);
+    const received: Promise<Uint8Array>[] = [];
+    await server.handle(PROTOCOL, (s) => {
+      received.push(readAll(s, 8 << 20));
+    }, { membersOnly: false });
+    await client.dial(server.multiaddrs()[0]);
+    const s = await client.dialProtocol(server.peerId, PROTOCOL);
+    const payload = crypto.getRandomValues(new Uint8Array(64 << 10));
+    let waited = 0;
+    for (let i = 0; i < 128; i++) {
+      const chunk = payload.slice();
+      chunk[0] = i;
+      const written = s.write(chunk);
+      if (s.needsDrain) waited++;
+      await written;
+    }
+    await s.close();
+    await waitFor(() => received.length === 1, "the server stream");
+    const got = await received[0];
+    for (let i = 0; i < 128; i++) {
+      assert.equal(got[i * payload.length], i);
+      assert.deepEqual(
+        got.subarray(i * payload.length + 1, (i + 1) * payload.length),
+        payload.subarray(1),
+      );
+    }
+    assert.ok(waited > 0, "the writer should have had to wait for the transport at least once");
+  } finally {
+    await stopAll(nodes);
+  }
+});
+
+Deno.test("a reader that stops reading makes the writer wait instead of buffering", async () => {
+  const network = generateNetworkConfig(360);
+  const nodes: EdgeNode[] = [];
+  try {
+    const server = await startNode(network);
+    nodes.push(server);
+    const client = await startNode(network);
+    nodes.push(client);
+    const streams: NodeStream[] = [];
+    await server.handle(PROTOCOL, (s) => {
+      streams.push(s);
+    }, { membersOnly: false });
+    await client.dial(server.multiaddrs()[0]);
+    const s = await client.dialProtocol(server.peerId, PROTOCOL);
+    const chunk = new Uint8Array(64 << 10);
+    let written = 0;
+    let blocked = false;
+    while (written < 64 << 20) {
+      const w = s.write(chunk);
+      const done = await Promise.race([
+        w.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 300)),
+      ]);
+      written += chunk.length;
+      if (!done) {
+        blocked = true;
+        break;
+      }
+    }
+    assert.ok(blocked, `the writer never waited (wrote ${written} bytes)`);
+    assert.ok(written <= 24 << 20, `wrote ${written} bytes before waiting`);
+    await waitFor(() => streams.length === 1, "the server stream");
+    let read = 0;
+    for await (const c of streams[0]) {
+      read += c.length;
+      if (read >= written) break;
+    }
+    assert.equal(read, written);
+  } finally {
+    await stopAll(nodes);
+  }
+});
