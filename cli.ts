@@ -39,7 +39,14 @@ interface CommandDef {
   load: () => Promise<Runner>;
 }
 
-const COMMANDS: CommandDef[] = [];
+const COMMANDS: CommandDef[] = [
+  {
+    name: "start",
+    summary: "run a node (discovery, gossip, ledger) without the VPN until SIGINT/SIGTERM",
+    scopes: ["common"],
+    load: async () => (await import("./lib/commands/start.ts")).runStart,
+  },
+];
 
 function addOptions(cmd: Command, scopes: OptionScope[]): void {
   for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {

@@ -601,8 +601,15 @@ export class Ledger extends EventTarget {
     });
     for (const v of merged.violations) this.#recordViolation(v);
     for (const [reason, n] of merged.ignored) this.#count(this.#counters.ignoredEntries, reason, n);
-    if (!merged.changed) return {};
-    return { saved: this.#install(await nextBlock(last, merged.storage, nowNs), "merge", true) };
+    // Once two ledgers hold the same entries, both keep the higher-ranked of their blocks, so
+    // every ledger ends on the same head (Go leaves each node on its own merge blocks).
+    const adoptable = better(block, last) && sameStorage(merged.storage, block.storage) &&
+      await hashIsValid(block);
+    if (!merged.changed) {
+      return adoptable ? { saved: this.#install(block, "adopt", false) } : {};
+    }
+    const next = adoptable ? block : await nextBlock(last, merged.storage, nowNs);
+    return { saved: this.#install(next, "merge", true) };
   }
 
   async #onDigest(digest: Digest): Promise<ReceiveResult> {
@@ -615,7 +622,13 @@ export class Ledger extends EventTarget {
       return { kind: "digest", differs: true };
     }
     const content = await this.contentHash();
-    if (digest.contentHash === content) return { kind: "digest", differs: false };
+    if (digest.contentHash === content) {
+      // Same entries on another head: the higher-ranked head answers and the other adopts it.
+      if (this.#quiet && digest.hash !== ours.hash && better(ours, digest)) {
+        this.#scheduleReply(`${digest.hash}|${ours.hash}`);
+      }
+      return { kind: "digest", differs: false };
+    }
     // Entries merge both ways: either side may hold what the other lacks, so both answer (the
     // first full block on the topic cancels answers it made pointless).
     if (this.#quiet) this.#scheduleReply(`${digest.contentHash}|${content}`);
@@ -630,6 +643,11 @@ export class Ledger extends EventTarget {
       ? ours.hash === theirs.hash
       : sameStorage(ours.storage, theirs.storage);
     if (same) {
+      if (this.mode !== "off" && better(ours, theirs)) {
+        // Same entries on a lower head: send ours so that the heads converge.
+        this.#scheduleReply(`${theirs.hash}|${ours.hash}`);
+        return;
+      }
       // Someone already broadcast exactly our state: a pending answer would repeat it.
       this.#cancelReply();
       return;
@@ -976,6 +994,15 @@ export function versionAfter(prev: bigint, nowNs: bigint): bigint {
 }
 
 /** The legacy adoption order: higher index, or equal index and greater hash. */
+async function hashIsValid(block: Block): Promise<boolean> {
+  try {
+    await verifyBlockHash(block);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function better(a: Pick<Block, "index" | "hash">, b: Pick<Block, "index" | "hash">): boolean {
   return a.index > b.index || (a.index === b.index && compareGoStrings(a.hash, b.hash) > 0);
 }

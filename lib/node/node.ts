@@ -62,8 +62,11 @@ export type MembershipPredicate = (peerId: string) => boolean;
 
 /** Options of {@link EdgeNode.handle}. */
 export interface HandleOptions {
-  /** Reset streams from peers that are not members (default true). */
-  membersOnly?: boolean;
+  /**
+   * Reset streams from peers that are not members (default true): `true` applies the node's
+   * membership rule, a predicate replaces it for this protocol.
+   */
+  membersOnly?: boolean | MembershipPredicate;
   /** Concurrent inbound streams per connection (default 256). */
   maxInboundStreams?: number;
   /** Concurrent outbound streams per connection (default 256). */
@@ -310,9 +313,14 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     options: HandleOptions = {},
   ): Promise<void> {
     const membersOnly = options.membersOnly ?? true;
+    const admits = typeof membersOnly === "function"
+      ? membersOnly
+      : membersOnly
+      ? (peer: string) => this.isMember(peer)
+      : () => true;
     await this.#libp2p.handle(protocol, async (stream, connection) => {
       const peer = connection.remotePeer.toString();
-      if (membersOnly && !this.isMember(peer)) {
+      if (!admits(peer)) {
         this.#counters.streams.nonMember++;
         this.#log.debug("reset stream from non-member", { peer, protocol });
         stream.abort(new EdgeVpnError("NOT_A_MEMBER", `Peer ${peer} is not a network member`));

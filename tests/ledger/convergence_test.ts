@@ -70,6 +70,10 @@ class Network {
   }
 }
 
+function heads(nodes: Ledger[]): Set<string> {
+  return new Set(nodes.map((n) => n.lastBlock().hash));
+}
+
 async function contents(nodes: Ledger[]): Promise<Set<string>> {
   return new Set(await Promise.all(nodes.map((n) => n.contentHash())));
 }
@@ -94,6 +98,8 @@ Deno.test("enforce: five ledgers converge, a late joiner catches up, forged entr
   await net.settle();
   await net.tickAll();
   assert.equal((await contents(net.nodes)).size, 1, "all ledgers hold the same entries");
+  for (let round = 0; round < 3 && heads(net.nodes).size > 1; round++) await net.tickAll();
+  assert.equal(heads(net.nodes).size, 1, "and the same last block");
   for (const n of net.nodes) {
     assert.equal(n.currentData().get("services")?.size, 100);
     assert.equal(n.availableNodes(60_000).length, 5);
@@ -110,6 +116,8 @@ Deno.test("enforce: five ledgers converge, a late joiner catches up, forged entr
   await net.settle();
   assert.equal(late.currentData().get("services")?.size, 100);
   assert.equal((await contents(net.nodes)).size, 1);
+  for (let round = 0; round < 3 && heads(net.nodes).size > 1; round++) await net.tickAll();
+  assert.equal(heads(net.nodes).size, 1, "the late joiner ends on the same last block");
 
   // Forgeries injected through one node: a key claimed in node 0's name but signed by the
   // attacker, a hijack of node 1's live key, and a signature transplanted onto another value.

@@ -11,6 +11,7 @@ import {
   JAN1_MS,
   legacy,
   machine,
+  messageOf,
   signed,
   signedLedger,
   storage,
@@ -18,6 +19,8 @@ import {
   TestClock,
   tombstone,
 } from "./helpers.ts";
+
+const JAN1_NS = BigInt(JAN1_MS) * 1_000_000n;
 
 const IP = "10.1.0.1";
 
@@ -130,17 +133,47 @@ Deno.test("merge neither churns nor warns on a byte-identical re-broadcast", asy
   const owned = storage({
     machines: { [IP]: await signed(a, "machines", IP, machine(a.peerId, IP), 1n) },
   });
-  await feed(l, owned);
+  const ownedMessage = await messageOf(await nextBlock(l.lastBlock(), owned, JAN1_NS));
+  await l.receive(ownedMessage);
   const idx = l.index();
-  await feed(l, owned);
+  const hash = l.lastBlock().hash;
+  await l.receive(ownedMessage);
   assert.equal(l.index(), idx);
+  assert.equal(l.lastBlock().hash, hash);
   assert.equal(warnings.length, 0);
   const open = storage({ nodes: { k: await signed(a, "nodes", "k", "v", 1n) } });
-  await feed(l, open);
+  const merged = new Map([...owned, ...open]);
+  const openMessage = await messageOf(await nextBlock(l.lastBlock(), merged, JAN1_NS));
+  await l.receive(openMessage);
   const idx2 = l.index();
-  await feed(l, open);
+  await l.receive(openMessage);
   assert.equal(l.index(), idx2);
   await l.stop();
+});
+
+Deno.test("ledgers holding the same entries end on the same head block", async () => {
+  const a = await generateIdentity();
+  const entries = storage({
+    machines: { [IP]: await signed(a, "machines", IP, machine(a.peerId, IP), 1n) },
+  });
+  const one = await signedLedger(new TestClock());
+  const two = await signedLedger(new TestClock());
+  // Each ledger reaches the same entries through a block of its own making.
+  await feed(one, entries);
+  await feed(two, entries);
+  await feed(two, entries);
+  assert.equal(await one.contentHash(), await two.contentHash());
+  const higher = two.lastBlock();
+  assert.ok(higher.index > one.lastBlock().index);
+  await one.receive(await messageOf(higher));
+  assert.equal(one.lastBlock().hash, higher.hash, "the lower head adopts the higher one");
+  await two.receive(await messageOf(one.lastBlock()));
+  assert.equal(two.lastBlock().hash, higher.hash);
+  const forged = { ...higher, index: higher.index + 1, hash: "f".repeat(64) };
+  await one.receive(await messageOf(forged));
+  assert.equal(one.lastBlock().hash, higher.hash, "a head with a wrong hash is never adopted");
+  await one.stop();
+  await two.stop();
 });
 
 Deno.test("merge lets a valid owner reclaim a key cleared by a foreign tombstone", async () => {

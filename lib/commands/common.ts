@@ -1,0 +1,97 @@
+/** Turns resolved CLI settings into the options of the mesh, shared by every command. */
+import { requireNetworkConfig } from "../config/load.ts";
+import type { NetworkConfig } from "../config/network.ts";
+import type { Settings } from "../config/options.ts";
+import { expandHome } from "../config/settings.ts";
+import { parseOwnershipMode } from "../ledger/policy.ts";
+import type { MeshOptions } from "../mesh/mesh.ts";
+import type { Logger } from "../util/logger.ts";
+import { UsageError } from "../util/errors.ts";
+
+/**
+ * Loads the network of a run from `--config`/`--token`.
+ *
+ * @example
+ * ```ts
+ * const network = await networkOf(settings, Deno.env.get("HOME"));
+ * ```
+ */
+export async function networkOf(
+  settings: Settings,
+  home: string | undefined,
+): Promise<NetworkConfig> {
+  return await requireNetworkConfig({
+    token: settings.token,
+    configPath: settings.config === "" ? "" : expandHome(settings.config, home),
+  });
+}
+
+/**
+ * Options of the mesh for a command; `alive` says whether the command runs heartbeats.
+ *
+ * @example
+ * ```ts
+ * const options = meshOptionsOf(settings, network, { home, logger, alive: true });
+ * ```
+ */
+export function meshOptionsOf(
+  settings: Settings,
+  network: NetworkConfig,
+  context: { home: string | undefined; logger: Logger; alive: boolean },
+): MeshOptions {
+  let mode;
+  try {
+    mode = parseOwnershipMode(settings.ownership);
+  } catch {
+    throw new UsageError(
+      "BAD_FLAG",
+      `--ownership: expected off, observe or enforce, got ${JSON.stringify(settings.ownership)}`,
+    );
+  }
+  const nonEmpty = (list: string[]) => list.length > 0 ? list : undefined;
+  return {
+    node: {
+      network,
+      privkeyCache: settings.privkeyCache,
+      privkeyCacheDir: expandHome(settings.privkeyCacheDir, context.home),
+      listenMaddrs: nonEmpty(settings.listenMaddrs),
+      announceMaddrs: nonEmpty(settings.dhtAnnounceMaddrs),
+      bootstrapPeers: nonEmpty(settings.discoveryBootstrapPeers),
+      dht: settings.dht,
+      mdns: settings.mdns,
+      discoveryIntervalMs: settings.discoveryInterval,
+      blacklist: settings.blacklist,
+    },
+    ledger: {
+      mode,
+      ownershipTtlMs: settings.ownershipTtl,
+      stateDir: settings.ledgerState === ""
+        ? undefined
+        : expandHome(settings.ledgerState, context.home),
+      syncIntervalMs: settings.ledgerSynchronizationInterval,
+    },
+    alive: context.alive
+      ? {
+        intervalMs: settings.alivenessHealthcheckInterval,
+        scrubIntervalMs: settings.alivenessHealthcheckScrubInterval,
+        maxIntervalMs: settings.alivenessHealthcheckMaxInterval,
+      }
+      : undefined,
+    logger: context.logger,
+  };
+}
+
+/**
+ * Resolves when `signal` aborts (SIGINT/SIGTERM from the CLI).
+ *
+ * @example
+ * ```ts
+ * await untilAborted(ctx.signal);
+ * ```
+ */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+}
