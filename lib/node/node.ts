@@ -466,7 +466,9 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   }
 
   #onConnect = (e: CustomEvent<PeerId>) => {
-    this.dispatch("peer:connect", { peerId: e.detail.toString() });
+    const peerId = e.detail.toString();
+    this.#log.debug("peer connected", { peer: peerId });
+    this.dispatch("peer:connect", { peerId });
   };
 
   #onDisconnect = (e: CustomEvent<PeerId>) => {
