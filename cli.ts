@@ -46,6 +46,12 @@ const COMMANDS: CommandDef[] = [
     scopes: ["common"],
     load: async () => (await import("./lib/commands/start.ts")).runStart,
   },
+  {
+    name: "api",
+    summary: "run a node and serve the HTTP API (ledger, peers, DNS) until SIGINT/SIGTERM",
+    scopes: ["common", "api"],
+    load: async () => (await import("./lib/commands/api.ts")).runApi,
+  },
 ];
 
 function addOptions(cmd: Command, scopes: OptionScope[]): void {

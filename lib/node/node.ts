@@ -77,6 +77,8 @@ export interface HandleOptions {
 export type StreamHandler = (stream: NodeStream) => void | Promise<void>;
 
 const DEFAULT_MAX_STREAMS = 256;
+/** How many peers {@link EdgeNode.knownPeers} remembers. */
+const MAX_KNOWN_PEERS = 10_000;
 /** How many peers the default membership remembers. */
 const MAX_SEEN_MEMBERS = 4096;
 /** How long `stop()` lets connections close gracefully. */
@@ -112,6 +114,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #mdns: MdnsDiscovery | undefined;
   readonly #streams = new Set<Stream>();
   readonly #seen = new Map<string, true>();
+  readonly #known = new Set<string>();
   readonly #counters: Omit<NodeCounters, "hub">;
   /** Aborted by `stop()`: ends dials that discovery started. */
   readonly #lifetime = new AbortController();
@@ -276,6 +279,11 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   /** Addresses this node listens on, each with `/p2p/<peerId>`. */
   multiaddrs(): string[] {
     return this.#libp2p.getMultiaddrs().map((m) => m.toString());
+  }
+
+  /** Peers this node has met since it started (connected now or before): Go's peerstore. */
+  knownPeers(): string[] {
+    return [...this.#known];
   }
 
   /** Peers with an open connection. */
@@ -467,6 +475,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
 
   #onConnect = (e: CustomEvent<PeerId>) => {
     const peerId = e.detail.toString();
+    if (this.#known.size < MAX_KNOWN_PEERS) this.#known.add(peerId);
     this.#log.debug("peer connected", { peer: peerId });
     this.dispatch("peer:connect", { peerId });
   };
