@@ -1,5 +1,6 @@
 /** On-disk ledger store (`--ledger-state DIR`): one `ledger.json` holding the last block, replaced atomically. */
 
+import { syncDirectory, writeFileAtomic } from "../util/atomic_file.ts";
 import { errorMessage } from "../util/errors.ts";
 import {
   type Block,
@@ -30,7 +31,6 @@ const MAX_STATE_BYTES = 256 * 1024 * 1024;
 export class DiskStore implements LedgerStore {
   readonly dir: string;
   readonly path: string;
-  #seq = 0;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -64,7 +64,7 @@ export class DiskStore implements LedgerStore {
     } catch (e) {
       const aside = `${this.path}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
       await Deno.rename(this.path, aside);
-      await syncDir(this.dir);
+      await syncDirectory(this.dir);
       return {
         warning:
           `ledger state ${this.path} is unreadable (${errorMessage(e)}); moved to ${aside}, ` +
@@ -74,23 +74,9 @@ export class DiskStore implements LedgerStore {
   }
 
   async save(block: Block): Promise<void> {
-    const data = new TextEncoder().encode(encodeBlock(block));
-    const temp = `${this.dir}/${TEMP_PREFIX}${Deno.pid}-${++this.#seq}`;
-    const file = await Deno.open(temp, { write: true, create: true, truncate: true, mode: 0o600 });
-    try {
-      let at = 0;
-      while (at < data.length) at += await file.write(data.subarray(at));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    try {
-      await Deno.rename(temp, this.path);
-    } catch (e) {
-      await Deno.remove(temp).catch(() => {});
-      throw e;
-    }
-    await syncDir(this.dir);
+    await writeFileAtomic(this.path, new TextEncoder().encode(encodeBlock(block)), {
+      tempPrefix: TEMP_PREFIX,
+    });
   }
 
   close(): Promise<void> {
@@ -120,14 +106,3 @@ export async function openDiskStore(dir: string): Promise<DiskStore> {
 }
 
 // Makes a rename durable; some platforms cannot open or fsync a directory, which is tolerated.
-async function syncDir(dir: string): Promise<void> {
-  let handle: Deno.FsFile | undefined;
-  try {
-    handle = await Deno.open(dir, { read: true });
-    await handle.sync();
-  } catch {
-    // Best effort only.
-  } finally {
-    handle?.close();
-  }
-}
