@@ -26,6 +26,8 @@ export interface CommandContext {
   /** Aborted on SIGINT or SIGTERM. */
   signal: AbortSignal;
   home: string | undefined;
+  /** Options given on the command line or through their environment variable. */
+  explicit: ReadonlySet<OptionName>;
 }
 
 type Runner = (ctx: CommandContext) => Promise<void>;
@@ -111,7 +113,12 @@ async function runCommand(
   cmd: Command,
 ): Promise<void> {
   const env = Deno.env.toObject();
-  const settings = resolveSettings(cliValues(cmd, def.scopes), env);
+  const values = cliValues(cmd, def.scopes);
+  const settings = resolveSettings(values, env);
+  const explicit = new Set(Object.keys(values) as OptionName[]);
+  for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {
+    if (spec.env && env[spec.env]) explicit.add(name);
+  }
   const level = parseLogLevel(settings.logLevel);
   if (!level) {
     throw new UsageError(
@@ -134,6 +141,7 @@ async function runCommand(
       log: createLogger({ level, sink: textSink }),
       signal: controller.signal,
       home: env.HOME,
+      explicit,
     });
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);

@@ -463,6 +463,14 @@ export const OPTIONS = {
     help: "directory of DHCP leases",
     scope: "vpn",
   },
+  stateDir: {
+    flag: "state-dir",
+    env: "EDGEVPNSTATEDIR",
+    kind: "string",
+    default: HOME_DIR,
+    help: "directory of this node's files (the network that join creates when given no token)",
+    scope: "vpn",
+  },
   transientConn: compat("transient-conn", "TRANSIENTCONN", "bool", false, "vpn"),
   api: {
     flag: "api",
