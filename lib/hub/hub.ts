@@ -81,6 +81,8 @@ export type HubDropReason =
 export interface HubCounters {
   received: number;
   published: number;
+  /** Bytes of the envelopes published (what this node originates on the topic). */
+  publishedBytes: number;
   dropped: Record<HubDropReason, number>;
 }
 
@@ -126,6 +128,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
   readonly #counters: HubCounters = {
     received: 0,
     published: 0,
+    publishedBytes: 0,
     dropped: { badEnvelope: 0, badSeal: 0, oversize: 0, unknownSender: 0, overload: 0 },
   };
   #started = false;
@@ -223,6 +226,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
     }
     await this.#pubsub.publish(topic, envelope);
     this.#counters.published++;
+    this.#counters.publishedBytes += envelope.length;
   }
 
   #onMessage: TypedListener<PubSubMessage> = (event) => {

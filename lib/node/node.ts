@@ -519,16 +519,23 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
   const maxMessageSize = options.network.maxMessageSize > 0
     ? options.network.maxMessageSize
     : DEFAULT_MAX_MESSAGE_SIZE;
-  const directPeers = (options.bootstrapPeers ?? NODE_DEFAULTS.bootstrapPeers).flatMap((text) => {
-    try {
-      const ma = multiaddr(text);
-      const id = ma.getComponents().findLast((c) => c.name === "p2p")?.value;
-      if (!id || id === identity.peerId) return [];
-      return [{ id: peerIdFromString(id), addrs: [ma.decapsulate(`/p2p/${id}`)] }];
-    } catch {
-      return [];
-    }
-  });
+  // Go makes every bootstrap peer a GossipSub direct peer. Direct peers refuse each other's
+  // GRAFTs, so a node that many peers bootstrap from ends with an empty mesh and relays their
+  // messages only through heartbeat gossip (0.5–1 s late). Ours stay ordinary mesh peers unless
+  // asked; a Go node that lists us still forwards everything to us as its direct peer.
+  const bootstrapAsDirect = options.directBootstrapPeers ?? NODE_DEFAULTS.directBootstrapPeers;
+  const directPeers = !bootstrapAsDirect
+    ? []
+    : (options.bootstrapPeers ?? NODE_DEFAULTS.bootstrapPeers).flatMap((text) => {
+      try {
+        const ma = multiaddr(text);
+        const id = ma.getComponents().findLast((c) => c.name === "p2p")?.value;
+        if (!id || id === identity.peerId) return [];
+        return [{ id: peerIdFromString(id), addrs: [ma.decapsulate(`/p2p/${id}`)] }];
+      } catch {
+        return [];
+      }
+    });
   const dhtMode = options.dhtMode ?? NODE_DEFAULTS.dhtMode;
   const refused: Record<RefusalReason, number> = {
     blacklistedPeer: 0,

@@ -26,6 +26,8 @@ export const NODE_DEFAULTS = {
   /** Go CLI `--discovery-interval` (720 s). */
   discoveryIntervalMs: 720_000,
   privkeyCache: false,
+  /** Go makes bootstrap peers GossipSub direct peers; we do not by default (see node.ts). */
+  directBootstrapPeers: false,
   /** Identify agent version and user agent, as Go EdgeVPN sets it. */
   userAgent: "edgevpn",
   dialTimeoutMs: 30_000,
@@ -65,6 +67,8 @@ export interface NodeOptions {
   announceMaddrs?: readonly string[];
   /** Multiaddrs with `/p2p/<id>`; default the public libp2p bootstrap peers. */
   bootstrapPeers?: readonly string[];
+  /** Make bootstrap peers GossipSub direct peers, as Go does; default false. */
+  directBootstrapPeers?: boolean;
   /** DHT rendezvous discovery; default true. */
   dht?: boolean;
   dhtMode?: DhtMode;
