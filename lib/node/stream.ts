@@ -64,6 +64,7 @@ class Libp2pNodeStream implements NodeStream {
   #error: Error | undefined;
   #wake: (() => void) | undefined;
   #iterating = false;
+  #resuming = false;
 
   constructor(stream: Stream, remotePeer: string, onFinished: () => void) {
     this.#stream = stream;
@@ -76,7 +77,11 @@ class Libp2pNodeStream implements NodeStream {
       const bytes = data instanceof Uint8Array ? data : data.subarray();
       this.#chunks.push(bytes);
       this.#buffered += bytes.length;
-      if (this.#buffered > READ_HIGH_WATER && stream.readStatus === "readable") stream.pause();
+      // Never pause inside the burst that resume() delivers synchronously: the stream would
+      // count that data against its read buffer while paused and abort.
+      if (
+        this.#buffered > READ_HIGH_WATER && !this.#resuming && stream.readStatus === "readable"
+      ) stream.pause();
       this.#notify();
     });
     stream.addEventListener("end", () => {
@@ -141,7 +146,17 @@ class Libp2pNodeStream implements NodeStream {
           }
           this.#buffered -= chunk.length;
           if (this.#buffered <= READ_HIGH_WATER / 2 && this.#stream.readStatus === "paused") {
-            this.#stream.resume();
+            this.#resuming = true;
+            try {
+              this.#stream.resume();
+            } finally {
+              this.#resuming = false;
+            }
+            // resume() may have delivered a burst while we could not pause: pause now.
+            const status: string = this.#stream.readStatus;
+            if (this.#buffered > READ_HIGH_WATER && status === "readable") {
+              this.#stream.pause();
+            }
           }
           yield chunk;
           continue;

@@ -1,0 +1,243 @@
+/** DHCP over the ledger (Go `--dhcp`): the leader of the nodes without an address hands one out. */
+import { BUCKETS } from "../ledger/policy.ts";
+import type { Job, Ledger } from "../ledger/ledger.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
+import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
+import { leader } from "../util/leader.ts";
+import { type Logger, silentLogger } from "../util/logger.ts";
+import { formatIPv4, parseIPv4 } from "../vpn/packet.ts";
+
+/** Nodes count as alive for DHCP when their heartbeat is younger than this (Go: 15 min). */
+export const DHCP_ALIVE_WINDOW_MS = 15 * 60_000;
+/** Go polls the ledger every 5 s while waiting for an address. */
+export const DHCP_POLL_MS = 5_000;
+/** Prefix of every DHCP address (Go hands out `<ip>/24`). */
+export const DHCP_PREFIX = 24;
+
+/**
+ * Go's `utils.NextIP`: `base` when nothing is used, else the highest used address plus one.
+ *
+ * @example
+ * ```ts
+ * nextIP("10.1.1.0", ["1.1.0.1"]); // "1.1.0.2"
+ * nextIP("10.1.1.0", []); // "10.1.1.0"
+ * ```
+ */
+export function nextIP(base: string, used: readonly string[]): string {
+  const numbers = used.map(parseIPv4).filter((n): n is number => n !== null);
+  if (numbers.length === 0) return base;
+  return formatIPv4((Math.max(...numbers) + 1) >>> 0);
+}
+
+/**
+ * The address to hand out: Go's {@link nextIP} when it is free and a host address of the
+ * base's /24, otherwise the lowest free host address of that /24 (Go would step outside the
+ * subnet or onto its broadcast address).
+ *
+ * @throws {EdgeVpnError} `DHCP_EXHAUSTED` when the /24 is full.
+ * @example
+ * ```ts
+ * nextFreeIP("10.1.0.1", ["10.1.0.1", "10.1.0.254"]); // "10.1.0.2"
+ * ```
+ */
+export function nextFreeIP(base: string, used: readonly string[]): string {
+  const baseNumber = parseIPv4(base);
+  if (baseNumber === null) {
+    throw new UsageError("BAD_FLAG", `--address: DHCP needs an IPv4 base address, got ${base}`);
+  }
+  const network = (baseNumber & 0xffffff00) >>> 0;
+  const taken = new Set(used.map(parseIPv4).filter((n): n is number => n !== null));
+  const isFreeHost = (n: number) =>
+    ((n & 0xffffff00) >>> 0) === network && (n & 0xff) !== 0 && (n & 0xff) !== 0xff &&
+    !taken.has(n);
+  const goChoice = parseIPv4(nextIP(base, used));
+  if (goChoice !== null && isFreeHost(goChoice)) return formatIPv4(goChoice);
+  for (let host = 1; host < 0xff; host++) {
+    if (isFreeHost((network | host) >>> 0)) return formatIPv4((network | host) >>> 0);
+  }
+  throw new EdgeVpnError("DHCP_EXHAUSTED", `No free address left in ${formatIPv4(network)}/24`);
+}
+
+/** What one DHCP round decides. */
+export type DhcpDecision =
+  | { action: "wait"; why: string }
+  | { action: "lead" }
+  | { action: "allocate"; address: string };
+
+/** The ledger view one DHCP round needs. */
+export interface DhcpView {
+  self: string;
+  /** Peers with a heartbeat in the alive window. */
+  alive: readonly string[];
+  /** machines bucket: address → owner peer ID. */
+  machines: ReadonlyMap<string, string>;
+  /** Current `dhcp/leader` value (a peer ID), if any. */
+  lead: string | undefined;
+  base: string;
+}
+
+/**
+ * One round of Go's DHCP (pure): among alive nodes without an address, the FNV leader claims
+ * `dhcp/leader`; the node named there allocates the next address.
+ *
+ * @example
+ * ```ts
+ * dhcpDecision({ self: "a", alive: ["a"], machines: new Map(), lead: undefined, base: "10.1.0.1" });
+ * // { action: "wait", why: "alone" }
+ * ```
+ */
+export function dhcpDecision(view: DhcpView): DhcpDecision {
+  const owners = new Set(view.machines.values());
+  const withoutAddress = view.alive.filter((p) => !owners.has(p));
+  if (view.alive.length <= 1) return { action: "wait", why: "alone" };
+  if (withoutAddress.length === 0) {
+    return { action: "wait", why: "no heartbeat from this node yet" };
+  }
+  const should = leader(withoutAddress);
+  if (should !== view.self && view.lead !== view.self) {
+    return { action: "wait", why: `another node (${should}) assigns addresses` };
+  }
+  if (should === view.self && (!view.lead || !withoutAddress.includes(view.lead))) {
+    return { action: "lead" };
+  }
+  if (view.lead !== view.self) return { action: "wait", why: "leadership not settled" };
+  return { action: "allocate", address: nextFreeIP(view.base, [...view.machines.keys()]) };
+}
+
+/** The ledger calls DHCP makes. */
+export type DhcpLedger = Pick<Ledger, "availableNodes" | "currentData" | "getKey" | "persist">;
+
+/** Options of {@link obtainAddress}. */
+export interface DhcpOptions {
+  /** First address to hand out (the `--address` IP). */
+  base: string;
+  /** Directory of lease files (`--lease-dir`). */
+  leaseDir: string;
+  /** File name of this network's lease (`leaseFileName(network)`). */
+  leaseName: string;
+  signal?: AbortSignal;
+  pollMs?: number;
+  aliveWindowMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * Returns this node's address: the saved lease when it is still ours to use, otherwise one
+ * allocated through the ledger (then saved). Resolves with the address without prefix.
+ *
+ * @throws {EdgeVpnError} `DHCP_ABORTED` when `signal` aborts first.
+ * @example
+ * ```ts
+ * const ip = await obtainAddress(mesh.ledger, mesh.peerId, { base: "10.1.0.1", leaseDir, leaseName });
+ * ```
+ */
+export async function obtainAddress(
+  ledger: DhcpLedger,
+  self: string,
+  options: DhcpOptions,
+): Promise<string> {
+  const log = (options.logger ?? silentLogger).child("dhcp");
+  const leasePath = `${options.leaseDir.replace(/\/+$/, "")}/${options.leaseName}`;
+  const leased = await readLease(leasePath, log);
+  const view = (): DhcpView => {
+    const machines = new Map<string, string>();
+    for (const [ip, value] of ledger.currentData().get(BUCKETS.machines) ?? []) {
+      const owner = peerIdOf(value);
+      if (owner) machines.set(ip, owner);
+    }
+    const lead = ledger.getKey(BUCKETS.dhcp, "leader");
+    return {
+      self,
+      alive: ledger.availableNodes(options.aliveWindowMs ?? DHCP_ALIVE_WINDOW_MS),
+      machines,
+      lead: lead === undefined ? undefined : jsonString(lead),
+      base: options.base,
+    };
+  };
+  if (leased) {
+    const owner = view().machines.get(leased);
+    if (owner === undefined || owner === self) {
+      log.info("reusing the DHCP lease", { address: leased });
+      return leased;
+    }
+    log.warn("the leased address now belongs to another node; asking for a new one", {
+      address: leased,
+      owner,
+    });
+  }
+  let claim: Job | undefined;
+  let lastWhy = "";
+  try {
+    while (true) {
+      if (options.signal?.aborted) {
+        throw new EdgeVpnError("DHCP_ABORTED", "Stopped while waiting for a DHCP address");
+      }
+      const decision = dhcpDecision(view());
+      if (decision.action === "allocate") {
+        await Deno.mkdir(options.leaseDir, { recursive: true, mode: 0o700 });
+        await writeFileAtomic(leasePath, new TextEncoder().encode(decision.address), {
+          mode: 0o600,
+        });
+        log.info("obtained a DHCP address", { address: decision.address });
+        return decision.address;
+      }
+      if (decision.action === "lead") {
+        claim?.stop();
+        claim = ledger.persist(5_000, 15_000, BUCKETS.dhcp, "leader", self);
+      } else if (decision.why !== lastWhy) {
+        lastWhy = decision.why;
+        log.info(`waiting for a DHCP address: ${decision.why}`);
+      }
+      await sleep(options.pollMs ?? DHCP_POLL_MS, options.signal);
+    }
+  } finally {
+    claim?.stop();
+  }
+}
+
+async function readLease(path: string, log: Logger): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = (await Deno.readTextFile(path)).trim();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      log.warn("cannot read the DHCP lease", { path, error: errorMessage(e) });
+    }
+    return undefined;
+  }
+  if (parseIPv4(text) === null) {
+    log.warn("ignoring a DHCP lease that is not an IPv4 address", { path });
+    return undefined;
+  }
+  return text;
+}
+
+function peerIdOf(valueText: string): string | undefined {
+  try {
+    const v = JSON.parse(valueText);
+    return typeof v?.PeerID === "string" ? v.PeerID : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function jsonString(text: string): string | undefined {
+  try {
+    const v = JSON.parse(text);
+    return typeof v === "string" ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
