@@ -43,6 +43,13 @@ interface CommandDef {
 
 const COMMANDS: CommandDef[] = [
   {
+    name: "join",
+    summary:
+      "join the network with the VPN (as the root command); with no token, create a network and print its token",
+    scopes: ["common", "vpn"],
+    load: async () => (await import("./lib/commands/join.ts")).runJoin,
+  },
+  {
     name: "start",
     summary: "run a node (discovery, gossip, ledger) without the VPN until SIGINT/SIGTERM",
     scopes: ["common"],
@@ -158,7 +165,7 @@ function buildProgram(): Command {
     .configureOutput({ writeErr: () => {}, outputError: () => {} })
     .showSuggestionAfterError(false)
     .enablePositionalOptions();
-  const rootScopes: OptionScope[] = ["generate", "common"];
+  const rootScopes: OptionScope[] = ["generate", "common", "vpn"];
   addOptions(program, rootScopes);
   program.action(async () => {
     await runCommand({

@@ -1,7 +1,5 @@
-/** The root command: `-g` prints a new network configuration; otherwise it joins the VPN. */
+/** The root command: `-g` prints a new network configuration; otherwise it joins, as `join`. */
 import type { CommandContext } from "../../cli.ts";
-import { requireNetworkConfig } from "../config/load.ts";
-import { expandHome } from "../config/settings.ts";
 import { encodeToken, generateNetworkConfig, networkConfigToYaml } from "../config/token.ts";
 import { UsageError } from "../util/errors.ts";
 
@@ -21,9 +19,6 @@ export async function runRoot(ctx: CommandContext): Promise<void> {
     return;
   }
   if (s.base64) throw new UsageError("BAD_FLAG", "-b only makes sense with -g");
-  await requireNetworkConfig({ token: s.token, configPath: expandHome(s.config, ctx.home) });
-  throw new UsageError(
-    "NO_COMMAND",
-    "nothing to do: use -g to create a network, or a command such as start (see edgevpn --help)",
-  );
+  const { runJoin } = await import("./join.ts");
+  await runJoin(ctx);
 }

@@ -463,6 +463,24 @@ export const OPTIONS = {
     help: "directory of DHCP leases",
     scope: "vpn",
   },
+  vpnProtocol: {
+    flag: "vpn-protocol",
+    env: "EDGEVPNVPNPROTOCOL",
+    kind: "string",
+    default: "auto",
+    help:
+      "data plane: auto (our fast protocol where the peer speaks it, else Go's /edgevpn/0.1) or legacy (always /edgevpn/0.1)",
+    scope: "vpn",
+  },
+  tunOffload: {
+    flag: "tun-offload",
+    env: "EDGEVPNTUNOFFLOAD",
+    kind: "bool",
+    default: true,
+    help:
+      "let the kernel hand over TCP segments of up to 64 KiB (GSO); falls back when unsupported",
+    scope: "vpn",
+  },
   stateDir: {
     flag: "state-dir",
     env: "EDGEVPNSTATEDIR",

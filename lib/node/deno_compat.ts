@@ -16,7 +16,8 @@ let installed = false;
  * 2. `AbortSignal.timeout()` with an unreferenced timer. Deno keeps the process alive while a
  *    timeout signal has listeners; Node never does. libp2p, kad-dht and gossipsub create such
  *    signals for every stream negotiation, DHT request and disconnect (5–10 s) and leave their
- *    listeners attached, so after `stop()` a process lingered for up to 10 s.
+ *    listeners attached, so after `stop()` a process lingered for up to 10 s. Deadlines are
+ *    rounded up to 50 ms and share one timer (a stream per packet made one timer per packet).
  *
  * @example
  * ```ts
@@ -31,15 +32,28 @@ export function installDenoCompat(): void {
   unrefTimeoutSignals();
 }
 
+/** Deadlines of timeout signals are rounded up to this many milliseconds and share one timer. */
+const TIMEOUT_GRANULARITY_MS = 50;
+
 function unrefTimeoutSignals(): void {
+  // libp2p makes one of these per stream negotiation (a stream per packet on /edgevpn/0.1):
+  // one unreferenced timer per 50 ms of deadlines instead of one per signal.
+  const buckets = new Map<number, AbortController[]>();
   const timeout = (ms: number): AbortSignal => {
     const controller = new AbortController();
-    const timer = setTimeout(() => {
-      controller.abort(
-        new DOMException("The operation was aborted due to timeout", "TimeoutError"),
-      );
-    }, ms);
-    Deno.unrefTimer(timer);
+    const due = Math.ceil((Date.now() + ms) / TIMEOUT_GRANULARITY_MS);
+    let bucket = buckets.get(due);
+    if (bucket === undefined) {
+      const controllers: AbortController[] = bucket = [];
+      buckets.set(due, controllers);
+      const timer = setTimeout(() => {
+        buckets.delete(due);
+        const reason = new DOMException("The operation was aborted due to timeout", "TimeoutError");
+        for (const c of controllers) c.abort(reason);
+      }, Math.max(0, due * TIMEOUT_GRANULARITY_MS - Date.now()));
+      Deno.unrefTimer(timer);
+    }
+    bucket.push(controller);
     return controller.signal;
   };
   Object.defineProperty(AbortSignal, "timeout", {

@@ -1,10 +1,16 @@
 /** The libp2p host of an EdgeVPN node: transports, gossip hub, discovery, member-only streams. */
 import { noise } from "@chainsafe/libp2p-noise";
-import { yamux } from "@chainsafe/libp2p-yamux";
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys";
 import { type GossipSub, gossipsub, StrictSign } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
-import { FaultTolerance, type Libp2p, type PeerId, type Stream } from "@libp2p/interface";
+import {
+  type ComponentLogger,
+  FaultTolerance,
+  type Libp2p,
+  type Logger as Libp2pLogger,
+  type PeerId,
+  type Stream,
+} from "@libp2p/interface";
 import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { ping } from "@libp2p/ping";
@@ -25,7 +31,9 @@ import { installDenoCompat } from "./deno_compat.ts";
 import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.ts";
 import { GossipPubSub } from "./gossip.ts";
 import { MdnsDiscovery } from "./mdns.ts";
+import { coalescingYamux } from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
+import { skipRedundantProtocolMerges } from "./peer_store.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
 import { type FoundPeer, RendezvousDiscovery } from "./rendezvous.ts";
 import { type NodeStream, wrapStream } from "./stream.ts";
@@ -115,6 +123,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #streams = new Set<Stream>();
   readonly #seen = new Map<string, true>();
   readonly #known = new Set<string>();
+  readonly #peerIds = new Map<string, PeerId>();
   readonly #counters: Omit<NodeCounters, "hub">;
   /** Aborted by `stop()`: ends dials that discovery started. */
   readonly #lifetime = new AbortController();
@@ -354,24 +363,104 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     await this.#libp2p.unhandle(protocol);
   }
 
-  /** Opens a stream to `peerId` on `protocol` (never over relayed connections). */
+  /**
+   * Opens a stream to `peerId` (never over relayed connections). With a list, the first of
+   * `protocols` the peer supports is chosen in one multistream-select exchange; the stream's
+   * `protocol` tells which.
+   *
+   * @throws {EdgeVpnError} `PROTOCOL_UNSUPPORTED` when the peer supports none of them.
+   */
   async dialProtocol(
     peerId: string,
-    protocol: string,
-    options: { signal?: AbortSignal } = {},
+    protocols: string | readonly string[],
+    options: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<NodeStream> {
     this.#assertStarted("open a stream");
-    const t = timeoutSignal(NODE_DEFAULTS.dialTimeoutMs, options.signal);
+    const t = timeoutSignal(options.timeoutMs ?? NODE_DEFAULTS.dialTimeoutMs, options.signal);
     try {
-      const stream = await this.#libp2p.dialProtocol(peerIdFromString(peerId), protocol, {
-        signal: t.signal,
-        runOnLimitedConnection: false,
-      });
+      const stream = await this.#libp2p.dialProtocol(
+        peerIdFromString(peerId),
+        typeof protocols === "string" ? protocols : [...protocols],
+        { signal: t.signal, runOnLimitedConnection: false },
+      );
       this.#counters.streams.outbound++;
       return this.#track(stream, peerId);
+    } catch (e) {
+      if ((e as Error)?.name === "UnsupportedProtocolError") {
+        throw new EdgeVpnError(
+          "PROTOCOL_UNSUPPORTED",
+          `Peer ${peerId} supports none of ${[protocols].flat().join(", ")}`,
+          { cause: e },
+        );
+      }
+      throw e;
     } finally {
       t.clear();
     }
+  }
+
+  /**
+   * Sends `data` on a new stream to `peerId` and closes it, without waiting for the peer to
+   * confirm the protocol: the multistream-select lines, the data and the FIN leave together
+   * (go-libp2p's "lazy" negotiation, which libp2p 3.3 does not implement). For one-shot
+   * protocols the peer is known to speak (Go EdgeVPN's `/edgevpn/0.1`); if it does not, the
+   * peer resets the stream and the data is lost. Resolves once the stream is finished in both
+   * directions; when `signal` aborts first, the stream is reset and the promise rejects.
+   * Without an open direct connection it takes the normal path (dial, negotiate). `data` is
+   * copied at once.
+   */
+  async sendOnce(
+    peerId: string,
+    protocol: string,
+    data: Uint8Array,
+    options: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<void> {
+    this.#assertStarted("open a stream");
+    // Copied before the first await: the caller may reuse `data` as soon as this returns.
+    const header = lazySelectHeader(protocol);
+    const message = new Uint8Array(header.length + data.length);
+    message.set(header);
+    message.set(data, header.length);
+    const muxer = this.#directMuxer(peerId);
+    if (muxer === undefined) {
+      const s = await this.dialProtocol(peerId, protocol, options);
+      await s.write(message.subarray(header.length));
+      await s.close();
+      return s.closed;
+    }
+    const stream = await muxer.createStream({});
+    this.#counters.streams.outbound++;
+    this.#streams.add(stream);
+    const signal = options.signal;
+    const onAbort = () => stream.abort(signal?.reason ?? new Error("aborted"));
+    const closed = new Promise<void>((resolve, reject) => {
+      stream.addEventListener("close", (e) => {
+        this.#streams.delete(stream);
+        signal?.removeEventListener("abort", onAbort);
+        if (e.error && e.local) reject(e.error);
+        else resolve();
+      }, { once: true });
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    stream.send(message);
+    await stream.close();
+    return closed;
+  }
+
+  // The stream muxer of an open, direct (not relayed) connection to `peerId`.
+  #directMuxer(peerId: string): { createStream(o: object): Promise<Stream> } | undefined {
+    const id = this.#peerIdOf(peerId);
+    if (id === undefined) return undefined;
+    const connections = this.#libp2p.getConnections(id);
+    for (const c of connections) {
+      const muxer = (c as unknown as { muxer?: { createStream?: unknown; status?: string } })
+        .muxer;
+      if (
+        c.status === "open" && c.limits === undefined && muxer?.status === "open" &&
+        typeof muxer.createStream === "function"
+      ) return muxer as { createStream(o: object): Promise<Stream> };
+    }
+    return undefined;
   }
 
   /**
@@ -423,6 +512,21 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     this.#seen.delete(peerId);
     this.#seen.set(peerId, true);
     if (this.#seen.size > MAX_SEEN_MEMBERS) this.#seen.delete(this.#seen.keys().next().value!);
+  }
+
+  // Parsed peer IDs are kept: parsing and printing one costs base58 work on every packet.
+  #peerIdOf(peerId: string): PeerId | undefined {
+    let id = this.#peerIds.get(peerId);
+    if (id === undefined) {
+      try {
+        id = peerIdFromString(peerId);
+      } catch {
+        return undefined;
+      }
+      if (this.#peerIds.size >= MAX_KNOWN_PEERS) this.#peerIds.clear();
+      this.#peerIds.set(peerId, id);
+    }
+    return id;
   }
 
   #isConnected(peerId: string): boolean {
@@ -552,13 +656,14 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
     },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [coalescingYamux()],
     transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
     connectionGater: createConnectionGater(rules, (reason, subject) => {
       refused[reason]++;
       gaterLog.debug("refused", { reason, subject });
     }),
     nodeInfo: { userAgent: NODE_DEFAULTS.userAgent },
+    ...(options.libp2pDebugLogs ? {} : { logger: silentComponentLogger }),
     services: {
       identify: identify(),
       ping: ping(),
@@ -583,6 +688,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
     },
   }) as unknown as Libp2p<Services>;
   clearHeartbeatOnStop(libp2p.services.pubsub);
+  skipRedundantProtocolMerges(libp2p);
   return new EdgeNode(identity, libp2p, rules, refused, options);
 }
 
@@ -595,6 +701,48 @@ async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {
     );
   }
   return await loadOrCreateIdentity(options.privkeyCacheDir);
+}
+
+/**
+ * A libp2p logger that writes nothing. libp2p's default creates a `debug` logger for every
+ * stream and negotiation, and each creation checks whether stderr is a terminal (a syscall):
+ * with a stream per packet (`/edgevpn/0.1`) that was 5 % of the CPU.
+ */
+const silentLibp2pLogger: Libp2pLogger = Object.assign(() => {}, {
+  error: () => {},
+  trace: () => {},
+  enabled: false,
+  newScope: () => silentLibp2pLogger,
+});
+const silentComponentLogger: ComponentLogger = { forComponent: () => silentLibp2pLogger };
+
+const lazyHeaders = new Map<string, Uint8Array>();
+
+/** `/multistream/1.0.0` and `protocol` as the dialer's multistream-select lines. */
+function lazySelectHeader(protocol: string): Uint8Array {
+  let header = lazyHeaders.get(protocol);
+  if (header === undefined) {
+    const lines = ["/multistream/1.0.0\n", `${protocol}\n`].map((l) => new TextEncoder().encode(l));
+    const parts = lines.flatMap((l) => [varint(l.length), l]);
+    header = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      header.set(p, at);
+      at += p.length;
+    }
+    lazyHeaders.set(protocol, header);
+  }
+  return header;
+}
+
+function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Uint8Array.from(out);
 }
 
 /**

@@ -83,5 +83,7 @@ export interface NodeOptions {
   /** Hub rotation tuning (see `HubOptions`). */
   hub?: { leadMs?: number; graceMs?: number };
   logger?: Logger;
+  /** Keep libp2p's own `debug` loggers (the `DEBUG=libp2p*` environment variable); default off. */
+  libp2pDebugLogs?: boolean;
   clock?: Clock;
 }

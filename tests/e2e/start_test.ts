@@ -4,7 +4,7 @@ import { CliProcess } from "../helpers/process.ts";
 
 const UNREACHABLE = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq";
 
-Deno.test("start joins a peer with a generated token and exits 0 within 2 s of SIGTERM or SIGINT", async () => {
+Deno.test("start joins a peer with a generated token (flag or EDGEVPNTOKEN) and exits 0 within 2 s of SIGTERM or SIGINT", async () => {
   const token = encodeToken(generateNetworkConfig());
   const common = [
     "start",
@@ -21,7 +21,11 @@ Deno.test("start joins a peer with a generated token and exits 0 within 2 s of S
   let second: CliProcess | undefined;
   try {
     const address = (await first.waitFor(/Node Addresses: (\S+)/))[1];
-    second = new CliProcess([...common, "--discovery-bootstrap-peers", address]);
+    // The second node takes the token from the environment instead of the flag.
+    const withoutToken = common.filter((a) => a !== "--token" && a !== token);
+    second = new CliProcess([...withoutToken, "--discovery-bootstrap-peers", address], {
+      env: { EDGEVPNTOKEN: token },
+    });
     await second.waitFor(/Node ID: (\S+)/);
     await second.waitFor(new RegExp(`peer connected peer=${address.split("/p2p/")[1]}`));
     const a = await second.stop("SIGTERM");

@@ -1,0 +1,116 @@
+/** `edgevpn join` (and the root command): the node with the VPN, as Go EdgeVPN's root command. */
+import type { CommandContext } from "../../cli.ts";
+import { loadNetworkConfig } from "../config/load.ts";
+import type { Settings } from "../config/options.ts";
+import { expandHome } from "../config/settings.ts";
+import { encodeToken } from "../config/token.ts";
+import { leaseFileName } from "../crypto/derive.ts";
+import { DHCP_PREFIX, obtainAddress } from "../dhcp/dhcp.ts";
+import { createMesh } from "../mesh/mesh.ts";
+import { UsageError } from "../util/errors.ts";
+import { createVpn, type DataPlane, parseVpnAddress, vpnComponentsOf } from "../vpn/mod.ts";
+import { meshOptionsOf, startApi, untilAborted } from "./common.ts";
+import { loadOrCreateStateNetwork } from "./network_state.ts";
+import { assertCanCreateTun } from "./privileges.ts";
+
+/**
+ * Joins the network with the VPN until SIGINT/SIGTERM. Without a token or config it creates a
+ * network in the state directory (or reuses the one created before) and prints its token.
+ *
+ * @example
+ * ```ts
+ * // sudo edgevpn join --token $TOKEN --address 10.1.0.2/24
+ * ```
+ */
+export async function runJoin(ctx: CommandContext): Promise<void> {
+  const s = ctx.settings;
+  const dataPlane = parseDataPlane(s.vpnProtocol);
+  if (!s.dhcp) parseVpnAddress(s.address);
+  const network = await loadNetworkConfig({
+    token: s.token,
+    configPath: s.config === "" ? "" : expandHome(s.config, ctx.home),
+  }) ?? await stateNetwork(ctx);
+  await assertCanCreateTun(compiledBinary());
+
+  // A stable peer ID keeps this node's address across restarts (the ledger ties machines
+  // entries to their owner), so join caches its key unless told otherwise.
+  const settings: Settings = {
+    ...s,
+    privkeyCache: ctx.explicit.has("privkeyCache") ? s.privkeyCache : true,
+  };
+  const mesh = await createMesh(
+    meshOptionsOf(settings, network, { home: ctx.home, logger: ctx.log, alive: true }),
+  );
+  await mesh.start();
+  ctx.log.info(`Node ID: ${mesh.peerId}`);
+  ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
+  const stops: (() => Promise<void>)[] = [() => mesh.stop()];
+  try {
+    let address = s.address;
+    if (s.dhcp) {
+      const ip = await obtainAddress(mesh.ledger, mesh.peerId, {
+        base: s.address.split("/")[0],
+        leaseDir: expandHome(s.leaseDir, ctx.home),
+        leaseName: leaseFileName(network),
+        signal: ctx.signal,
+        logger: ctx.log,
+      });
+      address = `${ip}/${DHCP_PREFIX}`;
+    }
+    const vpn = createVpn(vpnComponentsOf(mesh, { logger: ctx.log }), {
+      interfaceName: s.interface,
+      address,
+      mtu: s.mtu,
+      bootstrapIface: s.bootstrapIface,
+      router: s.router,
+      staticPeertable: s.staticPeertable,
+      streamTimeoutMs: s.timeout,
+      announceIntervalMs: s.ledgerAnnounceInterval,
+      dataPlane,
+      offload: s.tunOffload,
+    });
+    await vpn.start();
+    stops.unshift(() => vpn.stop());
+    ctx.log.info(`VPN up: interface ${vpn.interfaceName} with address ${address}`);
+    if (s.api) {
+      const api = await startApi(mesh, s.apiListen, s, ctx.log);
+      stops.unshift(() => api.stop());
+    }
+    await untilAborted(ctx.signal);
+  } finally {
+    ctx.log.info("stopping");
+    for (const stop of stops) await stop();
+  }
+}
+
+async function stateNetwork(ctx: CommandContext) {
+  const dir = expandHome(ctx.settings.stateDir, ctx.home);
+  const state = await loadOrCreateStateNetwork(dir, ctx.settings.keyOtpInterval);
+  const token = encodeToken(state.network);
+  if (state.created) {
+    const binary = compiledBinary();
+    const join = binary ? `sudo ${binary} join` : "sudo ./deno task join";
+    ctx.out(
+      `Created a new network, saved in ${state.path} (later runs of join reuse it).\n\n` +
+        `Network token (anyone holding it can join; share it only with your machines):\n\n` +
+        `${token}\n\nOn the next machine, run:\n\n  ${join} --dhcp --token ${token}\n\n`,
+    );
+  } else {
+    ctx.log.info(`using the network saved in ${state.path}`);
+  }
+  return state.network;
+}
+
+/** The path of this executable when it is a `deno compile` binary, else undefined. */
+function compiledBinary(): string | undefined {
+  const exe = Deno.execPath();
+  return /(^|\/)deno$/.test(exe) ? undefined : exe;
+}
+
+function parseDataPlane(text: string): DataPlane {
+  if (text === "auto" || text === "legacy") return text;
+  throw new UsageError(
+    "BAD_FLAG",
+    `--vpn-protocol: expected auto or legacy, got ${JSON.stringify(text)}`,
+  );
+}

@@ -1,0 +1,117 @@
+/** Yamux with coalesced writes: a tick's frames leave in one Noise message and one socket write. */
+import { yamux } from "@chainsafe/libp2p-yamux";
+import type { StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
+
+/** What `yamux()` accepts (its `Config` type is not exported from the package root). */
+type YamuxInit = Parameters<typeof yamux>[0];
+
+/** Flush at once past this many pending bytes instead of waiting for the end of the tick. */
+const MAX_PENDING_BYTES = 256 * 1024;
+
+/** The parts of `@libp2p/utils` 7.x `AbstractStreamMuxer` the patch relies on. */
+interface MuxerShape {
+  send(data: Chunk): boolean;
+  maConn: ConnShape;
+  streams: { onMuxerNeedsDrain(): void }[];
+}
+
+/** The encrypted connection under the muxer (Noise), and the TCP connection under that. */
+interface ConnShape {
+  send(data: Chunk): boolean;
+  addEventListener(type: "drain", listener: () => void): void;
+  stream?: { sendData?: (data: Iterable<Uint8Array>) => unknown; socket?: unknown };
+}
+
+type Chunk = Uint8Array | { byteLength: number; subarray(): Uint8Array };
+
+/**
+ * `yamux(init)` whose muxers coalesce their writes. Stock yamux 8.0.x hands every frame (a
+ * 12-byte window update, a multistream-select line, a FIN) to Noise separately, and the TCP
+ * transport writes Noise's length prefix and ciphertext with two socket writes: a stream per
+ * packet (Go's `/edgevpn/0.1`) cost ten syscalls and ten encryptions per packet. Here the frames
+ * sent during one tick (until the microtask queue drains, or 256 KiB) are concatenated and sent
+ * as one message, and each Noise message goes out in one socket write.
+ *
+ * Guarded: a muxer or connection without the expected shape is left stock.
+ *
+ * @example
+ * ```ts
+ * createLibp2p({ streamMuxers: [coalescingYamux()] });
+ * ```
+ */
+export function coalescingYamux(init: YamuxInit = {}): () => StreamMuxerFactory {
+  const base = yamux(init);
+  return () => {
+    const factory = base();
+    const create = factory.createStreamMuxer.bind(factory);
+    factory.createStreamMuxer = (maConn) => {
+      const muxer = create(maConn);
+      coalesce(muxer);
+      return muxer;
+    };
+    return factory;
+  };
+}
+
+function coalesce(muxer: StreamMuxer): void {
+  const m = muxer as unknown as Partial<MuxerShape>;
+  const conn = m.maConn;
+  if (
+    typeof m.send !== "function" || !Array.isArray(m.streams) || conn === undefined ||
+    typeof conn.send !== "function" || typeof conn.addEventListener !== "function"
+  ) return;
+  joinSocketWrites(conn);
+  let pending: Chunk[] = [];
+  let pendingBytes = 0;
+  let scheduled = false;
+  let saturated = false;
+  conn.addEventListener("drain", () => saturated = false);
+  const flush = (): boolean => {
+    scheduled = false;
+    if (pending.length === 0) return !saturated;
+    const chunks = pending;
+    const bytes = pendingBytes;
+    pending = [];
+    pendingBytes = 0;
+    const ok = conn.send(chunks.length === 1 ? chunks[0] : concat(chunks, bytes));
+    if (!ok) {
+      saturated = true;
+      for (const s of m.streams!) s.onMuxerNeedsDrain();
+    }
+    return ok;
+  };
+  m.send = (data: Chunk): boolean => {
+    pending.push(data);
+    pendingBytes += data.byteLength;
+    if (pendingBytes >= MAX_PENDING_BYTES) return flush();
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(flush);
+    }
+    return !saturated;
+  };
+}
+
+// The TCP connection writes each chunk of a message separately (Noise: 2-byte length, then
+// ciphertext); join them so one message is one write.
+function joinSocketWrites(conn: ConnShape): void {
+  const tcp = conn.stream;
+  const sendData = tcp?.sendData;
+  if (typeof sendData !== "function" || tcp?.socket === undefined) return;
+  tcp.sendData = function (data: Iterable<Uint8Array>) {
+    const list = data as unknown as { bufs?: unknown[]; subarray(): Uint8Array };
+    const joined = Array.isArray(list.bufs) && list.bufs.length > 1 ? [list.subarray()] : data;
+    return sendData.call(this, joined);
+  };
+}
+
+function concat(chunks: Chunk[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const c of chunks) {
+    const b = c instanceof Uint8Array ? c : c.subarray();
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}

@@ -1,0 +1,160 @@
+/** The receiving side: streams from peers (fast frames or `/edgevpn/0.1` packets) into the TUN. */
+import type { NodeStream } from "../node/stream.ts";
+import { errorMessage, InputError } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
+import type { VpnTun } from "./components.ts";
+import type { Traffic, VpnCounters } from "./counters.ts";
+import { FrameDecoder, FrameError } from "./frame.ts";
+import { forEachPacket, VIRTIO_NET_HDR_LENGTH } from "./gso.ts";
+import { IpStreamSplitter } from "./packet.ts";
+
+/**
+ * Writes what peers send into the interface, in the form it takes: offload frames go in whole
+ * when the interface has offload and are segmented (checksums completed) when it has not; plain
+ * packets get a zeroed virtio header when it has. Failures are counted, never thrown.
+ *
+ * @example
+ * ```ts
+ * const ingress = new Ingress(tun, counters, logger);
+ * await node.handle(FAST_PROTOCOL, (s) => ingress.serveFast(s, 0));
+ * ```
+ */
+export class Ingress {
+  readonly #tun: VpnTun;
+  readonly #counters: VpnCounters;
+  readonly #log: Logger;
+  readonly #streams = new Set<NodeStream>();
+  readonly #scratch: Uint8Array;
+  readonly #afterWrite: () => void;
+  #wrote = false;
+  #closed = false;
+
+  /**
+   * `afterWrite` runs after each chunk that put packets into the interface: the kernel often
+   * answers at once (an ICMP echo reply, a TCP ACK), and reading the answer right away saves
+   * the wake-up of the interface's poll thread.
+   */
+  constructor(tun: VpnTun, counters: VpnCounters, log: Logger, afterWrite: () => void = () => {}) {
+    this.#tun = tun;
+    this.#counters = counters;
+    this.#log = log;
+    this.#afterWrite = afterWrite;
+    this.#scratch = new Uint8Array(tun.offload ? 0 : 0xffff);
+  }
+
+  /** Streams being served now. */
+  get streams(): number {
+    return this.#streams.size;
+  }
+
+  /**
+   * Serves one fast stream until the peer ends it: `headerLength` 10 for
+   * `/edgevpn/fast-gso/1.0.0`, 0 for `/edgevpn/fast/1.0.0`. An impossible frame resets it.
+   */
+  async serveFast(
+    stream: NodeStream,
+    headerLength: 0 | typeof VIRTIO_NET_HDR_LENGTH,
+  ): Promise<void> {
+    if (this.#closed) return stream.reset();
+    const decoder = new FrameDecoder(headerLength);
+    const traffic = headerLength > 0
+      ? this.#counters.received.fastGso
+      : this.#counters.received.fast;
+    const onFrame = headerLength > 0
+      ? (frame: Uint8Array) => {
+        traffic.packets++;
+        traffic.bytes += frame.length - VIRTIO_NET_HDR_LENGTH;
+        this.#writeOffloadFrame(frame);
+      }
+      : (packet: Uint8Array) => {
+        traffic.packets++;
+        traffic.bytes += packet.length;
+        this.#writePacket(packet);
+      };
+    this.#streams.add(stream);
+    try {
+      await stream.consume((chunk) => {
+        decoder.push(chunk, onFrame);
+        this.#written();
+      });
+      await stream.close();
+    } catch (e) {
+      if (e instanceof FrameError) {
+        this.#counters.inbound.badFrame++;
+        this.#log.debug("bad frame: stream reset", { peer: stream.remotePeer, error: e.message });
+      }
+      stream.reset();
+    } finally {
+      this.#streams.delete(stream);
+    }
+  }
+
+  /**
+   * Serves one `/edgevpn/0.1` stream: reads to the end, splits the bytes into IP packets (Go
+   * peers send one per stream) and writes each. A malformed stream is reset.
+   */
+  async serveLegacy(stream: NodeStream): Promise<void> {
+    if (this.#closed) return stream.reset();
+    const splitter = new IpStreamSplitter();
+    this.#streams.add(stream);
+    try {
+      await stream.consume((chunk) => {
+        splitter.push(chunk, this.#onLegacyPacket);
+        this.#written();
+      });
+      if (splitter.pendingBytes > 0) this.#counters.inbound.badPacket++;
+      await stream.close();
+    } catch (e) {
+      if (e instanceof InputError) {
+        this.#counters.inbound.badPacket++;
+        this.#log.debug("bad /edgevpn/0.1 stream: reset", {
+          peer: stream.remotePeer,
+          error: errorMessage(e),
+        });
+      }
+      stream.reset();
+    } finally {
+      this.#streams.delete(stream);
+    }
+  }
+
+  /** Resets every stream being served; later streams are reset at once. */
+  close(): void {
+    this.#closed = true;
+    for (const s of this.#streams) s.reset();
+    this.#streams.clear();
+  }
+
+  #written(): void {
+    if (!this.#wrote) return;
+    this.#wrote = false;
+    this.#afterWrite();
+  }
+
+  #onLegacyPacket = (packet: Uint8Array): void => {
+    const traffic: Traffic = this.#counters.received.legacy;
+    traffic.packets++;
+    traffic.bytes += packet.length;
+    this.#writePacket(packet);
+  };
+
+  #writeOffloadFrame(frame: Uint8Array): void {
+    this.#wrote = true;
+    if (this.#tun.offload) {
+      if (!this.#tun.writeSync(frame)) this.#counters.inbound.tunWriteErrors++;
+      return;
+    }
+    try {
+      forEachPacket(frame, this.#scratch, this.#writePlain);
+    } catch {
+      this.#counters.inbound.badPacket++;
+    }
+  }
+
+  #writePlain = (packet: Uint8Array): void => this.#writePacket(packet);
+
+  #writePacket(packet: Uint8Array): void {
+    this.#wrote = true;
+    if (!this.#tun.writePacketSync(packet)) this.#counters.inbound.tunWriteErrors++;
+  }
+}

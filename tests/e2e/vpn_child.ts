@@ -1,0 +1,90 @@
+/**
+ * A VPN node in a child process for end-to-end tests and benchmarks: `deno run -A --unstable-net
+ * tests/e2e/vpn_child.ts '<json>'` (usually under `ip netns exec`). Writes one JSON object per
+ * line on stdout: `ready` (peerId, addrs, interface, offload), `counters` (answer to
+ * SIGUSR1), and `stopped` after SIGTERM/SIGINT; then returns without `Deno.exit`, so
+ * the process ending by itself proves `stop()` released everything.
+ */
+import type { NetworkConfig } from "../../lib/config/network.ts";
+import type { OwnershipMode } from "../../lib/ledger/policy.ts";
+import { createMesh } from "../../lib/mesh/mesh.ts";
+import { createLogger, type LogLevel } from "../../lib/util/logger.ts";
+import { vpnComponentsOf } from "../../lib/vpn/components.ts";
+import type { VpnOptions } from "../../lib/vpn/config.ts";
+import { createVpn } from "../../lib/vpn/vpn.ts";
+
+/** The JSON argument. */
+export interface VpnChildConfig {
+  network: NetworkConfig;
+  listenMaddrs?: string[];
+  bootstrapPeers?: string[];
+  /** Ledger ownership mode (default enforce, as the CLI). */
+  mode?: OwnershipMode;
+  /** Heartbeat interval (default 2 s so enforce-mode routes come up fast). */
+  aliveIntervalMs?: number;
+  syncIntervalMs?: number;
+  vpn: VpnOptions;
+  logLevel?: LogLevel;
+}
+
+const config = JSON.parse(Deno.args[0] ?? "{}") as VpnChildConfig;
+const encoder = new TextEncoder();
+const out = (event: Record<string, unknown>) =>
+  Deno.stdout.writeSync(encoder.encode(JSON.stringify(event) + "\n"));
+const logger = createLogger({
+  level: config.logLevel ?? "warn",
+  sink: (r) => console.error(JSON.stringify({ ...r, time: r.time.toISOString() })),
+});
+
+const aliveMs = config.aliveIntervalMs ?? 2_000;
+const mesh = await createMesh({
+  node: {
+    network: config.network,
+    listenMaddrs: config.listenMaddrs ?? ["/ip4/0.0.0.0/tcp/0"],
+    bootstrapPeers: config.bootstrapPeers ?? [],
+    mdns: false,
+    dht: false,
+  },
+  ledger: {
+    mode: config.mode ?? "enforce",
+    ownershipTtlMs: 0,
+    syncIntervalMs: config.syncIntervalMs ?? 1_000,
+  },
+  alive: { intervalMs: aliveMs, scrubIntervalMs: 600_000, maxIntervalMs: 900_000 },
+  logger,
+});
+await mesh.start();
+const vpn = createVpn(vpnComponentsOf(mesh, { logger }), {
+  announceIntervalMs: 1_000,
+  ...config.vpn,
+});
+await vpn.start();
+out({
+  event: "ready",
+  peerId: mesh.peerId,
+  addrs: mesh.node.multiaddrs(),
+  interface: vpn.interfaceName,
+  offload: vpn.offload,
+});
+
+const report = () =>
+  out({
+    event: "counters",
+    ...vpn.counters(),
+    links: vpn.links(),
+    routes: vpn.routes(),
+    node: mesh.node.counters(),
+  });
+Deno.addSignalListener("SIGUSR1", report);
+
+const { promise: signalled, resolve } = Promise.withResolvers<string>();
+const signals = ["SIGTERM", "SIGINT"] as const;
+const handlers = signals.map((s) => [s, () => resolve(s)] as const);
+for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+const signal = await signalled;
+const t0 = performance.now();
+for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+Deno.removeSignalListener("SIGUSR1", report);
+await vpn.stop();
+await mesh.stop();
+out({ event: "stopped", signal, stopMs: Math.round(performance.now() - t0) });

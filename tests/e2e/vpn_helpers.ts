@@ -1,0 +1,245 @@
+/** VPN end-to-end support: N namespaces on a bridge, VPN child nodes, small TCP/ping tools. */
+import type { Namespace } from "../../scripts/netns.ts";
+import { sh } from "../../scripts/netns.ts";
+import type { VpnChildConfig } from "./vpn_child.ts";
+
+const CHILD = new URL("./vpn_child.ts", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** Namespaces joined by one bridge (itself in a namespace of its own), removed by `close()`. */
+export interface NamespaceLan {
+  nodes: Namespace[];
+  close(): Promise<void>;
+}
+
+function namespace(name: string, address: string): Namespace {
+  return {
+    name,
+    address,
+    run: (cmd, args) => sh("ip", ["netns", "exec", name, cmd, ...args]),
+    spawn: (cmd, args, options = {}) =>
+      new Deno.Command("ip", {
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        ...options,
+        args: ["netns", "exec", name, cmd, ...args],
+      }).spawn(),
+  };
+}
+
+/**
+ * Creates `count` namespaces with addresses `10.<subnet>.0.1` … on one bridged LAN (/24),
+ * loopback up everywhere.
+ *
+ * @example
+ * ```ts
+ * const lan = await createNamespaceLan("evv", 3, 231);
+ * await lan.nodes[0].run("ping", ["-c", "1", lan.nodes[2].address]);
+ * await lan.close();
+ * ```
+ */
+export async function createNamespaceLan(
+  prefix: string,
+  count: number,
+  subnet: number,
+): Promise<NamespaceLan> {
+  const id = crypto.randomUUID().slice(0, 5);
+  const hub = `${prefix}${id}h`;
+  const created: string[] = [];
+  const close = async () => {
+    for (const ns of created.reverse()) await sh("ip", ["netns", "del", ns]).catch(() => {});
+  };
+  const nodes: Namespace[] = [];
+  try {
+    await sh("ip", ["netns", "add", hub]);
+    created.push(hub);
+    await sh("ip", ["-n", hub, "link", "add", "br0", "type", "bridge"]);
+    await sh("ip", ["-n", hub, "link", "set", "br0", "up"]);
+    for (let i = 0; i < count; i++) {
+      const name = `${prefix}${id}${i}`;
+      const address = `10.${subnet}.0.${i + 1}`;
+      await sh("ip", ["netns", "add", name]);
+      created.push(name);
+      await sh("ip", ["-n", name, "link", "set", "lo", "up"]);
+      await sh("ip", [
+        "link",
+        "add",
+        `v${id}${i}`,
+        "netns",
+        name,
+        "type",
+        "veth",
+        "peer",
+        `b${id}${i}`,
+        "netns",
+        hub,
+      ]);
+      await sh("ip", ["-n", hub, "link", "set", `b${id}${i}`, "master", "br0", "up"]);
+      await sh("ip", ["-n", name, "addr", "add", `${address}/24`, "dev", `v${id}${i}`]);
+      await sh("ip", ["-n", name, "link", "set", `v${id}${i}`, "up"]);
+      nodes.push(namespace(name, address));
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { nodes, close };
+}
+
+/** One JSON line of the child. */
+export type VpnChildEvent = { event: string } & Record<string, unknown>;
+
+/** A running VPN child node. */
+export interface VpnChild {
+  process: Deno.ChildProcess;
+  events: VpnChildEvent[];
+  /** Resolves with the first event (past or future) matching `match`. */
+  waitFor(
+    match: (e: VpnChildEvent) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<VpnChildEvent>;
+  /** Asks for a fresh counters snapshot (SIGUSR1) and resolves with it. */
+  counters(): Promise<ChildCounters>;
+  stderr(): string;
+  /** Sends a signal and resolves with the exit code and the ms until the process ended. */
+  terminate(signal?: Deno.Signal): Promise<{ code: number; exitMs: number }>;
+}
+
+/** The `counters` event of the child. */
+export interface ChildCounters {
+  vpn: import("../../lib/vpn/counters.ts").VpnCounters;
+  tun: import("../../ffi/tun.ts").TunStats;
+  links: import("../../lib/vpn/link.ts").LinkInfo[];
+  routes: import("../../lib/vpn/routes.ts").RouteEntry[];
+}
+
+/**
+ * Starts `vpn_child.ts` in namespace `netns` (or here when undefined).
+ *
+ * @example
+ * ```ts
+ * const child = spawnVpnChild({ network, vpn: { address: "10.1.0.1/24" } }, "evv1");
+ * await child.waitFor((e) => e.event === "ready", "ready");
+ * ```
+ */
+export function spawnVpnChild(
+  config: VpnChildConfig,
+  netns?: string,
+  denoFlags: string[] = [],
+): VpnChild {
+  const args = ["run", "-A", "--unstable-net", ...denoFlags, CHILD, JSON.stringify(config)];
+  const [cmd, ...rest] = netns
+    ? ["ip", "netns", "exec", netns, Deno.execPath(), ...args]
+    : [Deno.execPath(), ...args];
+  const process = new Deno.Command(cmd, {
+    args: rest,
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const events: VpnChildEvent[] = [];
+  const waiters = new Set<
+    { match: (e: VpnChildEvent) => boolean; resolve: (e: VpnChildEvent) => void }
+  >();
+  let err = "";
+  const stdout = (async () => {
+    let buffered = "";
+    for await (const text of process.stdout.pipeThrough(new TextDecoderStream())) {
+      buffered += text;
+      let nl;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const e = JSON.parse(buffered.slice(0, nl)) as VpnChildEvent;
+        buffered = buffered.slice(nl + 1);
+        events.push(e);
+        for (const w of [...waiters]) {
+          if (w.match(e)) {
+            waiters.delete(w);
+            w.resolve(e);
+          }
+        }
+      }
+    }
+  })();
+  const stderr = (async () => {
+    for await (const text of process.stderr.pipeThrough(new TextDecoderStream())) {
+      err = (err + text).slice(-100_000);
+    }
+  })();
+  const waitFor = (
+    match: (e: VpnChildEvent) => boolean,
+    what: string,
+    timeoutMs = 20_000,
+  ): Promise<VpnChildEvent> => {
+    const hit = events.find(match);
+    if (hit) return Promise.resolve(hit);
+    return new Promise((resolve, reject) => {
+      const w = {
+        match,
+        resolve: (e: VpnChildEvent) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`vpn child: timed out waiting for ${what}; stderr:\n${err.slice(-3000)}`));
+      }, timeoutMs);
+      waiters.add(w);
+    });
+  };
+  return {
+    process,
+    events,
+    waitFor,
+    stderr: () => err,
+    async counters() {
+      const start = events.length;
+      process.kill("SIGUSR1");
+      const e = await waitFor(
+        (ev) => ev.event === "counters" && events.indexOf(ev) >= start,
+        "a counters snapshot",
+        10_000,
+      );
+      return e as unknown as ChildCounters;
+    },
+    async terminate(signal: Deno.Signal = "SIGTERM") {
+      const t0 = performance.now();
+      try {
+        process.kill(signal);
+      } catch {
+        // already gone
+      }
+      const status = await process.status;
+      const exitMs = performance.now() - t0;
+      await Promise.all([stdout, stderr]);
+      return { code: status.code, exitMs };
+    },
+  };
+}
+
+/** Pings `address` from `ns` until one reply arrives; throws after `attempts` tries. */
+export async function pingUntilReply(ns: Namespace, address: string, attempts = 40): Promise<void> {
+  let last = "";
+  for (let i = 0; i < attempts; i++) {
+    try {
+      await ns.run("ping", ["-c", "1", "-W", "1", address]);
+      return;
+    } catch (e) {
+      last = String(e);
+    }
+  }
+  throw new Error(`no ping reply from ${address} in ${ns.name}: ${last}`);
+}
+
+/** The JSON config of a VPN child with test-friendly defaults. */
+export function childConfig(
+  network: VpnChildConfig["network"],
+  vpn: VpnChildConfig["vpn"],
+  extra: Partial<VpnChildConfig> = {},
+): VpnChildConfig {
+  return { network, listenMaddrs: ["/ip4/0.0.0.0/tcp/4001"], bootstrapPeers: [], vpn, ...extra };
+}

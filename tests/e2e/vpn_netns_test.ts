@@ -1,0 +1,232 @@
+/**
+ * The VPN between processes in network namespaces, on real TUN devices: pings, a hash-checked
+ * 50 MB TCP transfer, both data planes, a three-node mesh, and a node of another network.
+ * Needs root and /dev/net/tun; skipped with the reason otherwise.
+ */
+import assert from "node:assert/strict";
+import { generateNetworkConfig } from "../../lib/config/token.ts";
+import type { VpnOptions } from "../../lib/vpn/config.ts";
+import { createNamespacePair, type Namespace, namespaceSkipReason } from "../../scripts/netns.ts";
+import {
+  childConfig,
+  createNamespaceLan,
+  pingUntilReply,
+  spawnVpnChild,
+  type VpnChild,
+} from "./vpn_helpers.ts";
+
+const skip = namespaceSkipReason({ tun: true });
+if (skip) console.log(`VPN namespace tests skipped: ${skip}`);
+
+const TOOL = new URL("./vpn_tcp_tool.ts", import.meta.url).pathname;
+
+/** Sends `bytes` from `from` to `toAddress` (a VPN address of `to`) over TCP; returns both ends' hashes. */
+async function transfer(from: Namespace, to: Namespace, toAddress: string, bytes: number) {
+  const recv = to.spawn(Deno.execPath(), ["run", "-A", TOOL, "recv", toAddress, "7000"]);
+  const received = recv.output();
+  const sent = JSON.parse(
+    await from.run(Deno.execPath(), ["run", "-A", TOOL, "send", toAddress, "7000", String(bytes)]),
+  );
+  const out = await received;
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  return { sent, received: JSON.parse(lines[lines.length - 1]) };
+}
+
+/** `10.1.0.<n>/24` by default; `addressOf` overrides it. */
+type AddressOf = (i: number) => string;
+
+/**
+ * Starts a VPN child in each namespace, each bootstrapping from all the earlier ones (discovery
+ * is off, so a node only ever connects to the peers it is given).
+ */
+async function startChildren(
+  namespaces: Namespace[],
+  vpn: (i: number) => VpnOptions,
+  addressOf: AddressOf = (i) => `10.1.0.${i + 1}/24`,
+): Promise<{ children: VpnChild[]; peerIds: string[] }> {
+  const network = generateNetworkConfig();
+  const children: VpnChild[] = [];
+  const peerIds: string[] = [];
+  try {
+    for (const [i, ns] of namespaces.entries()) {
+      const bootstrap = peerIds.map((id, j) => `/ip4/${namespaces[j].address}/tcp/4001/p2p/${id}`);
+      const child = spawnVpnChild(
+        childConfig(network, { address: addressOf(i), ...vpn(i) }, {
+          bootstrapPeers: bootstrap,
+        }),
+        ns.name,
+      );
+      children.push(child);
+      const ready = await child.waitFor((e) => e.event === "ready", `node ${i} ready`);
+      peerIds.push(ready.peerId as string);
+    }
+    return { children, peerIds };
+  } catch (e) {
+    await stopChildren(children);
+    throw e;
+  }
+}
+
+async function stopChildren(children: VpnChild[]): Promise<void> {
+  for (const c of children) {
+    const { code, exitMs } = await c.terminate();
+    assert.equal(code, 0, `child exit code; stderr:\n${c.stderr().slice(-2000)}`);
+    assert.ok(exitMs < 5000, `child took ${Math.round(exitMs)} ms to stop`);
+  }
+}
+
+Deno.test({
+  name: "two nodes: ping both ways and a 50 MB TCP transfer arrives intact over the fast protocol",
+  ignore: skip !== undefined,
+  async fn() {
+    const pair = await createNamespacePair("evv", 231);
+    let children: VpnChild[] = [];
+    try {
+      ({ children } = await startChildren([pair.a, pair.b], () => ({ mtu: 1420 })));
+      await pingUntilReply(pair.a, "10.1.0.2");
+      await pingUntilReply(pair.b, "10.1.0.1");
+      const { sent, received } = await transfer(pair.a, pair.b, "10.1.0.2", 50 * 1024 * 1024);
+      assert.equal(received.bytes, 50 * 1024 * 1024);
+      assert.equal(received.sha256, sent.sha256);
+      const [a, b] = await Promise.all(children.map((c) => c.counters()));
+      const fast = a.vpn.sent.fastGso.bytes + a.vpn.sent.fast.bytes;
+      assert.ok(fast > 50 * 1024 * 1024, `fast protocols carried ${fast} bytes`);
+      assert.equal(a.vpn.sent.legacy.packets, 0);
+      assert.equal(a.vpn.dropped.malformed, 0, "super-packets from the interface are well formed");
+      // (nonMember may be 1: a's first stream can reach b before a's machines entry does.)
+      assert.equal(b.vpn.inbound.badFrame, 0);
+      assert.deepEqual(a.links.map((l) => l.state), ["open"]);
+      const children_ = children;
+      children = [];
+      await stopChildren(children_);
+    } finally {
+      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
+      await pair.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "legacy data plane: pings and a 5 MB transfer travel over /edgevpn/0.1 streams",
+  ignore: skip !== undefined,
+  async fn() {
+    const pair = await createNamespacePair("evl", 232);
+    let children: VpnChild[] = [];
+    try {
+      ({ children } = await startChildren(
+        [pair.a, pair.b],
+        () => ({ mtu: 1420, dataPlane: "legacy", legacyInflight: 512 }),
+      ));
+      await pingUntilReply(pair.a, "10.1.0.2");
+      await pingUntilReply(pair.b, "10.1.0.1");
+      const { sent, received } = await transfer(pair.a, pair.b, "10.1.0.2", 5 * 1024 * 1024);
+      assert.equal(received.sha256, sent.sha256);
+      const [a, b] = await Promise.all(children.map((c) => c.counters()));
+      assert.ok(a.vpn.sent.legacy.packets > 3000, `${a.vpn.sent.legacy.packets} legacy packets`);
+      assert.equal(a.vpn.sent.fast.packets + a.vpn.sent.fastGso.packets, 0);
+      assert.ok(b.vpn.received.legacy.packets > 3000);
+      assert.deepEqual(a.links.map((l) => l.protocol), ["legacy"]);
+      const children_ = children;
+      children = [];
+      await stopChildren(children_);
+    } finally {
+      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
+      await pair.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "IPv6 VPN addresses: two nodes ping each other over fd00::/64",
+  ignore: skip !== undefined,
+  async fn() {
+    const pair = await createNamespacePair("ev6", 235);
+    let children: VpnChild[] = [];
+    try {
+      ({ children } = await startChildren(
+        [pair.a, pair.b],
+        () => ({ mtu: 1420 }),
+        (i) => `fd00::${i + 1}/64`,
+      ));
+      for (const [ns, to] of [[pair.a, "fd00::2"], [pair.b, "fd00::1"]] as const) {
+        await pingUntilReply(ns, to);
+      }
+      const [a] = await Promise.all(children.map((c) => c.counters()));
+      assert.deepEqual(a.routes.map((r) => [r.address, r.status]), [["fd00::1", "self"], [
+        "fd00::2",
+        "ok",
+      ]]);
+      const children_ = children;
+      children = [];
+      await stopChildren(children_);
+    } finally {
+      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
+      await pair.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "three nodes on one LAN form a full mesh: every pair pings",
+  ignore: skip !== undefined,
+  async fn() {
+    const lan = await createNamespaceLan("evm", 3, 233);
+    let children: VpnChild[] = [];
+    try {
+      // One node without offload, so that both fast protocols are in use.
+      ({ children } = await startChildren(lan.nodes, (i) => ({ offload: i !== 2 })));
+      for (const [i, ns] of lan.nodes.entries()) {
+        for (let j = 0; j < 3; j++) if (j !== i) await pingUntilReply(ns, `10.1.0.${j + 1}`);
+      }
+      const counters = await Promise.all(children.map((c) => c.counters()));
+      assert.deepEqual(counters.map((c) => c.links.length), [2, 2, 2]);
+      assert.ok(counters[0].links.some((l) => l.protocol === "fast-gso"));
+      assert.ok(counters[0].links.some((l) => l.protocol === "fast"));
+      const children_ = children;
+      children = [];
+      await stopChildren(children_);
+    } finally {
+      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
+      await lan.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a node of another network cannot send a packet in",
+  ignore: skip !== undefined,
+  async fn() {
+    const pair = await createNamespacePair("evx", 234);
+    const children: VpnChild[] = [];
+    try {
+      const a = spawnVpnChild(
+        childConfig(generateNetworkConfig(), { address: "10.1.0.1/24" }),
+        pair.a.name,
+      );
+      children.push(a);
+      const ra = await a.waitFor((e) => e.event === "ready", "a ready");
+      // The intruder knows a's peer ID and routes to it statically, with its own token.
+      const x = spawnVpnChild(
+        childConfig(generateNetworkConfig(), {
+          address: "10.1.0.3/24",
+          staticPeertable: [`10.1.0.1:${ra.peerId}`],
+        }, { bootstrapPeers: [`/ip4/${pair.a.address}/tcp/4001/p2p/${ra.peerId}`] }),
+        pair.b.name,
+      );
+      children.push(x);
+      await x.waitFor((e) => e.event === "ready", "intruder ready");
+      await assert.rejects(
+        pair.b.run("ping", ["-c", "3", "-i", "0.3", "-W", "1", "10.1.0.1"]),
+        "the intruder's pings go unanswered",
+      );
+      const [ca, cx] = await Promise.all([a.counters(), x.counters()]);
+      assert.ok(ca.vpn.inbound.nonMember > 0, "a refused the intruder's streams");
+      assert.equal(ca.tun.txPackets, 0, "nothing reached a's interface");
+      assert.ok(cx.vpn.links.dials > 0, "the intruder did try");
+      await stopChildren(children.splice(0));
+    } finally {
+      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
+      await pair.close();
+    }
+  },
+});
