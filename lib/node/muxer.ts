@@ -80,13 +80,23 @@ function coalesce(muxer: StreamMuxer): void {
     }
     return ok;
   };
+  // A flush at the end of the tick has no caller to throw to: a connection that started
+  // closing meanwhile takes the pending frames with it, and its streams learn it closed.
+  const flushLater = () => {
+    try {
+      flush();
+    } catch {
+      pending = [];
+      pendingBytes = 0;
+    }
+  };
   m.send = (data: Chunk): boolean => {
     pending.push(data);
     pendingBytes += data.byteLength;
     if (pendingBytes >= MAX_PENDING_BYTES) return flush();
     if (!scheduled) {
       scheduled = true;
-      queueMicrotask(flush);
+      queueMicrotask(flushLater);
     }
     return !saturated;
   };

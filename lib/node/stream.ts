@@ -30,13 +30,6 @@ export interface NodeStream extends AsyncIterable<Uint8Array> {
   reset(): void;
   /** Resolves when the stream is finished in both directions (cleanly or not). */
   readonly closed: Promise<void>;
-  /**
-   * Reads by callback instead of iteration: every chunk goes to `onChunk` as soon as it
-   * arrives, synchronously, with no buffering and no await per chunk. Resolves when the peer
-   * ends its side; rejects when the stream is reset or `onChunk` throws (the stream is then
-   * reset). Either this or iteration, once.
-   */
-  consume(onChunk: (chunk: Uint8Array) => void): Promise<void>;
 }
 
 /** Bytes read ahead of the consumer before the peer is told to pause. */
@@ -71,7 +64,6 @@ class Libp2pNodeStream implements NodeStream {
   #error: Error | undefined;
   #wake: (() => void) | undefined;
   #iterating = false;
-  #consumer: ((chunk: Uint8Array) => void) | undefined;
   #resuming = false;
 
   constructor(stream: Stream, remotePeer: string, onFinished: () => void) {
@@ -83,10 +75,6 @@ class Libp2pNodeStream implements NodeStream {
     stream.addEventListener("message", (e) => {
       const data = e.data;
       const bytes = data instanceof Uint8Array ? data : data.subarray();
-      if (this.#consumer !== undefined) {
-        this.#deliver(bytes);
-        return;
-      }
       this.#chunks.push(bytes);
       this.#buffered += bytes.length;
       // Never pause inside the burst that resume() delivers synchronously: the stream would
@@ -186,39 +174,6 @@ class Libp2pNodeStream implements NodeStream {
       }
     } finally {
       this.#iterating = false;
-    }
-  }
-
-  async consume(onChunk: (chunk: Uint8Array) => void): Promise<void> {
-    if (this.#iterating) throw new Error("a NodeStream can be read by one reader only");
-    this.#iterating = true;
-    this.#consumer = onChunk;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    // Chunks that arrived before, then the end (or error) once everything was handed over.
-    for (; this.#head < this.#chunks.length && this.#error === undefined; this.#head++) {
-      this.#deliver(this.#chunks[this.#head]);
-    }
-    this.#chunks.length = 0;
-    this.#head = 0;
-    this.#buffered = 0;
-    if (this.#stream.readStatus === "paused") this.#stream.resume();
-    const check = () => {
-      if (this.#error !== undefined || this.#ended) resolve();
-      else this.#wake = check;
-    };
-    check();
-    await promise;
-    if (this.#error !== undefined) throw this.#error;
-  }
-
-  #deliver(bytes: Uint8Array): void {
-    if (this.#error !== undefined) return;
-    try {
-      this.#consumer!(bytes);
-    } catch (e) {
-      this.#error = e instanceof Error ? e : new Error(String(e));
-      this.reset();
-      this.#notify();
     }
   }
 

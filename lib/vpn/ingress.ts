@@ -73,10 +73,10 @@ export class Ingress {
       };
     this.#streams.add(stream);
     try {
-      await stream.consume((chunk) => {
+      for await (const chunk of stream) {
         decoder.push(chunk, onFrame);
         this.#written();
-      });
+      }
       await stream.close();
     } catch (e) {
       if (e instanceof FrameError) {
@@ -98,10 +98,10 @@ export class Ingress {
     const splitter = new IpStreamSplitter();
     this.#streams.add(stream);
     try {
-      await stream.consume((chunk) => {
+      for await (const chunk of stream) {
         splitter.push(chunk, this.#onLegacyPacket);
         this.#written();
-      });
+      }
       if (splitter.pendingBytes > 0) this.#counters.inbound.badPacket++;
       await stream.close();
     } catch (e) {

@@ -283,18 +283,28 @@ Deno.test("a peer that stops reading fills only its own bounded queue", async ()
     }, { membersOnly: false });
     await announceMachine(sink, "10.1.0.50");
     await waitForRoute(a.vpn, "10.1.0.50");
+    // Send to the stalled peer until its queue overflows: first the peer's read buffer and the
+    // yamux window it granted fill up (up to ~17 MiB), then our bounded queue.
     const big = udp4("10.1.0.1", "10.1.0.50", 1100);
-    for (let round = 0; round < 60; round++) {
+    let round = 0;
+    for (; round < 400 && a.vpn.counters().vpn.dropped.queueFull === 0; round++) {
+      a.tun.inject(...Array.from({ length: 200 }, () => big));
+      a.tun.inject(udp4("10.1.0.1", "10.1.0.2", 20, round));
+      await new Promise((r) => setTimeout(r, 5));
+      const queued = a.vpn.links().find((l) => l.peerId === sink.peerId)?.queuedBytes ?? 0;
+      assert.ok(queued <= queueBytes, `queue ${queued} within its bound`);
+    }
+    for (let i = 0; i < 20; i++, round++) {
       a.tun.inject(...Array.from({ length: 200 }, () => big));
       a.tun.inject(udp4("10.1.0.1", "10.1.0.2", 20, round));
       await new Promise((r) => setTimeout(r, 5));
     }
-    await b.tun.waitWritten(60);
+    await b.tun.waitWritten(round);
     const c = a.vpn.counters().vpn;
     assert.ok(c.dropped.queueFull > 0, "packets to the stalled peer are tail-dropped");
     const stalled = a.vpn.links().find((l) => l.peerId === sink.peerId)!;
     assert.ok(stalled.queuedBytes <= queueBytes, `queue ${stalled.queuedBytes} within its bound`);
-    assert.equal(b.tun.written.length, 60, "every packet for the reading peer arrived");
+    assert.equal(b.tun.written.length, round, "every packet for the reading peer arrived");
   } finally {
     for (const s of held) s.reset();
     await a.stop();
