@@ -6,6 +6,7 @@
  * ```ts
  * import { encodeToken, generateNetworkConfig } from "./mod.ts";
  * const token = encodeToken(generateNetworkConfig());
+ * // A node with the VPN: createMesh(...), then vpn.createVpn(vpn.vpnComponentsOf(mesh), {...}).
  * ```
  * @module
  */
@@ -40,3 +41,22 @@ export {
 export { EdgeVpnError, InputError, UsageError } from "./lib/util/errors.ts";
 export { createLogger, type Logger, type LogLevel } from "./lib/util/logger.ts";
 export { VERSION } from "./lib/version.ts";
+export {
+  createMesh,
+  Mesh,
+  type MeshAliveOptions,
+  type MeshLedgerOptions,
+  type MeshOptions,
+} from "./lib/mesh/mesh.ts";
+export * as node from "./lib/node/mod.ts";
+export * as hub from "./lib/hub/mod.ts";
+export * as ledger from "./lib/ledger/mod.ts";
+export * as vpn from "./lib/vpn/mod.ts";
+export * as api from "./lib/api/mod.ts";
+export {
+  dhcpDecision,
+  type DhcpOptions,
+  nextFreeIP,
+  nextIP,
+  obtainAddress,
+} from "./lib/dhcp/dhcp.ts";

@@ -74,6 +74,7 @@ const report = () =>
     links: vpn.links(),
     routes: vpn.routes(),
     node: mesh.node.counters(),
+    memory: Deno.memoryUsage(),
   });
 Deno.addSignalListener("SIGUSR1", report);
 
