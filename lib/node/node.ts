@@ -5,6 +5,7 @@ import { type GossipSub, gossipsub, StrictSign } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
 import {
   type ComponentLogger,
+  type Connection,
   FaultTolerance,
   type Libp2p,
   type Logger as Libp2pLogger,
@@ -31,6 +32,7 @@ import { installDenoCompat } from "./deno_compat.ts";
 import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.ts";
 import { GossipPubSub } from "./gossip.ts";
 import { MdnsDiscovery } from "./mdns.ts";
+import { MessageStreams } from "./message_streams.ts";
 import { coalescingYamux } from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import { skipRedundantProtocolMerges } from "./peer_store.ts";
@@ -61,7 +63,11 @@ export interface NodeEvents {
  */
 export interface NodeCounters {
   hub: HubCounters;
-  streams: { inbound: number; outbound: number; nonMember: number };
+  /**
+   * Inbound streams served and outbound ones opened, inbound ones refused to non-members, and
+   * how many inbound streams were message streams read straight off the connection.
+   */
+  streams: { inbound: number; outbound: number; nonMember: number; messages: number };
   refused: Record<RefusalReason, number>;
 }
 
@@ -81,10 +87,23 @@ export interface HandleOptions {
   maxOutboundStreams?: number;
 }
 
+/** Options of {@link EdgeNode.handleMessages}. */
+export interface HandleMessagesOptions extends HandleOptions {
+  /** Longest message; longer streams are reset (default 65 575: an IPv6 header + 64 KiB). */
+  maxBytes?: number;
+}
+
+/**
+ * Gets the whole content of one inbound message stream; returning `false` resets the stream
+ * (bad input). `message` is valid only during the call.
+ */
+export type MessageHandler = (peer: string, message: Uint8Array) => boolean | void;
+
 /** Handles one inbound stream; the stream is reset if it throws. */
 export type StreamHandler = (stream: NodeStream) => void | Promise<void>;
 
 const DEFAULT_MAX_STREAMS = 256;
+const DEFAULT_MAX_MESSAGE_BYTES = 40 + 0xffff;
 /** How many peers {@link EdgeNode.knownPeers} remembers. */
 const MAX_KNOWN_PEERS = 10_000;
 /** How many peers the default membership remembers. */
@@ -121,6 +140,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #rendezvous: RendezvousDiscovery | undefined;
   readonly #mdns: MdnsDiscovery | undefined;
   readonly #streams = new Set<Stream>();
+  readonly #messages: MessageStreams;
   readonly #seen = new Map<string, true>();
   readonly #known = new Set<string>();
   readonly #peerIds = new Map<string, PeerId>();
@@ -140,7 +160,11 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   ) {
     super();
     this.identity = identity;
-    this.#counters = { streams: { inbound: 0, outbound: 0, nonMember: 0 }, refused };
+    this.#counters = { streams: { inbound: 0, outbound: 0, nonMember: 0, messages: 0 }, refused };
+    this.#messages = new MessageStreams(
+      this.#counters.streams,
+      options.inboundTimeoutMs ?? NODE_DEFAULTS.inboundTimeoutMs,
+    );
     this.#libp2p = libp2p;
     this.#rules = rules;
     this.#options = options;
@@ -222,6 +246,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     const l = this.#libp2p;
     l.addEventListener("peer:connect", this.#onConnect);
     l.addEventListener("peer:disconnect", this.#onDisconnect);
+    l.addEventListener("connection:open", this.#onConnectionOpen);
     l.services.pubsub.addEventListener("subscription-change", this.#onSubscriptionChange);
     await l.start();
     const requested = this.#options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs;
@@ -270,6 +295,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     l.services.pubsub.removeEventListener("subscription-change", this.#onSubscriptionChange);
     for (const s of this.#streams) s.abort(new Error("node stopping"));
     this.#streams.clear();
+    this.#messages.stop();
     // Close connections here with a timer we clear: libp2p's own close uses
     // AbortSignal.timeout(), which keeps a Deno process alive until it fires.
     const t = timeoutSignal(CLOSE_TIMEOUT_MS);
@@ -280,6 +306,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     await l.stop();
     l.removeEventListener("peer:connect", this.#onConnect);
     l.removeEventListener("peer:disconnect", this.#onDisconnect);
+    l.removeEventListener("connection:open", this.#onConnectionOpen);
     cancelAddressUpdate(l);
     this.#state = "stopped";
     this.#log.info("node stopped");
@@ -329,12 +356,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     handler: StreamHandler,
     options: HandleOptions = {},
   ): Promise<void> {
-    const membersOnly = options.membersOnly ?? true;
-    const admits = typeof membersOnly === "function"
-      ? membersOnly
-      : membersOnly
-      ? (peer: string) => this.isMember(peer)
-      : () => true;
+    const admits = this.#admission(options.membersOnly);
     await this.#libp2p.handle(protocol, async (stream, connection) => {
       const peer = connection.remotePeer.toString();
       if (!admits(peer)) {
@@ -358,8 +380,44 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     });
   }
 
+  /**
+   * Serves `protocol` whose streams each carry one message from the dialer and nothing back
+   * (Go EdgeVPN's `/edgevpn/0.1`: one IP packet per stream). `handler` gets the message once
+   * the dialer ends the stream. Streams whose dialer selected the protocol lazily (go-libp2p
+   * and {@link sendOnce}) are read straight off the connection, without libp2p's per-stream
+   * negotiation machinery; the others take the normal path. Membership as {@link handle}.
+   */
+  async handleMessages(
+    protocol: string,
+    handler: MessageHandler,
+    options: HandleMessagesOptions = {},
+  ): Promise<void> {
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const admits = this.#admission(options.membersOnly);
+    await this.handle(protocol, async (stream) => {
+      const chunks: Uint8Array[] = [];
+      let bytes = 0;
+      for await (const chunk of stream) {
+        bytes += chunk.length;
+        if (bytes > maxBytes) return stream.reset();
+        chunks.push(chunk);
+      }
+      const message = chunks.length === 1 ? chunks[0] : concatBytes(chunks, bytes);
+      if (handler(stream.remotePeer, message) === false) return stream.reset();
+      await stream.close();
+    }, { ...options, membersOnly: admits });
+    this.#messages.route({
+      protocol,
+      header: lazySelectHeader(protocol),
+      admits,
+      deliver: handler,
+      maxBytes,
+    });
+  }
+
   /** Stops serving `protocol`. */
   async unhandle(protocol: string): Promise<void> {
+    this.#messages.unroute(protocol);
     await this.#libp2p.unhandle(protocol);
   }
 
@@ -502,6 +560,13 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       refused: { ...this.#counters.refused },
     };
   }
+
+  #admission(membersOnly: HandleOptions["membersOnly"] = true): MembershipPredicate {
+    if (typeof membersOnly === "function") return membersOnly;
+    return membersOnly ? (peer: string) => this.isMember(peer) : () => true;
+  }
+
+  #onConnectionOpen = (e: CustomEvent<Connection>): void => this.#messages.attach(e.detail);
 
   #track(stream: Stream, peer: string): NodeStream {
     this.#streams.add(stream);
@@ -715,6 +780,16 @@ const silentLibp2pLogger: Libp2pLogger = Object.assign(() => {}, {
   newScope: () => silentLibp2pLogger,
 });
 const silentComponentLogger: ComponentLogger = { forComponent: () => silentLibp2pLogger };
+
+function concatBytes(chunks: Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
 
 const lazyHeaders = new Map<string, Uint8Array>();
 

@@ -31,6 +31,8 @@ export const NODE_DEFAULTS = {
   /** Identify agent version and user agent, as Go EdgeVPN sets it. */
   userAgent: "edgevpn",
   dialTimeoutMs: 30_000,
+  /** How long an inbound message stream (`EdgeNode.handleMessages`) may take to end. */
+  inboundTimeoutMs: 10_000,
 } as const;
 
 /**
@@ -80,6 +82,8 @@ export interface NodeOptions {
   blacklist?: readonly string[];
   /** Ranges libp2p must never use (the VPN's own subnet); can be changed later. */
   blockedCidrs?: readonly string[];
+  /** See {@link NODE_DEFAULTS}.inboundTimeoutMs (10 000 ms). */
+  inboundTimeoutMs?: number;
   /** Hub rotation tuning (see `HubOptions`). */
   hub?: { leadMs?: number; graceMs?: number };
   logger?: Logger;

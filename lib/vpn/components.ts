@@ -8,7 +8,13 @@ import type { Logger } from "../util/logger.ts";
 /** The node's side: serving and opening streams, and the gater's blocked ranges. */
 export type VpnNode = Pick<
   EdgeNode,
-  "peerId" | "handle" | "unhandle" | "dialProtocol" | "sendOnce" | "setBlockedCidrs"
+  | "peerId"
+  | "handle"
+  | "handleMessages"
+  | "unhandle"
+  | "dialProtocol"
+  | "sendOnce"
+  | "setBlockedCidrs"
 >;
 
 /** The ledger's side: `machines` entries, owner liveness, announcing, change events. */

@@ -1,6 +1,6 @@
 /** The receiving side: streams from peers (fast frames or `/edgevpn/0.1` packets) into the TUN. */
 import type { NodeStream } from "../node/stream.ts";
-import { errorMessage, InputError } from "../util/errors.ts";
+import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import type { VpnTun } from "./components.ts";
 import type { Traffic, VpnCounters } from "./counters.ts";
@@ -25,6 +25,7 @@ export class Ingress {
   readonly #log: Logger;
   readonly #streams = new Set<NodeStream>();
   readonly #scratch: Uint8Array;
+  readonly #splitter = new IpStreamSplitter();
   readonly #afterWrite: () => void;
   #wrote = false;
   #closed = false;
@@ -90,33 +91,25 @@ export class Ingress {
   }
 
   /**
-   * Serves one `/edgevpn/0.1` stream: reads to the end, splits the bytes into IP packets (Go
-   * peers send one per stream) and writes each. A malformed stream is reset.
+   * Takes the content of one `/edgevpn/0.1` stream and writes the IP packets in it (Go peers
+   * send one per stream). Returns false, to reset the stream, when it is malformed.
    */
-  async serveLegacy(stream: NodeStream): Promise<void> {
-    if (this.#closed) return stream.reset();
-    const splitter = new IpStreamSplitter();
-    this.#streams.add(stream);
+  legacyMessage = (peer: string, message: Uint8Array): boolean => {
+    if (this.#closed) return false;
+    this.#splitter.reset();
     try {
-      for await (const chunk of stream) {
-        splitter.push(chunk, this.#onLegacyPacket);
-        this.#written();
-      }
-      if (splitter.pendingBytes > 0) this.#counters.inbound.badPacket++;
-      await stream.close();
+      this.#splitter.push(message, this.#onLegacyPacket);
     } catch (e) {
-      if (e instanceof InputError) {
-        this.#counters.inbound.badPacket++;
-        this.#log.debug("bad /edgevpn/0.1 stream: reset", {
-          peer: stream.remotePeer,
-          error: errorMessage(e),
-        });
-      }
-      stream.reset();
+      this.#counters.inbound.badPacket++;
+      this.#log.debug("bad /edgevpn/0.1 stream: reset", { peer, error: errorMessage(e) });
+      return false;
     } finally {
-      this.#streams.delete(stream);
+      this.#written();
     }
-  }
+    if (this.#splitter.pendingBytes === 0) return true;
+    this.#counters.inbound.badPacket++;
+    return false;
+  };
 
   /** Resets every stream being served; later streams are reset at once. */
   close(): void {

@@ -164,7 +164,12 @@ class VpnService implements Vpn {
         await this.#handle(FAST_GSO_PROTOCOL, (st) => ingress.serveFast(st, VIRTIO_NET_HDR_LENGTH));
       }
       await this.#handle(FAST_PROTOCOL, (st) => ingress.serveFast(st, 0));
-      await this.#handle(LEGACY_PROTOCOL, (st) => ingress.serveLegacy(st), MAX_LEGACY_STREAMS);
+      await this.#components.node.handleMessages(LEGACY_PROTOCOL, ingress.legacyMessage, {
+        membersOnly: (peerId) => this.#admits(peerId),
+        maxInboundStreams: MAX_LEGACY_STREAMS,
+        maxOutboundStreams: MAX_LEGACY_STREAMS,
+      });
+      this.#handled.push(LEGACY_PROTOCOL);
       this.#rebuildRoutes();
       ledger.addEventListener("change", this.#onLedgerChange);
       this.#refresh = setInterval(() => this.#rebuildRoutes(), s.routeRefreshMs);
@@ -263,11 +268,9 @@ class VpnService implements Vpn {
   async #handle(
     protocol: string,
     handler: Parameters<VpnComponents["node"]["handle"]>[1],
-    maxStreams?: number,
   ): Promise<void> {
     await this.#components.node.handle(protocol, handler, {
       membersOnly: (peerId) => this.#admits(peerId),
-      ...(maxStreams ? { maxInboundStreams: maxStreams, maxOutboundStreams: maxStreams } : {}),
     });
     this.#handled.push(protocol);
   }
