@@ -13,6 +13,7 @@
  */
 import type { Connection, Stream } from "@libp2p/interface";
 import { EdgeVpnError } from "../util/errors.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** What a registered protocol does with its messages. */
 export interface MessageRoute {
@@ -138,10 +139,10 @@ export class MessageStreams {
     const handBack = () => {
       detach();
       original(evt);
-      if (bytes > 0) redeliver(stream, concat(chunks, bytes));
+      if (bytes > 0) redeliver(stream, concatBytes(chunks, bytes));
     };
     const decide = (ended: boolean) => {
-      const head = chunks.length === 1 ? chunks[0] : concat(chunks, bytes);
+      const head = chunks.length === 1 ? chunks[0] : concatBytes(chunks, bytes);
       for (const r of this.#routes.values()) {
         if (startsWith(head, r.header)) return take(r, head);
       }
@@ -172,7 +173,7 @@ export class MessageStreams {
       detach();
       const r = route!;
       if (bytes > r.maxBytes) return fail("MESSAGE_TOO_LARGE", `${r.protocol} message too large`);
-      if (r.deliver(peer, chunks.length === 1 ? chunks[0] : concat(chunks, bytes)) === false) {
+      if (r.deliver(peer, chunks.length === 1 ? chunks[0] : concatBytes(chunks, bytes)) === false) {
         return fail("BAD_MESSAGE", `Bad ${r.protocol} message`);
       }
       stream.close().catch(() => {});
@@ -239,14 +240,4 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   if (bytes.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
   return true;
-}
-
-function concat(chunks: Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

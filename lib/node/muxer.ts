@@ -1,6 +1,7 @@
 /** Yamux with coalesced writes: a tick's frames leave in one Noise message and one socket write. */
 import { yamux } from "@chainsafe/libp2p-yamux";
 import type { StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
+import { type ByteChunk, concatBytes } from "../util/bytes.ts";
 
 /** What `yamux()` accepts (its `Config` type is not exported from the package root). */
 type YamuxInit = Parameters<typeof yamux>[0];
@@ -10,19 +11,17 @@ const MAX_PENDING_BYTES = 256 * 1024;
 
 /** The parts of `@libp2p/utils` 7.x `AbstractStreamMuxer` the patch relies on. */
 interface MuxerShape {
-  send(data: Chunk): boolean;
+  send(data: ByteChunk): boolean;
   maConn: ConnShape;
   streams: { onMuxerNeedsDrain(): void }[];
 }
 
 /** The encrypted connection under the muxer (Noise), and the TCP connection under that. */
 interface ConnShape {
-  send(data: Chunk): boolean;
+  send(data: ByteChunk): boolean;
   addEventListener(type: "drain", listener: () => void): void;
   stream?: { sendData?: (data: Iterable<Uint8Array>) => unknown; socket?: unknown };
 }
-
-type Chunk = Uint8Array | { byteLength: number; subarray(): Uint8Array };
 
 /**
  * `yamux(init)` whose muxers coalesce their writes. Stock yamux 8.0.x hands every frame (a
@@ -61,7 +60,7 @@ function coalesce(muxer: StreamMuxer): void {
     typeof conn.send !== "function" || typeof conn.addEventListener !== "function"
   ) return;
   joinSocketWrites(conn);
-  let pending: Chunk[] = [];
+  let pending: ByteChunk[] = [];
   let pendingBytes = 0;
   let scheduled = false;
   let saturated = false;
@@ -73,7 +72,7 @@ function coalesce(muxer: StreamMuxer): void {
     const bytes = pendingBytes;
     pending = [];
     pendingBytes = 0;
-    const ok = conn.send(chunks.length === 1 ? chunks[0] : concat(chunks, bytes));
+    const ok = conn.send(chunks.length === 1 ? chunks[0] : concatBytes(chunks, bytes));
     if (!ok) {
       saturated = true;
       for (const s of m.streams!) s.onMuxerNeedsDrain();
@@ -90,7 +89,7 @@ function coalesce(muxer: StreamMuxer): void {
       pendingBytes = 0;
     }
   };
-  m.send = (data: Chunk): boolean => {
+  m.send = (data: ByteChunk): boolean => {
     pending.push(data);
     pendingBytes += data.byteLength;
     if (pendingBytes >= MAX_PENDING_BYTES) return flush();
@@ -113,15 +112,4 @@ function joinSocketWrites(conn: ConnShape): void {
     const joined = Array.isArray(list.bufs) && list.bufs.length > 1 ? [list.subarray()] : data;
     return sendData.call(this, joined);
   };
-}
-
-function concat(chunks: Chunk[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const c of chunks) {
-    const b = c instanceof Uint8Array ? c : c.subarray();
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
 }

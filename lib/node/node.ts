@@ -39,6 +39,7 @@ import { skipRedundantProtocolMerges } from "./peer_store.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
 import { type FoundPeer, RendezvousDiscovery } from "./rendezvous.ts";
 import { type NodeStream, wrapStream } from "./stream.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** Where a peer was discovered. */
 export type DiscoverySource = "bootstrap" | "dht" | "mdns";
@@ -780,16 +781,6 @@ const silentLibp2pLogger: Libp2pLogger = Object.assign(() => {}, {
   newScope: () => silentLibp2pLogger,
 });
 const silentComponentLogger: ComponentLogger = { forComponent: () => silentLibp2pLogger };
-
-function concatBytes(chunks: Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 const lazyHeaders = new Map<string, Uint8Array>();
 
