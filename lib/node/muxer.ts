@@ -52,6 +52,9 @@ export function coalescingYamux(init: YamuxInit = {}): () => StreamMuxerFactory 
   };
 }
 
+/** The muxers `coalesce` patched, with whether their connection is saturated. */
+const coalesced = new WeakMap<object, { saturated(): boolean }>();
+
 function coalesce(muxer: StreamMuxer): void {
   const m = muxer as unknown as Partial<MuxerShape>;
   const conn = m.maConn;
@@ -65,6 +68,7 @@ function coalesce(muxer: StreamMuxer): void {
   let scheduled = false;
   let saturated = false;
   conn.addEventListener("drain", () => saturated = false);
+  coalesced.set(muxer, { saturated: () => saturated });
   const flush = (): boolean => {
     scheduled = false;
     if (pending.length === 0) return !saturated;
@@ -99,6 +103,72 @@ function coalesce(muxer: StreamMuxer): void {
     }
     return !saturated;
   };
+}
+
+/** Yamux frame header: version, type, flags, stream ID, length (12 bytes, big-endian). */
+const YAMUX_HEADER = 12;
+const DATA = 0;
+const WINDOW_UPDATE = 1;
+const SYN = 1;
+const FIN = 4;
+
+/** The yamux 8.0.x muxer fields {@link sendOneShot} relies on. */
+interface YamuxShape {
+  nextStreamID?: number;
+  status?: string;
+  localGoAway?: unknown;
+  remoteGoAway?: unknown;
+  send(data: ByteChunk): boolean;
+}
+
+/**
+ * Opens a yamux stream on `muxer`, sends `parts` on it and half-closes it, in one write and
+ * without a stream object: the frames go out as a yamux stream opener would send them (SYN,
+ * data, FIN). Meant for one-shot protocols whose dialer selects lazily and expects nothing back
+ * (Go EdgeVPN's `/edgevpn/0.1`); whatever the peer answers on that stream (its multistream
+ * answer, its FIN, a reset) is dropped by the muxer as frames of an unknown stream, exactly as
+ * for a stream that was closed. Returns `unsupported` for a muxer that is not a coalescing
+ * yamux one or is going away, and `saturated`, sending nothing, while its connection is not
+ * draining.
+ *
+ * @example
+ * ```ts
+ * sendOneShot(muxer, [header, packet]); // "sent"
+ * ```
+ */
+export function sendOneShot(
+  muxer: unknown,
+  parts: readonly Uint8Array[],
+): "sent" | "saturated" | "unsupported" {
+  const state = coalesced.get(muxer as object);
+  const m = muxer as YamuxShape;
+  if (
+    state === undefined || typeof m.nextStreamID !== "number" || m.status !== "open" ||
+    m.localGoAway !== undefined || m.remoteGoAway !== undefined
+  ) return "unsupported";
+  if (state.saturated()) return "saturated";
+  const id = m.nextStreamID;
+  m.nextStreamID += 2;
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const frames = new Uint8Array(3 * YAMUX_HEADER + length);
+  const view = new DataView(frames.buffer);
+  const header = (at: number, type: number, flags: number, len: number) => {
+    frames[at + 1] = type;
+    view.setUint16(at + 2, flags);
+    view.setUint32(at + 4, id);
+    view.setUint32(at + 8, len);
+  };
+  header(0, WINDOW_UPDATE, SYN, 0);
+  header(YAMUX_HEADER, DATA, 0, length);
+  let at = 2 * YAMUX_HEADER;
+  for (const p of parts) {
+    frames.set(p, at);
+    at += p.length;
+  }
+  header(at, WINDOW_UPDATE, FIN, 0);
+  m.send(frames);
+  return "sent";
 }
 
 // The TCP connection writes each chunk of a message separately (Noise: 2-byte length, then

@@ -33,7 +33,7 @@ import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.t
 import { GossipPubSub } from "./gossip.ts";
 import { MdnsDiscovery } from "./mdns.ts";
 import { MessageStreams } from "./message_streams.ts";
-import { coalescingYamux } from "./muxer.ts";
+import { coalescingYamux, sendOneShot } from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import { skipRedundantProtocolMerges } from "./peer_store.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
@@ -463,10 +463,12 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
    * confirm the protocol: the multistream-select lines, the data and the FIN leave together
    * (go-libp2p's "lazy" negotiation, which libp2p 3.3 does not implement). For one-shot
    * protocols the peer is known to speak (Go EdgeVPN's `/edgevpn/0.1`); if it does not, the
-   * peer resets the stream and the data is lost. Resolves once the stream is finished in both
-   * directions; when `signal` aborts first, the stream is reset and the promise rejects.
-   * Without an open direct connection it takes the normal path (dial, negotiate). `data` is
-   * copied at once.
+   * peer resets the stream and the data is lost. On a direct connection the frames are
+   * written without a stream object ({@link sendOneShot}) and the promise resolves at once; it
+   * rejects with `CONNECTION_SATURATED`, sending nothing, while the connection is not draining.
+   * On other muxers it resolves once the stream is finished in both directions (rejecting if
+   * `signal` aborts first); without an open direct connection it takes the normal path (dial,
+   * negotiate). `data` is copied at once.
    */
   async sendOnce(
     peerId: string,
@@ -475,18 +477,30 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     options: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<void> {
     this.#assertStarted("open a stream");
-    // Copied before the first await: the caller may reuse `data` as soon as this returns.
     const header = lazySelectHeader(protocol);
-    const message = new Uint8Array(header.length + data.length);
-    message.set(header);
-    message.set(data, header.length);
     const muxer = this.#directMuxer(peerId);
+    if (muxer !== undefined) {
+      const sent = sendOneShot(muxer, [header, data]);
+      if (sent === "sent") {
+        this.#counters.streams.outbound++;
+        return;
+      }
+      if (sent === "saturated") {
+        throw new EdgeVpnError(
+          "CONNECTION_SATURATED",
+          `The connection to ${peerId} is not draining`,
+        );
+      }
+    }
     if (muxer === undefined) {
+      // Copied before the first await: the caller may reuse `data` as soon as this returns.
+      const copy = data.slice();
       const s = await this.dialProtocol(peerId, protocol, options);
-      await s.write(message.subarray(header.length));
+      await s.write(copy);
       await s.close();
       return s.closed;
     }
+    const message = concatBytes([header, data]);
     const stream = await muxer.createStream({});
     this.#counters.streams.outbound++;
     this.#streams.add(stream);
