@@ -8,12 +8,14 @@
  * of the packet itself, and garbage that outlives the young generation. Dialers that select
  * the protocol lazily (go-libp2p's `NewStream` with one protocol, and ours) send the
  * multistream header and the message in one go, so the first bytes of the stream say what it
- * is. Streams that open with the exact header of a registered protocol are answered and
- * collected here; every other stream is handed back, bytes and all, to libp2p.
+ * is. Here the frames of a new inbound yamux stream are held until those bytes arrive: a
+ * stream that opens with the exact header of a registered protocol is answered and collected
+ * without ever becoming a stream object; any other has its frames replayed to yamux, and
+ * libp2p takes it as usual.
  */
-import type { Connection, Stream } from "@libp2p/interface";
-import { EdgeVpnError } from "../util/errors.ts";
-import { concatBytes } from "../util/bytes.ts";
+import type { Connection } from "@libp2p/interface";
+import { type ByteChunk, concatBytes } from "../util/bytes.ts";
+import { isCoalescingYamux, YAMUX, yamuxFrame } from "./muxer.ts";
 
 /** What a registered protocol does with its messages. */
 export interface MessageRoute {
@@ -34,22 +36,30 @@ export interface MessageStreamCounters {
   messages: number;
 }
 
+/** A stream being read, for the timeout sweep and `stop()`. */
 interface Pending {
-  stream: Stream;
   started: number;
+  /** Resets the stream. */
+  abort(): void;
+}
+
+/** A decoded yamux frame as yamux 8.0.x hands it to `handleStreamMessage`. */
+interface YamuxFrame {
+  header: { type: number; flag: number; streamID: number; length: number };
+  data?: ByteChunk | null;
+}
+
+/** The yamux 8.0.x muxer internals the frame-level path relies on. */
+interface YamuxMuxerShape {
+  client?: boolean;
+  localGoAway?: unknown;
+  streams?: { streamId?: number }[];
+  handleStreamMessage?: (frame: YamuxFrame) => void;
+  send(data: ByteChunk): boolean;
 }
 
 /** Inbound streams being read at once, beyond which new ones are reset. */
 const MAX_PENDING = 4096;
-
-/** The `Connection` internals this relies on (libp2p 3.3's `Connection` class). */
-interface ConnectionShape {
-  muxer?: {
-    addEventListener(type: "stream", listener: (evt: CustomEvent<Stream>) => void): void;
-    removeEventListener(type: "stream", listener: (evt: CustomEvent<Stream>) => void): void;
-  };
-  onIncomingStream?: (evt: CustomEvent<Stream>) => void;
-}
 
 /**
  * The registry of message protocols and the interception of inbound streams on connections.
@@ -85,116 +95,122 @@ export class MessageStreams {
   }
 
   /**
-   * Takes over the inbound streams of `connection` (when its internals are the expected
-   * ones, and it is direct: limited connections keep libp2p's refusal).
+   * Reads the message streams of `connection` at the frame level (when its muxer is our
+   * coalescing yamux and the connection is direct: limited ones keep libp2p's refusal).
    */
   attach(connection: Connection): void {
-    const c = connection as unknown as ConnectionShape;
-    const muxer = c.muxer;
-    const original = c.onIncomingStream;
+    const muxer = (connection as unknown as { muxer?: unknown }).muxer;
     if (
-      connection.limits !== undefined || muxer === undefined || typeof original !== "function" ||
-      typeof muxer.removeEventListener !== "function" || this.#attached.has(connection)
-    ) return;
+      connection.limits !== undefined || !isCoalescingYamux(muxer) || this.#attached.has(connection)
+    ) {
+      return;
+    }
     this.#attached.add(connection);
-    const peer = connection.remotePeer.toString();
-    muxer.removeEventListener("stream", original);
-    muxer.addEventListener("stream", (evt) => this.#incoming(evt, original, peer));
+    this.#interceptFrames(muxer as YamuxMuxerShape, connection.remotePeer.toString());
   }
 
   /** Resets the streams still being collected and stops the timeout sweep. */
   stop(): void {
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
-    for (const p of this.#pending) p.stream.abort(new EdgeVpnError("NODE_STOPPED", "Node stopped"));
+    for (const p of this.#pending) p.abort();
     this.#pending.clear();
   }
 
-  #incoming(evt: CustomEvent<Stream>, original: (evt: CustomEvent<Stream>) => void, peer: string) {
-    const stream = evt.detail;
-    if (this.#routes.size === 0 || stream.protocol !== "") return original(evt);
-    if (this.#pending.size >= MAX_PENDING) {
-      stream.abort(new EdgeVpnError("TOO_MANY_STREAMS", "Too many inbound streams being read"));
-      return;
-    }
-    const chunks: Uint8Array[] = [];
-    let bytes = 0;
-    let route: MessageRoute | undefined;
-    let done = false;
-    const entry: Pending = { stream, started: Date.now() };
-    this.#pending.add(entry);
-    this.#sweep();
-    const detach = () => {
-      done = true;
-      stream.removeEventListener("message", onMessage);
-      stream.removeEventListener("remoteCloseWrite", onEnd);
-      stream.removeEventListener("close", detach);
-      this.#pending.delete(entry);
+  /**
+   * Reads message streams at the frame level, before yamux makes a stream object of them:
+   * the frames of a new inbound stream are held until its first bytes tell what it is. A
+   * message stream is answered (ACK and the multistream lines), collected until the dialer's
+   * FIN, delivered and closed with a FIN of ours; any other stream has its held frames replayed
+   * to yamux in order, as if they had just arrived.
+   */
+  #interceptFrames(muxer: YamuxMuxerShape, peer: string): void {
+    const original = muxer.handleStreamMessage;
+    if (typeof original !== "function" || !Array.isArray(muxer.streams)) return;
+    const handle = original.bind(muxer);
+    const streams = new Map<number, {
+      frames: YamuxFrame[];
+      chunks: Uint8Array[];
+      bytes: number;
+      ended: boolean;
+      route?: MessageRoute;
+      entry: Pending;
+    }>();
+    const reply = (id: number, type: number, flags: number, body?: Uint8Array) =>
+      muxer.send(yamuxFrame(type, flags, id, body));
+    const forget = (id: number) => {
+      const s = streams.get(id);
+      if (s === undefined) return;
+      streams.delete(id);
+      this.#pending.delete(s.entry);
     };
-    const fail = (code: string, message: string) => {
-      detach();
-      stream.abort(new EdgeVpnError(code, message));
+    const reset = (id: number) => {
+      forget(id);
+      reply(id, YAMUX.WINDOW_UPDATE, YAMUX.RST);
     };
-    // Not one of ours: libp2p negotiates it from the same bytes.
-    const handBack = () => {
-      detach();
-      original(evt);
-      if (bytes > 0) redeliver(stream, concatBytes(chunks, bytes));
-    };
-    const decide = (ended: boolean) => {
-      const head = chunks.length === 1 ? chunks[0] : concatBytes(chunks, bytes);
-      for (const r of this.#routes.values()) {
-        if (startsWith(head, r.header)) return take(r, head);
+    muxer.handleStreamMessage = (frame: YamuxFrame) => {
+      const { streamID: id, flag, type } = frame.header;
+      let s = streams.get(id);
+      if (s === undefined) {
+        if (
+          (flag & YAMUX.SYN) === 0 || this.#routes.size === 0 || muxer.localGoAway !== undefined ||
+          muxer.client !== (id % 2 === 0) || this.#pending.size >= MAX_PENDING ||
+          muxer.streams!.some((st) => st.streamId === id)
+        ) return handle(frame);
+        s = {
+          frames: [],
+          chunks: [],
+          bytes: 0,
+          ended: false,
+          entry: {
+            started: Date.now(),
+            abort: () => reset(id),
+          },
+        };
+        streams.set(id, s);
+        this.#pending.add(s.entry);
+        this.#sweep();
       }
-      if (!ended && [...this.#routes.values()].some((r) => startsWith(r.header, head))) {
-        chunks.length = 0;
-        chunks.push(head);
-        return;
+      if ((flag & YAMUX.RST) !== 0) return forget(id);
+      if (s.route === undefined) s.frames.push(frame);
+      if (type === YAMUX.DATA && frame.data) {
+        const chunk = frame.data instanceof Uint8Array ? frame.data : frame.data.subarray();
+        s.chunks.push(chunk);
+        s.bytes += chunk.length;
       }
-      handBack();
-    };
-    const take = (r: MessageRoute, head: Uint8Array) => {
-      if (!r.admits(peer)) {
-        this.#counters.nonMember++;
-        return fail("NOT_A_MEMBER", `Peer ${peer} is not a network member`);
+      if ((flag & YAMUX.FIN) !== 0) s.ended = true;
+      if (s.route === undefined) {
+        const head = s.chunks.length === 1 ? s.chunks[0] : concatBytes(s.chunks, s.bytes);
+        const route = [...this.#routes.values()].find((r) => startsWith(head, r.header));
+        if (route === undefined) {
+          if (!s.ended && [...this.#routes.values()].some((r) => startsWith(r.header, head))) {
+            s.chunks = [head];
+            return;
+          }
+          // Not one of ours: yamux and libp2p take it from the first frame.
+          forget(id);
+          for (const f of s.frames) handle(f);
+          return;
+        }
+        if (!route.admits(peer)) {
+          this.#counters.nonMember++;
+          return reset(id);
+        }
+        s.route = route;
+        s.frames = [];
+        this.#counters.inbound++;
+        this.#counters.messages++;
+        reply(id, YAMUX.DATA, YAMUX.ACK, route.header);
+        s.chunks = [head.subarray(route.header.length)];
+        s.bytes = head.length - route.header.length;
       }
-      route = r;
-      this.#counters.inbound++;
-      this.#counters.messages++;
-      stream.protocol = r.protocol;
-      stream.send(r.header);
-      chunks.length = 0;
-      bytes = head.length - r.header.length;
-      if (bytes > 0) chunks.push(head.subarray(r.header.length));
-      if (stream.remoteWriteStatus === "closed") finish();
+      if (s.bytes > s.route.maxBytes) return reset(id);
+      if (!s.ended) return;
+      forget(id);
+      const message = s.chunks.length === 1 ? s.chunks[0] : concatBytes(s.chunks, s.bytes);
+      if (s.route.deliver(peer, message) === false) return reset(id);
+      reply(id, YAMUX.WINDOW_UPDATE, YAMUX.FIN);
     };
-    const finish = () => {
-      if (done) return;
-      detach();
-      const r = route!;
-      if (bytes > r.maxBytes) return fail("MESSAGE_TOO_LARGE", `${r.protocol} message too large`);
-      if (r.deliver(peer, chunks.length === 1 ? chunks[0] : concatBytes(chunks, bytes)) === false) {
-        return fail("BAD_MESSAGE", `Bad ${r.protocol} message`);
-      }
-      stream.close().catch(() => {});
-    };
-    const onMessage = (e: Event) => {
-      const data = (e as Event & { data: Uint8Array | { subarray(): Uint8Array } }).data;
-      const chunk = data instanceof Uint8Array ? data : data.subarray();
-      chunks.push(chunk);
-      bytes += chunk.length;
-      if (route === undefined) decide(false);
-      else if (bytes > route.maxBytes) {
-        fail("MESSAGE_TOO_LARGE", `${route.protocol} message too large`);
-      }
-    };
-    const onEnd = () => {
-      if (route === undefined) decide(true);
-      else finish();
-    };
-    stream.addEventListener("message", onMessage);
-    stream.addEventListener("remoteCloseWrite", onEnd);
-    stream.addEventListener("close", detach);
   }
 
   // One interval for every stream being collected, running only while some are.
@@ -205,9 +221,7 @@ export class MessageStreams {
       for (const p of this.#pending) {
         if (p.started > oldest) continue;
         this.#pending.delete(p);
-        p.stream.abort(
-          new EdgeVpnError("STREAM_TIMEOUT", "Stream timed out before its message ended"),
-        );
+        p.abort();
       }
       if (this.#pending.size === 0) {
         clearInterval(this.#sweeper);
@@ -215,25 +229,6 @@ export class MessageStreams {
       }
     }, Math.max(100, Math.min(this.#timeoutMs / 4, 5_000)));
   }
-}
-
-/**
- * Gives `data` back to the stream's new reader (libp2p's multistream-select, attached by
- * `onIncomingStream` before its first await) while the chunk that brought it is still being
- * processed. `unshift` would deliver it a tick later, after a FIN in the same chunk: libp2p
- * 3.3 then closes the readable end once the buffer is drained and multistream-select fails to
- * put back the bytes that follow the protocol line.
- */
-function redeliver(stream: Stream, data: Uint8Array): void {
-  const s = stream as unknown as {
-    readBuffer?: { append(data: Uint8Array): void };
-    dispatchReadBuffer?: () => void;
-  };
-  if (s.readBuffer === undefined || typeof s.dispatchReadBuffer !== "function") {
-    return stream.unshift(data);
-  }
-  s.readBuffer.append(data);
-  s.dispatchReadBuffer();
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {

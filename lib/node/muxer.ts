@@ -46,6 +46,7 @@ export function coalescingYamux(init: YamuxInit = {}): () => StreamMuxerFactory 
     factory.createStreamMuxer = (maConn) => {
       const muxer = create(maConn);
       coalesce(muxer);
+      holdStreamsUntilListened(muxer);
       return muxer;
     };
     return factory;
@@ -106,11 +107,34 @@ function coalesce(muxer: StreamMuxer): void {
 }
 
 /** Yamux frame header: version, type, flags, stream ID, length (12 bytes, big-endian). */
-const YAMUX_HEADER = 12;
-const DATA = 0;
-const WINDOW_UPDATE = 1;
-const SYN = 1;
-const FIN = 4;
+export const YAMUX_HEADER = 12;
+/** Yamux frame types and flags. */
+export const YAMUX = { DATA: 0, WINDOW_UPDATE: 1, SYN: 1, ACK: 2, FIN: 4, RST: 8 } as const;
+const { DATA, WINDOW_UPDATE, SYN, FIN } = YAMUX;
+
+/**
+ * One yamux frame: a data frame carrying `body`, or a window update (length 0) with `flags`.
+ *
+ * @example
+ * ```ts
+ * yamuxFrame(YAMUX.WINDOW_UPDATE, YAMUX.RST, 3); // resets stream 3
+ * ```
+ */
+export function yamuxFrame(type: number, flags: number, id: number, body?: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(YAMUX_HEADER + (body?.length ?? 0));
+  const view = new DataView(frame.buffer);
+  frame[1] = type;
+  view.setUint16(2, flags);
+  view.setUint32(4, id);
+  view.setUint32(8, body?.length ?? 0);
+  if (body) frame.set(body, YAMUX_HEADER);
+  return frame;
+}
+
+/** Whether `muxer` is a coalescing yamux muxer (see {@link coalescingYamux}). */
+export function isCoalescingYamux(muxer: unknown): boolean {
+  return coalesced.has(muxer as object);
+}
 
 /** The yamux 8.0.x muxer fields {@link sendOneShot} relies on. */
 interface YamuxShape {
@@ -169,6 +193,41 @@ export function sendOneShot(
   header(at, WINDOW_UPDATE, FIN, 0);
   m.send(frames);
   return "sent";
+}
+
+/** Stream frames held before the connection listens, beyond which later ones are dropped. */
+const MAX_HELD_FRAMES = 1024;
+
+/**
+ * libp2p 3.3 starts the muxer, then awaits the connection gater, and only then creates the
+ * connection that listens for the muxer's new streams: a stream the peer opens at once (a
+ * packet sent as soon as its dial completed) raises its event before anyone listens and is
+ * lost. Stream frames are held until the first `stream` listener is added, then handled in
+ * order (in a microtask, once the connection's constructor has finished).
+ */
+function holdStreamsUntilListened(muxer: StreamMuxer): void {
+  const m = muxer as unknown as {
+    handleStreamMessage?: (frame: unknown) => void;
+    addEventListener(type: string, ...rest: unknown[]): void;
+  };
+  const handle = m.handleStreamMessage;
+  if (typeof handle !== "function" || typeof m.addEventListener !== "function") return;
+  let held: unknown[] | undefined = [];
+  m.handleStreamMessage = function (frame: unknown) {
+    if (held === undefined) return handle.call(this, frame);
+    if (held.length < MAX_HELD_FRAMES) held.push(frame);
+  };
+  const add = m.addEventListener;
+  m.addEventListener = function (type: string, ...rest: unknown[]) {
+    add.call(this, type, ...rest);
+    if (type !== "stream" || held === undefined) return;
+    m.addEventListener = add;
+    queueMicrotask(() => {
+      const frames = held!;
+      held = undefined;
+      for (const f of frames) handle.call(m, f);
+    });
+  };
 }
 
 // The TCP connection writes each chunk of a message separately (Noise: 2-byte length, then
