@@ -208,7 +208,13 @@ export class MessageStreams {
       if (!s.ended) return;
       forget(id);
       const message = s.chunks.length === 1 ? s.chunks[0] : concatBytes(s.chunks, s.bytes);
-      if (s.route.deliver(peer, message) === false) return reset(id);
+      let ok: boolean | void = false;
+      try {
+        ok = s.route.deliver(peer, message);
+      } catch {
+        // A throwing handler must not take the connection's frame loop with it.
+      }
+      if (ok === false) return reset(id);
       reply(id, YAMUX.WINDOW_UPDATE, YAMUX.FIN);
     };
   }

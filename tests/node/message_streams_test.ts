@@ -29,6 +29,7 @@ async function setup(serverExtra = {}) {
     assert.equal(peer, client.peerId);
     const text = dec.decode(message);
     got.push(text);
+    if (text === "throw") throw new Error("handler failed");
     return text !== "bad";
   }, { maxBytes: 1000, membersOnly: true });
   // The client becomes a member the interim way: a sealed message the server opens.
@@ -88,7 +89,7 @@ Deno.test("a dialer that negotiates first, other protocols and handed-back strea
   }
 });
 
-Deno.test("message streams: non-members, oversize and rejected messages are reset and counted", async () => {
+Deno.test("message streams: non-members, oversize, rejected and failing messages are reset and counted", async () => {
   const { server, client, got, nodes } = await setup();
   const outsider = await startNode(generateNetworkConfig(360));
   nodes.push(outsider);
@@ -98,9 +99,14 @@ Deno.test("message streams: non-members, oversize and rejected messages are rese
     await waitFor(() => server.counters().streams.nonMember === 1, "the outsider refused");
     await client.sendOnce(server.peerId, MESSAGES, new Uint8Array(5000)).catch(() => {});
     await client.sendOnce(server.peerId, MESSAGES, enc.encode("bad")).catch(() => {});
+    await client.sendOnce(server.peerId, MESSAGES, enc.encode("throw")).catch(() => {});
     await client.sendOnce(server.peerId, MESSAGES, enc.encode("good"));
     await waitFor(() => got.includes("good"), "the good message");
-    assert.deepEqual(got, ["bad", "good"], "nothing from the outsider, nothing oversize");
+    assert.deepEqual(got, ["bad", "throw", "good"], "nothing from the outsider, nothing oversize");
+    assert.ok(
+      server.connectedPeers().includes(client.peerId),
+      "a throwing handler spares the connection",
+    );
   } finally {
     await stopAll(nodes);
   }
