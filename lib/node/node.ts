@@ -384,9 +384,9 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   /**
    * Serves `protocol` whose streams each carry one message from the dialer and nothing back
    * (Go EdgeVPN's `/edgevpn/0.1`: one IP packet per stream). `handler` gets the message once
-   * the dialer ends the stream. Streams whose dialer selected the protocol lazily (go-libp2p
-   * and {@link sendOnce}) are read straight off the connection, without libp2p's per-stream
-   * negotiation machinery; the others take the normal path. Membership as {@link handle}.
+   * the dialer ends the stream. On our yamux connections such streams are read at the frame
+   * level, without stream objects or libp2p's per-stream negotiation machinery (see
+   * `message_streams.ts`); elsewhere they take the normal path. Membership as {@link handle}.
    */
   async handleMessages(
     protocol: string,
@@ -479,19 +479,6 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     this.#assertStarted("open a stream");
     const header = lazySelectHeader(protocol);
     const muxer = this.#directMuxer(peerId);
-    if (muxer !== undefined) {
-      const sent = sendOneShot(muxer, [header, data]);
-      if (sent === "sent") {
-        this.#counters.streams.outbound++;
-        return;
-      }
-      if (sent === "saturated") {
-        throw new EdgeVpnError(
-          "CONNECTION_SATURATED",
-          `The connection to ${peerId} is not draining`,
-        );
-      }
-    }
     if (muxer === undefined) {
       // Copied before the first await: the caller may reuse `data` as soon as this returns.
       const copy = data.slice();
@@ -499,6 +486,14 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       await s.write(copy);
       await s.close();
       return s.closed;
+    }
+    const sent = sendOneShot(muxer, [header, data]);
+    if (sent === "sent") {
+      this.#counters.streams.outbound++;
+      return;
+    }
+    if (sent === "saturated") {
+      throw new EdgeVpnError("CONNECTION_SATURATED", `The connection to ${peerId} is not draining`);
     }
     const message = concatBytes([header, data]);
     const stream = await muxer.createStream({});
