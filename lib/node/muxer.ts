@@ -122,13 +122,31 @@ const { DATA, WINDOW_UPDATE, SYN, FIN } = YAMUX;
  */
 export function yamuxFrame(type: number, flags: number, id: number, body?: Uint8Array): Uint8Array {
   const frame = new Uint8Array(YAMUX_HEADER + (body?.length ?? 0));
-  const view = new DataView(frame.buffer);
-  frame[1] = type;
-  view.setUint16(2, flags);
-  view.setUint32(4, id);
-  view.setUint32(8, body?.length ?? 0);
+  writeHeader(frame, 0, type, flags, id, body?.length ?? 0);
   if (body) frame.set(body, YAMUX_HEADER);
   return frame;
+}
+
+// Version 0 (the zero byte left as is), type, flags, stream ID and length, big-endian.
+function writeHeader(
+  frame: Uint8Array,
+  at: number,
+  type: number,
+  flags: number,
+  id: number,
+  length: number,
+): void {
+  frame[at + 1] = type;
+  frame[at + 2] = flags >>> 8;
+  frame[at + 3] = flags;
+  frame[at + 4] = id >>> 24;
+  frame[at + 5] = id >>> 16;
+  frame[at + 6] = id >>> 8;
+  frame[at + 7] = id;
+  frame[at + 8] = length >>> 24;
+  frame[at + 9] = length >>> 16;
+  frame[at + 10] = length >>> 8;
+  frame[at + 11] = length;
 }
 
 /** Whether `muxer` is a coalescing yamux muxer (see {@link coalescingYamux}). */
@@ -176,21 +194,14 @@ export function sendOneShot(
   let length = 0;
   for (const p of parts) length += p.length;
   const frames = new Uint8Array(3 * YAMUX_HEADER + length);
-  const view = new DataView(frames.buffer);
-  const header = (at: number, type: number, flags: number, len: number) => {
-    frames[at + 1] = type;
-    view.setUint16(at + 2, flags);
-    view.setUint32(at + 4, id);
-    view.setUint32(at + 8, len);
-  };
-  header(0, WINDOW_UPDATE, SYN, 0);
-  header(YAMUX_HEADER, DATA, 0, length);
+  writeHeader(frames, 0, WINDOW_UPDATE, SYN, id, 0);
+  writeHeader(frames, YAMUX_HEADER, DATA, 0, id, length);
   let at = 2 * YAMUX_HEADER;
   for (const p of parts) {
     frames.set(p, at);
     at += p.length;
   }
-  header(at, WINDOW_UPDATE, FIN, 0);
+  writeHeader(frames, at, WINDOW_UPDATE, FIN, id, 0);
   m.send(frames);
   return "sent";
 }
