@@ -58,8 +58,11 @@ interface YamuxMuxerShape {
   send(data: ByteChunk): boolean;
 }
 
-/** Inbound streams being read at once, beyond which new ones are reset. */
-const MAX_PENDING = 4096;
+/**
+ * Inbound message streams being read at once (at most `maxBytes` each); beyond it new streams
+ * take libp2p's path, with its own per-connection limits.
+ */
+const MAX_PENDING = 1024;
 
 /**
  * The registry of message protocols and the interception of inbound streams on connections.

@@ -206,8 +206,9 @@ export function sendOneShot(
   return "sent";
 }
 
-/** Stream frames held before the connection listens, beyond which later ones are dropped. */
+/** Stream frames (and their bytes) held before the connection listens; later ones are dropped. */
 const MAX_HELD_FRAMES = 1024;
+const MAX_HELD_BYTES = 1 << 20;
 
 /**
  * libp2p 3.3 starts the muxer, then awaits the connection gater, and only then creates the
@@ -224,9 +225,12 @@ function holdStreamsUntilListened(muxer: StreamMuxer): void {
   const handle = m.handleStreamMessage;
   if (typeof handle !== "function" || typeof m.addEventListener !== "function") return;
   let held: unknown[] | undefined = [];
+  let heldBytes = 0;
   m.handleStreamMessage = function (frame: unknown) {
     if (held === undefined) return handle.call(this, frame);
-    if (held.length < MAX_HELD_FRAMES) held.push(frame);
+    const header = (frame as { header?: { type?: number; length?: number } }).header;
+    if (header?.type === DATA) heldBytes += header.length ?? 0;
+    if (held.length < MAX_HELD_FRAMES && heldBytes <= MAX_HELD_BYTES) held.push(frame);
   };
   const add = m.addEventListener;
   m.addEventListener = function (type: string, ...rest: unknown[]) {
