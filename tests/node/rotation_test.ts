@@ -28,7 +28,11 @@ Deno.test("over GossipSub, messages published across three topic rotations all a
     const [gotA, gotB] = [a, b].map(collectMessages);
     const topics = new Set<string>();
     a.hub.addEventListener("rotate", (e) => topics.add(e.detail.topic));
-    await waitFor(() => a.topicPeers().includes(b.peerId), "the mesh");
+    // Both ways: a message published before its sender knows a subscriber goes nowhere.
+    await waitFor(
+      () => a.topicPeers().includes(b.peerId) && b.topicPeers().includes(a.peerId),
+      "the mesh",
+    );
     const sent = { a: [] as string[], b: [] as string[] };
     const publish = (n: EdgeNode, name: "a" | "b", label: string) => {
       const text = `${name}-${label}-${sent[name].length}`;
