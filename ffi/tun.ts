@@ -77,6 +77,27 @@ export interface TunStats {
   readWaits: number;
 }
 
+/**
+ * Counters of a device that has seen no traffic.
+ *
+ * @example
+ * ```ts
+ * emptyTunStats().rxPackets; // 0
+ * ```
+ */
+export function emptyTunStats(): TunStats {
+  return {
+    rxPackets: 0,
+    rxBytes: 0,
+    rxTruncated: 0,
+    txPackets: 0,
+    txBytes: 0,
+    txDropped: 0,
+    txWouldBlock: 0,
+    readWaits: 0,
+  };
+}
+
 const POLLFD_SIZE = 8;
 const EVENTFD_SIGNAL = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
 
@@ -111,16 +132,7 @@ export class TunDevice {
   readonly #wakeFd: number;
   readonly #readPollFds: Uint8Array;
   readonly #writePollFds: Uint8Array;
-  readonly #stats: TunStats = {
-    rxPackets: 0,
-    rxBytes: 0,
-    rxTruncated: 0,
-    txPackets: 0,
-    txBytes: 0,
-    txDropped: 0,
-    txWouldBlock: 0,
-    readWaits: 0,
-  };
+  readonly #stats: TunStats = emptyTunStats();
   #mtu: number;
   #closed = false;
   #closing: Promise<void> | undefined;

@@ -67,7 +67,15 @@ export async function sh(cmd: string, args: string[]): Promise<string> {
   return dec.decode(out.stdout);
 }
 
-function namespace(name: string, address: string): Namespace {
+/**
+ * The namespace `name` (which must exist) with its address on the test network.
+ *
+ * @example
+ * ```ts
+ * await namespace("evv1", "10.231.0.1").run("ip", ["addr"]);
+ * ```
+ */
+export function namespace(name: string, address: string): Namespace {
   return {
     name,
     address,

@@ -1,7 +1,7 @@
 /** The VPN service: the TUN device, routes from the ledger, announcements and the data planes. */
 import type { TunOptions, TunStats } from "../../ffi/tun.ts";
 import type { Job } from "../ledger/ledger.ts";
-import { TunDevice } from "../../ffi/tun.ts";
+import { emptyTunStats, TunDevice } from "../../ffi/tun.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import type { VpnComponents, VpnTun } from "./components.ts";
@@ -217,16 +217,7 @@ class VpnService implements Vpn {
     const tun = this.#tun?.stats;
     return {
       vpn: structuredClone(this.#counters),
-      tun: tun ? { ...tun } : {
-        rxPackets: 0,
-        rxBytes: 0,
-        rxTruncated: 0,
-        txPackets: 0,
-        txBytes: 0,
-        txDropped: 0,
-        txWouldBlock: 0,
-        readWaits: 0,
-      },
+      tun: tun ? { ...tun } : emptyTunStats(),
     };
   }
 

@@ -29,7 +29,33 @@ export interface ChildNode {
  * ```
  */
 export function spawnChildNode(config: ChildConfig, wrap: string[] = []): ChildNode {
-  const args = ["run", "-A", "--unstable-net", CHILD, JSON.stringify(config)];
+  return spawnJsonChild(CHILD, config, { wrap });
+}
+
+/**
+ * Runs `script` with its JSON `config` as argument in a child Deno process that writes one JSON
+ * event per line on stdout. `wrap` prefixes the command (e.g. `ip netns exec <ns>`),
+ * `denoFlags` go before the script.
+ *
+ * @example
+ * ```ts
+ * const child = spawnJsonChild("./tests/e2e/vpn_child.ts", config, { wrap: ["ip", "netns", "exec", "ns1"] });
+ * ```
+ */
+export function spawnJsonChild(
+  script: string,
+  config: unknown,
+  options: { wrap?: string[]; denoFlags?: string[] } = {},
+): ChildNode {
+  const wrap = options.wrap ?? [];
+  const args = [
+    "run",
+    "-A",
+    "--unstable-net",
+    ...(options.denoFlags ?? []),
+    script,
+    JSON.stringify(config),
+  ];
   const [cmd, ...rest] = wrap.length
     ? [...wrap, Deno.execPath(), ...args]
     : [Deno.execPath(), ...args];
@@ -65,7 +91,9 @@ export function spawnChildNode(config: ChildConfig, wrap: string[] = []): ChildN
     }
   })();
   const stderr = (async () => {
-    for await (const text of process.stderr.pipeThrough(new TextDecoderStream())) err += text;
+    for await (const text of process.stderr.pipeThrough(new TextDecoderStream())) {
+      err = (err + text).slice(-100_000);
+    }
   })();
   return {
     process,

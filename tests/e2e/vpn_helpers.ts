@@ -1,31 +1,15 @@
 /** VPN end-to-end support: N namespaces on a bridge, VPN child nodes, small TCP/ping tools. */
 import type { Namespace } from "../../scripts/netns.ts";
-import { sh } from "../../scripts/netns.ts";
+import { namespace, sh } from "../../scripts/netns.ts";
+import { type ChildEvent, type ChildNode, spawnJsonChild } from "./node_child_helpers.ts";
 import type { VpnChildConfig } from "./vpn_child.ts";
 
 const CHILD = new URL("./vpn_child.ts", import.meta.url).pathname;
-const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** Namespaces joined by one bridge (itself in a namespace of its own), removed by `close()`. */
 export interface NamespaceLan {
   nodes: Namespace[];
   close(): Promise<void>;
-}
-
-function namespace(name: string, address: string): Namespace {
-  return {
-    name,
-    address,
-    run: (cmd, args) => sh("ip", ["netns", "exec", name, cmd, ...args]),
-    spawn: (cmd, args, options = {}) =>
-      new Deno.Command("ip", {
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        ...options,
-        args: ["netns", "exec", name, cmd, ...args],
-      }).spawn(),
-  };
 }
 
 /**
@@ -88,23 +72,12 @@ export async function createNamespaceLan(
 }
 
 /** One JSON line of the child. */
-export type VpnChildEvent = { event: string } & Record<string, unknown>;
+export type VpnChildEvent = ChildEvent;
 
 /** A running VPN child node. */
-export interface VpnChild {
-  process: Deno.ChildProcess;
-  events: VpnChildEvent[];
-  /** Resolves with the first event (past or future) matching `match`. */
-  waitFor(
-    match: (e: VpnChildEvent) => boolean,
-    what: string,
-    timeoutMs?: number,
-  ): Promise<VpnChildEvent>;
+export interface VpnChild extends ChildNode {
   /** Asks for a fresh counters snapshot (SIGUSR1) and resolves with it. */
   counters(): Promise<ChildCounters>;
-  stderr(): string;
-  /** Sends a signal and resolves with the exit code and the ms until the process ended. */
-  terminate(signal?: Deno.Signal): Promise<{ code: number; exitMs: number }>;
 }
 
 /** The `counters` event of the child. */
@@ -129,94 +102,21 @@ export function spawnVpnChild(
   netns?: string,
   denoFlags: string[] = [],
 ): VpnChild {
-  const args = ["run", "-A", "--unstable-net", ...denoFlags, CHILD, JSON.stringify(config)];
-  const [cmd, ...rest] = netns
-    ? ["ip", "netns", "exec", netns, Deno.execPath(), ...args]
-    : [Deno.execPath(), ...args];
-  const process = new Deno.Command(cmd, {
-    args: rest,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const events: VpnChildEvent[] = [];
-  const waiters = new Set<
-    { match: (e: VpnChildEvent) => boolean; resolve: (e: VpnChildEvent) => void }
-  >();
-  let err = "";
-  const stdout = (async () => {
-    let buffered = "";
-    for await (const text of process.stdout.pipeThrough(new TextDecoderStream())) {
-      buffered += text;
-      let nl;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const e = JSON.parse(buffered.slice(0, nl)) as VpnChildEvent;
-        buffered = buffered.slice(nl + 1);
-        events.push(e);
-        for (const w of [...waiters]) {
-          if (w.match(e)) {
-            waiters.delete(w);
-            w.resolve(e);
-          }
-        }
-      }
-    }
-  })();
-  const stderr = (async () => {
-    for await (const text of process.stderr.pipeThrough(new TextDecoderStream())) {
-      err = (err + text).slice(-100_000);
-    }
-  })();
-  const waitFor = (
-    match: (e: VpnChildEvent) => boolean,
-    what: string,
-    timeoutMs = 20_000,
-  ): Promise<VpnChildEvent> => {
-    const hit = events.find(match);
-    if (hit) return Promise.resolve(hit);
-    return new Promise((resolve, reject) => {
-      const w = {
-        match,
-        resolve: (e: VpnChildEvent) => {
-          clearTimeout(timer);
-          resolve(e);
-        },
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(w);
-        reject(new Error(`vpn child: timed out waiting for ${what}; stderr:\n${err.slice(-3000)}`));
-      }, timeoutMs);
-      waiters.add(w);
-    });
-  };
+  const child = spawnJsonChild(CHILD, config, {
+    wrap: netns ? ["ip", "netns", "exec", netns] : [],
+    denoFlags,
+  });
   return {
-    process,
-    events,
-    waitFor,
-    stderr: () => err,
+    ...child,
     async counters() {
-      const start = events.length;
-      process.kill("SIGUSR1");
-      const e = await waitFor(
-        (ev) => ev.event === "counters" && events.indexOf(ev) >= start,
+      const start = child.events.length;
+      child.process.kill("SIGUSR1");
+      const e = await child.waitFor(
+        (ev) => ev.event === "counters" && child.events.indexOf(ev) >= start,
         "a counters snapshot",
         10_000,
       );
       return e as unknown as ChildCounters;
-    },
-    async terminate(signal: Deno.Signal = "SIGTERM") {
-      const t0 = performance.now();
-      try {
-        process.kill(signal);
-      } catch {
-        // already gone
-      }
-      const status = await process.status;
-      const exitMs = performance.now() - t0;
-      await Promise.all([stdout, stderr]);
-      return { code: status.code, exitMs };
     },
   };
 }

@@ -1,5 +1,5 @@
 /** Test support for the VPN: an in-memory TUN device, packet builders, meshes with a VPN. */
-import { MAX_OFFLOAD_FRAME, type TunOptions, type TunStats } from "../../ffi/tun.ts";
+import { emptyTunStats, MAX_OFFLOAD_FRAME, type TunOptions, type TunStats } from "../../ffi/tun.ts";
 import type { NetworkConfig } from "../../lib/config/network.ts";
 import type { OwnershipMode } from "../../lib/ledger/policy.ts";
 import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
@@ -25,16 +25,7 @@ export class MemoryTun implements VpnTun {
   readonly mtu: number;
   readonly options: TunOptions;
   readonly written: Uint8Array[] = [];
-  readonly stats: TunStats = {
-    rxPackets: 0,
-    rxBytes: 0,
-    rxTruncated: 0,
-    txPackets: 0,
-    txBytes: 0,
-    txDropped: 0,
-    txWouldBlock: 0,
-    readWaits: 0,
-  };
+  readonly stats: TunStats = emptyTunStats();
   #inbox: Uint8Array[] = [];
   #wake: (() => void) | undefined;
   #closed = false;
