@@ -186,11 +186,12 @@ export class MessageStreams {
         const head = s.chunks.length === 1 ? s.chunks[0] : concatBytes(s.chunks, s.bytes);
         const route = [...this.#routes.values()].find((r) => startsWith(head, r.header));
         if (route === undefined) {
-          if (!s.ended && [...this.#routes.values()].some((r) => startsWith(r.header, head))) {
+          if (!s.ended && [...this.#routes.values()].some((r) => couldBecome(head, r.header))) {
             s.chunks = [head];
             return;
           }
-          // Not one of ours: yamux and libp2p take it from the first frame.
+          // Not one of ours (or a dialer that waits for the multistream echo before it names
+          // the protocol): yamux and libp2p take it from the first frame.
           forget(id);
           for (const f of s.frames) handle(f);
           return;
@@ -238,6 +239,15 @@ export class MessageStreams {
       }
     }, Math.max(100, Math.min(this.#timeoutMs / 4, 5_000)));
   }
+}
+
+/**
+ * Whether more bytes could still make `head` start with `header`: it is a proper prefix of it
+ * that does not end right after the first line (`/multistream/1.0.0`), where a dialer that
+ * negotiates step by step stops to wait for the echo.
+ */
+function couldBecome(head: Uint8Array, header: Uint8Array): boolean {
+  return head.length !== header[0] + 1 && startsWith(header, head);
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
