@@ -245,8 +245,13 @@ export class MessageStreams {
  * Whether more bytes could still make `head` start with `header`: it is a proper prefix of it
  * that does not end right after the first line (`/multistream/1.0.0`), where a dialer that
  * negotiates step by step stops to wait for the echo.
+ *
+ * @example
+ * ```ts
+ * couldBecome(new Uint8Array(0), header); // true: nothing read yet
+ * ```
  */
-function couldBecome(head: Uint8Array, header: Uint8Array): boolean {
+export function couldBecome(head: Uint8Array, header: Uint8Array): boolean {
   return head.length !== header[0] + 1 && startsWith(header, head);
 }
 

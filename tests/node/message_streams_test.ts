@@ -4,6 +4,7 @@
  * bounded in size and time.
  */
 import assert from "node:assert/strict";
+import { couldBecome } from "../../lib/node/message_streams.ts";
 import type { EdgeNode } from "../../lib/node/node.ts";
 import type { NodeStream } from "../../lib/node/stream.ts";
 import { collectMessages, generateNetworkConfig, startNode, stopAll, waitFor } from "./helpers.ts";
@@ -131,4 +132,20 @@ Deno.test("a message stream that never ends is reset after the inbound timeout",
   } finally {
     await stopAll(nodes);
   }
+});
+
+Deno.test("a stream is held only while more bytes could still name a message protocol", () => {
+  const line = (text: string) => [text.length + 1, ...enc.encode(`${text}\n`)];
+  const header = Uint8Array.from([...line("/multistream/1.0.0"), ...line("/edgevpn/0.1")]);
+  assert.equal(couldBecome(new Uint8Array(0), header), true, "nothing read yet");
+  assert.equal(couldBecome(header.subarray(0, 25), header), true, "into the protocol line");
+  assert.equal(couldBecome(header.subarray(0, 20), header), false, "a dialer waiting for the echo");
+  assert.equal(
+    couldBecome(
+      Uint8Array.from([...line("/multistream/1.0.0"), ...line("/ipfs/id/1.0.0")]),
+      header,
+    ),
+    false,
+    "another protocol",
+  );
 });
