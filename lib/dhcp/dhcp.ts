@@ -11,6 +11,12 @@ import { formatIPv4, parseIPv4 } from "../vpn/packet.ts";
 export const DHCP_ALIVE_WINDOW_MS = 15 * 60_000;
 /** Go polls the ledger every 5 s while waiting for an address. */
 export const DHCP_POLL_MS = 5_000;
+/**
+ * How long a node must have held the leadership, as the ledger shows it, before it hands out
+ * an address: two nodes whose views of the alive nodes differed may both claim it, and the
+ * ledger needs a few exchanges to keep one claim.
+ */
+export const DHCP_SETTLE_MS = 3_000;
 /** Prefix of every DHCP address (Go hands out `<ip>/24`). */
 export const DHCP_PREFIX = 24;
 
@@ -117,6 +123,8 @@ export interface DhcpOptions {
   leaseName: string;
   signal?: AbortSignal;
   pollMs?: number;
+  /** See {@link DHCP_SETTLE_MS}. */
+  settleMs?: number;
   aliveWindowMs?: number;
   logger?: Logger;
 }
@@ -167,28 +175,44 @@ export async function obtainAddress(
   }
   let claim: Job | undefined;
   let lastWhy = "";
+  let leadingSince: number | undefined;
+  const settleMs = options.settleMs ?? DHCP_SETTLE_MS;
   try {
     while (true) {
       if (options.signal?.aborted) {
         throw new EdgeVpnError("DHCP_ABORTED", "Stopped while waiting for a DHCP address");
       }
-      const decision = dhcpDecision(view());
+      const seen = view();
+      const decision = dhcpDecision(seen);
+      log.debug("DHCP round", {
+        alive: seen.alive.length,
+        addressed: seen.machines.size,
+        lead: seen.lead,
+        action: decision.action,
+      });
+      let pause = options.pollMs ?? DHCP_POLL_MS;
       if (decision.action === "allocate") {
-        await Deno.mkdir(options.leaseDir, { recursive: true, mode: 0o700 });
-        await writeFileAtomic(leasePath, new TextEncoder().encode(decision.address), {
-          mode: 0o600,
-        });
-        log.info("obtained a DHCP address", { address: decision.address });
-        return decision.address;
+        leadingSince ??= Date.now();
+        if (Date.now() - leadingSince >= settleMs) {
+          await Deno.mkdir(options.leaseDir, { recursive: true, mode: 0o700 });
+          await writeFileAtomic(leasePath, new TextEncoder().encode(decision.address), {
+            mode: 0o600,
+          });
+          log.info("obtained a DHCP address", { address: decision.address });
+          return decision.address;
+        }
+        pause = Math.min(pause, settleMs);
+      } else {
+        leadingSince = undefined;
+        if (decision.action === "lead") {
+          claim?.stop();
+          claim = ledger.persist(5_000, 15_000, BUCKETS.dhcp, "leader", self);
+        } else if (decision.why !== lastWhy) {
+          lastWhy = decision.why;
+          log.info(`waiting for a DHCP address: ${decision.why}`);
+        }
       }
-      if (decision.action === "lead") {
-        claim?.stop();
-        claim = ledger.persist(5_000, 15_000, BUCKETS.dhcp, "leader", self);
-      } else if (decision.why !== lastWhy) {
-        lastWhy = decision.why;
-        log.info(`waiting for a DHCP address: ${decision.why}`);
-      }
-      await sleep(options.pollMs ?? DHCP_POLL_MS, options.signal);
+      await sleep(pause, options.signal);
     }
   } finally {
     claim?.stop();

@@ -71,6 +71,10 @@ Deno.test("three nodes get distinct addresses through the ledger and keep them a
       leaseDir: `${dir}/leases`,
       leaseName: leaseFileName(network),
       pollMs: 200,
+      // Three ledger sync intervals: the ledger keeps one of two concurrent leaders.
+      settleMs: 1_500,
+      // A failure, not a hang, if the nodes never agree.
+      signal: AbortSignal.timeout(30_000),
     });
     // What the VPN does once it has an address: announce the machine.
     await mesh.ledger.add("machines", { [ip]: { PeerID: mesh.peerId, Address: ip } });
