@@ -3,7 +3,7 @@ import { BUCKETS } from "../ledger/policy.ts";
 import type { Job, Ledger } from "../ledger/ledger.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
-import { leader } from "../util/leader.ts";
+import { fnv1a32, leader } from "../util/leader.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { formatIPv4, parseIPv4 } from "../vpn/packet.ts";
 
@@ -107,7 +107,26 @@ export function dhcpDecision(view: DhcpView): DhcpDecision {
     return { action: "lead" };
   }
   if (view.lead !== view.self) return { action: "wait", why: "leadership not settled" };
-  return { action: "allocate", address: nextFreeIP(view.base, [...view.machines.keys()]) };
+  // A node that holds the leadership while another should (their views of the alive nodes
+  // differed when they claimed it) may be allocating at the same moment as that one: each
+  // skips one free address per node ranked before it in the election, so that two concurrent
+  // leaders never pick the same address. The elected leader, rank 0, picks as Go does.
+  const rank = Math.max(0, electionOrder(withoutAddress).indexOf(view.self));
+  const used = [...view.machines.keys()];
+  let address = nextFreeIP(view.base, used);
+  for (let i = 0; i < rank; i++) {
+    used.push(address);
+    address = nextFreeIP(view.base, used);
+  }
+  return { action: "allocate", address };
+}
+
+/** `nodes` in the order Go's {@link leader} prefers them: highest FNV-1a hash first. */
+function electionOrder(nodes: readonly string[]): string[] {
+  return nodes
+    .map((node, i) => ({ node, i, hash: fnv1a32(node) }))
+    .sort((a, b) => b.hash - a.hash || a.i - b.i)
+    .map((e) => e.node);
 }
 
 /** The ledger calls DHCP makes. */
