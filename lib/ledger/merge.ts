@@ -123,7 +123,9 @@ export function mergeStorage(current: Storage, incoming: Storage, ctx: MergeCont
       if (!pol.owned) {
         if (isSigned(inc) && !ctx.signatureValid(bucket, key)) {
           reason = "signature_invalid";
-        } else if (ex && inc.version <= ex.version) {
+        } else if (
+          ex && (inc.version < ex.version || (inc.version === ex.version && !winsTie(inc, ex)))
+        ) {
           ignore("stale_version");
           continue;
         }
@@ -140,6 +142,18 @@ export function mergeStorage(current: Storage, incoming: Storage, ctx: MergeCont
     }
   }
   return { storage: draft.result(), changed, violations, ignored };
+}
+
+/**
+ * Two signed writes of one open-bucket key with the same version (two nodes writing in the
+ * same nanosecond of their clocks): Go keeps whichever each node holds, so the ledgers never
+ * agree. Here the same order as for owned entries decides (owner, then signature), so every
+ * node keeps the same one. Unsigned (legacy) entries keep Go's rule.
+ */
+function winsTie(inc: Entry, ex: Entry): boolean {
+  if (inc.sig === null || ex.sig === null) return false;
+  const byOwner = compareGoStrings(inc.owner, ex.owner);
+  return byOwner > 0 || (byOwner === 0 && compareBytes(inc.sig, ex.sig) > 0);
 }
 
 function acceptOwned(

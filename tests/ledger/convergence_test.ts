@@ -261,3 +261,23 @@ Deno.test("a node that does not speak digests (Go-like full blocks) still conver
   assert.equal(net.nodes.reduce((s, n) => s + n.counters.repliesSent, 0), replies);
   await net.stop();
 });
+
+Deno.test("two nodes writing one open-bucket key in the same instant end on the same value", async () => {
+  for (let round = 0; round < 5; round++) {
+    const net = new Network();
+    try {
+      const ids = await Promise.all([0, 1, 2].map(() => generateIdentity()));
+      const nodes: Ledger[] = [];
+      for (const identity of ids) nodes.push(await net.join({ identity, mode: "enforce" }));
+      // In-process nodes share a clock: these writes often carry the same version.
+      await Promise.all(
+        [0, 1].map((i) => nodes[i].add("dhcp", new Map([["leader", ids[i].peerId]]))),
+      );
+      await net.settle();
+      const values = new Set(nodes.map((n) => n.getKey("dhcp", "leader")));
+      assert.equal(values.size, 1, `round ${round}: ${[...values].join(" vs ")}`);
+    } finally {
+      await net.stop();
+    }
+  }
+});
