@@ -131,3 +131,20 @@ export function spawnJsonChild(
     },
   };
 }
+
+/**
+ * For the child scripts: resolves with the first SIGTERM or SIGINT, its listeners removed.
+ *
+ * @example
+ * ```ts
+ * const signal = await untilStopSignal(); // "SIGTERM"
+ * ```
+ */
+export async function untilStopSignal(): Promise<"SIGTERM" | "SIGINT"> {
+  const { promise, resolve } = Promise.withResolvers<"SIGTERM" | "SIGINT">();
+  const handlers = (["SIGTERM", "SIGINT"] as const).map((s) => [s, () => resolve(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  const signal = await promise;
+  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  return signal;
+}

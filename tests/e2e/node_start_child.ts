@@ -9,6 +9,7 @@ import type { NetworkConfig } from "../../lib/config/network.ts";
 import { createNode } from "../../lib/node/node.ts";
 import type { DhtMode } from "../../lib/node/options.ts";
 import { createLogger } from "../../lib/util/logger.ts";
+import { untilStopSignal } from "./node_child_helpers.ts";
 
 /** The JSON argument. */
 export interface ChildConfig {
@@ -76,13 +77,8 @@ const stdinDone = (async () => {
   }
 })();
 
-const { promise: signalled, resolve } = Promise.withResolvers<string>();
-const signals = ["SIGTERM", "SIGINT"] as const;
-const handlers = signals.map((s) => [s, () => resolve(s)] as const);
-for (const [s, h] of handlers) Deno.addSignalListener(s, h);
-const signal = await signalled;
+const signal = await untilStopSignal();
 const t0 = performance.now();
-for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
 clearInterval(publisher);
 await node.stop();
 out({ event: "stopped", signal, stopMs: Math.round(performance.now() - t0) });

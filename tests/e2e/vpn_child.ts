@@ -12,6 +12,7 @@ import { createLogger, type LogLevel } from "../../lib/util/logger.ts";
 import { vpnComponentsOf } from "../../lib/vpn/components.ts";
 import type { VpnOptions } from "../../lib/vpn/config.ts";
 import { createVpn } from "../../lib/vpn/vpn.ts";
+import { untilStopSignal } from "./node_child_helpers.ts";
 
 /** The JSON argument. */
 export interface VpnChildConfig {
@@ -78,13 +79,8 @@ const report = () =>
   });
 Deno.addSignalListener("SIGUSR1", report);
 
-const { promise: signalled, resolve } = Promise.withResolvers<string>();
-const signals = ["SIGTERM", "SIGINT"] as const;
-const handlers = signals.map((s) => [s, () => resolve(s)] as const);
-for (const [s, h] of handlers) Deno.addSignalListener(s, h);
-const signal = await signalled;
+const signal = await untilStopSignal();
 const t0 = performance.now();
-for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
 Deno.removeSignalListener("SIGUSR1", report);
 await vpn.stop();
 await mesh.stop();

@@ -36,34 +36,45 @@ async function transfer(from: Namespace, to: Namespace, toAddress: string, bytes
 type AddressOf = (i: number) => string;
 
 /**
- * Starts a VPN child in each namespace, each bootstrapping from all the earlier ones (discovery
- * is off, so a node only ever connects to the peers it is given).
+ * Starts a VPN child in each namespace into `children`, each bootstrapping from all the earlier
+ * ones (discovery is off, so a node only ever connects to the peers it is given).
  */
 async function startChildren(
+  children: VpnChild[],
   namespaces: Namespace[],
   vpn: (i: number) => VpnOptions,
   addressOf: AddressOf = (i) => `10.1.0.${i + 1}/24`,
-): Promise<{ children: VpnChild[]; peerIds: string[] }> {
+): Promise<void> {
   const network = generateNetworkConfig();
-  const children: VpnChild[] = [];
   const peerIds: string[] = [];
+  for (const [i, ns] of namespaces.entries()) {
+    const bootstrap = peerIds.map((id, j) => `/ip4/${namespaces[j].address}/tcp/4001/p2p/${id}`);
+    const child = spawnVpnChild(
+      childConfig(network, { address: addressOf(i), ...vpn(i) }, { bootstrapPeers: bootstrap }),
+      ns.name,
+    );
+    children.push(child);
+    const ready = await child.waitFor((e) => e.event === "ready", `node ${i} ready`);
+    peerIds.push(ready.peerId as string);
+  }
+}
+
+/**
+ * Runs `body` with the children it starts in `namespaces`: once it succeeds they must stop
+ * cleanly (exit 0 within 5 s); whatever happens, leftovers are killed and the namespaces
+ * removed.
+ */
+async function withChildren<T extends { close(): Promise<void> }>(
+  namespaces: T,
+  body: (children: VpnChild[]) => Promise<void>,
+): Promise<void> {
+  const children: VpnChild[] = [];
   try {
-    for (const [i, ns] of namespaces.entries()) {
-      const bootstrap = peerIds.map((id, j) => `/ip4/${namespaces[j].address}/tcp/4001/p2p/${id}`);
-      const child = spawnVpnChild(
-        childConfig(network, { address: addressOf(i), ...vpn(i) }, {
-          bootstrapPeers: bootstrap,
-        }),
-        ns.name,
-      );
-      children.push(child);
-      const ready = await child.waitFor((e) => e.event === "ready", `node ${i} ready`);
-      peerIds.push(ready.peerId as string);
-    }
-    return { children, peerIds };
-  } catch (e) {
-    await stopChildren(children);
-    throw e;
+    await body(children);
+    await stopChildren(children.splice(0));
+  } finally {
+    for (const c of children) await c.terminate("SIGKILL").catch(() => {});
+    await namespaces.close();
   }
 }
 
@@ -80,9 +91,8 @@ Deno.test({
   ignore: skip !== undefined,
   async fn() {
     const pair = await createNamespacePair("evv", 231);
-    let children: VpnChild[] = [];
-    try {
-      ({ children } = await startChildren([pair.a, pair.b], () => ({ mtu: 1420 })));
+    await withChildren(pair, async (children) => {
+      await startChildren(children, [pair.a, pair.b], () => ({ mtu: 1420 }));
       await pingUntilReply(pair.a, "10.1.0.2");
       await pingUntilReply(pair.b, "10.1.0.1");
       const { sent, received } = await transfer(pair.a, pair.b, "10.1.0.2", 50 * 1024 * 1024);
@@ -96,13 +106,7 @@ Deno.test({
       // (nonMember may be 1: a's first stream can reach b before a's machines entry does.)
       assert.equal(b.vpn.inbound.badFrame, 0);
       assert.deepEqual(a.links.map((l) => l.state), ["open"]);
-      const children_ = children;
-      children = [];
-      await stopChildren(children_);
-    } finally {
-      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
-      await pair.close();
-    }
+    });
   },
 });
 
@@ -111,12 +115,12 @@ Deno.test({
   ignore: skip !== undefined,
   async fn() {
     const pair = await createNamespacePair("evl", 232);
-    let children: VpnChild[] = [];
-    try {
-      ({ children } = await startChildren(
+    await withChildren(pair, async (children) => {
+      await startChildren(
+        children,
         [pair.a, pair.b],
         () => ({ mtu: 1420, dataPlane: "legacy", legacyInflight: 512 }),
-      ));
+      );
       await pingUntilReply(pair.a, "10.1.0.2");
       await pingUntilReply(pair.b, "10.1.0.1");
       const { sent, received } = await transfer(pair.a, pair.b, "10.1.0.2", 5 * 1024 * 1024);
@@ -126,13 +130,7 @@ Deno.test({
       assert.equal(a.vpn.sent.fast.packets + a.vpn.sent.fastGso.packets, 0);
       assert.ok(b.vpn.received.legacy.packets > 3000);
       assert.deepEqual(a.links.map((l) => l.protocol), ["legacy"]);
-      const children_ = children;
-      children = [];
-      await stopChildren(children_);
-    } finally {
-      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
-      await pair.close();
-    }
+    });
   },
 });
 
@@ -141,13 +139,13 @@ Deno.test({
   ignore: skip !== undefined,
   async fn() {
     const pair = await createNamespacePair("ev6", 235);
-    let children: VpnChild[] = [];
-    try {
-      ({ children } = await startChildren(
+    await withChildren(pair, async (children) => {
+      await startChildren(
+        children,
         [pair.a, pair.b],
         () => ({ mtu: 1420 }),
         (i) => `fd00::${i + 1}/64`,
-      ));
+      );
       for (const [ns, to] of [[pair.a, "fd00::2"], [pair.b, "fd00::1"]] as const) {
         await pingUntilReply(ns, to);
       }
@@ -156,13 +154,7 @@ Deno.test({
         "fd00::2",
         "ok",
       ]]);
-      const children_ = children;
-      children = [];
-      await stopChildren(children_);
-    } finally {
-      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
-      await pair.close();
-    }
+    });
   },
 });
 
@@ -171,10 +163,9 @@ Deno.test({
   ignore: skip !== undefined,
   async fn() {
     const lan = await createNamespaceLan("evm", 3, 233);
-    let children: VpnChild[] = [];
-    try {
+    await withChildren(lan, async (children) => {
       // One node without offload, so that both fast protocols are in use.
-      ({ children } = await startChildren(lan.nodes, (i) => ({ offload: i !== 2 })));
+      await startChildren(children, lan.nodes, (i) => ({ offload: i !== 2 }));
       for (const [i, ns] of lan.nodes.entries()) {
         for (let j = 0; j < 3; j++) if (j !== i) await pingUntilReply(ns, `10.1.0.${j + 1}`);
       }
@@ -182,13 +173,7 @@ Deno.test({
       assert.deepEqual(counters.map((c) => c.links.length), [2, 2, 2]);
       assert.ok(counters[0].links.some((l) => l.protocol === "fast-gso"));
       assert.ok(counters[0].links.some((l) => l.protocol === "fast"));
-      const children_ = children;
-      children = [];
-      await stopChildren(children_);
-    } finally {
-      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
-      await lan.close();
-    }
+    });
   },
 });
 
@@ -197,8 +182,7 @@ Deno.test({
   ignore: skip !== undefined,
   async fn() {
     const pair = await createNamespacePair("evx", 234);
-    const children: VpnChild[] = [];
-    try {
+    await withChildren(pair, async (children) => {
       const a = spawnVpnChild(
         childConfig(generateNetworkConfig(), { address: "10.1.0.1/24" }),
         pair.a.name,
@@ -223,10 +207,6 @@ Deno.test({
       assert.ok(ca.vpn.inbound.nonMember > 0, "a refused the intruder's streams");
       assert.equal(ca.tun.txPackets, 0, "nothing reached a's interface");
       assert.ok(cx.vpn.links.dials > 0, "the intruder did try");
-      await stopChildren(children.splice(0));
-    } finally {
-      for (const c of children) await c.terminate("SIGKILL").catch(() => {});
-      await pair.close();
-    }
+    });
   },
 });

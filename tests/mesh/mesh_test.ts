@@ -6,29 +6,19 @@ import { nextBlock, type Storage } from "../../lib/ledger/block.ts";
 import { encodeBlockMessage } from "../../lib/ledger/wire.ts";
 import { canonicalBytes, signEntry } from "../../lib/ledger/entry.ts";
 import type { OwnershipMode } from "../../lib/ledger/policy.ts";
-import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
+import type { Mesh } from "../../lib/mesh/mesh.ts";
+import { startLoopbackMesh } from "./helpers.ts";
 import { waitFor } from "../node/helpers.ts";
 
 const SYNC_MS = 1_000;
 
-async function startMesh(
-  network: NetworkConfig,
-  mode: OwnershipMode,
-  bootstrap: string[] = [],
-): Promise<Mesh> {
-  const mesh = await createMesh({
-    node: {
-      network,
-      listenMaddrs: ["/ip4/127.0.0.1/tcp/0"],
-      bootstrapPeers: bootstrap,
-      mdns: false,
-      dht: false,
-    },
-    ledger: { mode, ownershipTtlMs: 60_000, syncIntervalMs: SYNC_MS },
-    alive: { intervalMs: 2_000, scrubIntervalMs: 600_000, maxIntervalMs: 900_000 },
+function startMesh(network: NetworkConfig, mode: OwnershipMode, bootstrap: string[] = []) {
+  return startLoopbackMesh(network, {
+    mode,
+    bootstrap,
+    syncIntervalMs: SYNC_MS,
+    aliveIntervalMs: 2_000,
   });
-  await mesh.start();
-  return mesh;
 }
 
 function heads(meshes: Mesh[]): Set<string> {

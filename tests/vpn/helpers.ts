@@ -2,7 +2,8 @@
 import { emptyTunStats, MAX_OFFLOAD_FRAME, type TunOptions, type TunStats } from "../../ffi/tun.ts";
 import type { NetworkConfig } from "../../lib/config/network.ts";
 import type { OwnershipMode } from "../../lib/ledger/policy.ts";
-import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
+import type { Mesh } from "../../lib/mesh/mesh.ts";
+import { startLoopbackMesh } from "../mesh/helpers.ts";
 import { vpnComponentsOf, type VpnTun } from "../../lib/vpn/components.ts";
 import type { VpnOptions } from "../../lib/vpn/config.ts";
 import {
@@ -223,24 +224,12 @@ export function checksumsValid(packet: Uint8Array): boolean {
 }
 
 /** Starts a mesh (loopback, heartbeats every second) without a VPN. */
-export async function startMesh(
+export function startMesh(
   network: NetworkConfig,
   bootstrap: string[] = [],
   mode: OwnershipMode = "enforce",
 ): Promise<Mesh> {
-  const mesh = await createMesh({
-    node: {
-      network,
-      listenMaddrs: ["/ip4/127.0.0.1/tcp/0"],
-      bootstrapPeers: bootstrap,
-      mdns: false,
-      dht: false,
-    },
-    ledger: { mode, ownershipTtlMs: 60_000, syncIntervalMs: 500 },
-    alive: { intervalMs: 1_000, scrubIntervalMs: 600_000, maxIntervalMs: 900_000 },
-  });
-  await mesh.start();
-  return mesh;
+  return startLoopbackMesh(network, { bootstrap, mode });
 }
 
 /** Waits until `vpn` routes `address` to a peer. */
