@@ -2,6 +2,18 @@
 
 // deno-lint-ignore no-control-regex -- ANSI colour codes start with ESC
 const ANSI = /\x1b\[[0-9;]*m/g;
+// Child processes started by tests (`deno run cli.ts …`) would print "Download …" lines on a
+// cold module cache, which tests reading stderr take for output: fill the cache first.
+const warm = await new Deno.Command(Deno.execPath(), {
+  args: ["cache", "--quiet", "mod.ts", "cli.ts", "scripts/", "tests/"],
+  stdin: "null",
+}).output();
+if (!warm.success) {
+  await Deno.stderr.write(warm.stderr);
+  console.log("0 passed, 1 failed");
+  Deno.exit(1);
+}
+
 const args = ["test", "-A", ...Deno.args];
 if (!Deno.args.some((a) => !a.startsWith("-"))) args.push("tests/");
 
