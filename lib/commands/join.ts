@@ -9,7 +9,8 @@ import { DHCP_PREFIX, obtainAddress } from "../dhcp/dhcp.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { UsageError } from "../util/errors.ts";
 import { createVpn, type DataPlane, parseVpnAddress, vpnComponentsOf } from "../vpn/mod.ts";
-import { meshOptionsOf, startApi, untilAborted } from "./common.ts";
+import { startNodeApi } from "./api_server.ts";
+import { meshOptionsOf, untilAborted } from "./common.ts";
 import { loadOrCreateStateNetwork } from "./network_state.ts";
 import { assertCanCreateTun } from "./privileges.ts";
 
@@ -73,7 +74,13 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
     stops.unshift(() => vpn.stop());
     ctx.log.info(`VPN up: interface ${vpn.interfaceName} with address ${address}`);
     if (s.api) {
-      const api = await startApi(mesh, s.apiListen, s, ctx.log);
+      const api = await startNodeApi(mesh, {
+        listen: s.apiListen,
+        settings: s,
+        home: ctx.home,
+        logger: ctx.log,
+        out: ctx.out,
+      });
       stops.unshift(() => api.stop());
     }
     await untilAborted(ctx.signal);

@@ -318,6 +318,14 @@ export const OPTIONS = {
     help: "log level: debug, info, warn, error, fatal",
     scope: "common",
   },
+  logFormat: {
+    flag: "log-format",
+    env: "EDGEVPNLOGFORMAT",
+    kind: "string",
+    default: "text",
+    help: "log lines as text or json (Go's zap field names: level, ts, logger, caller, msg)",
+    scope: "common",
+  },
   libp2pLogLevel: {
     flag: "libp2p-log-level",
     env: "EDGEVPNLIBP2PLOGLEVEL",
@@ -481,14 +489,6 @@ export const OPTIONS = {
       "let the kernel hand over TCP segments of up to 64 KiB (GSO); falls back when unsupported",
     scope: "vpn",
   },
-  stateDir: {
-    flag: "state-dir",
-    env: "EDGEVPNSTATEDIR",
-    kind: "string",
-    default: HOME_DIR,
-    help: "directory of this node's files (the network that join creates when given no token)",
-    scope: "vpn",
-  },
   transientConn: compat("transient-conn", "TRANSIENTCONN", "bool", false, "vpn"),
   api: {
     flag: "api",
@@ -521,6 +521,32 @@ export const OPTIONS = {
     default: false,
     help: "send heartbeats so this node counts as alive",
     scope: "api",
+  },
+  stateDir: {
+    flag: "state-dir",
+    env: "EDGEVPNSTATEDIR",
+    kind: "string",
+    default: HOME_DIR,
+    help:
+      "directory of this node's files: the network that join creates when given no token, the API token (api-token)",
+    scope: "common",
+  },
+  apiAuth: {
+    flag: "api-auth",
+    env: "APIAUTH",
+    kind: "bool",
+    default: true,
+    help:
+      "require the API token (state dir file api-token) for writes, and for everything off loopback; false: open as Go EdgeVPN",
+    scope: "common",
+  },
+  apiHosts: {
+    flag: "api-hosts",
+    env: "APIHOSTS",
+    kind: "list",
+    default: [],
+    help: "extra host names the API answers to (Host header), besides its address and localhost",
+    scope: "common",
   },
   apiListenUnixMode: {
     flag: "api-listen-unix-mode",

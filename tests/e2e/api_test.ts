@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readApiToken } from "../../lib/api/auth.ts";
 import { encodeToken, generateNetworkConfig } from "../../lib/config/token.ts";
 import { CliProcess, eventually } from "../helpers/process.ts";
 
@@ -26,6 +27,8 @@ Deno.test("api: a key PUT on one node is served by the other, over TCP and a uni
   const socket = `${dir}/api.sock`;
   const first = new CliProcess([
     ...common,
+    "--state-dir",
+    `${dir}/state`,
     "--listen",
     "127.0.0.1:0",
     "--discovery-bootstrap-peers",
@@ -45,7 +48,15 @@ Deno.test("api: a key PUT on one node is served by the other, over TCP and a uni
     ]);
     await second.waitFor(/API listening on/);
     assert.equal((await Deno.stat(socket)).mode! & 0o777, 0o660);
-    const put = await fetch(`${url}/api/ledger/tests/greeting/hello`, { method: "PUT" });
+    const anonymous = await fetch(`${url}/api/ledger/tests/greeting/hello`, { method: "PUT" });
+    assert.equal(anonymous.status, 401, "writes on loopback need the token");
+    await anonymous.body?.cancel();
+    const token = await readApiToken(`${dir}/state`);
+    assert.equal((await Deno.stat(`${dir}/state/api-token`)).mode! & 0o777, 0o600);
+    const put = await fetch(`${url}/api/ledger/tests/greeting/hello`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.deepEqual(await put.json(), { State: "Announcing" });
     await eventually(
       async () => (await getJson("http://api/api/ledger/tests/greeting", client)) === '"hello"',
