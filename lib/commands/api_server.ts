@@ -2,6 +2,8 @@
 import {
   allowedHostsFor,
   apiAccess,
+  type ApiBandwidth,
+  type ApiPeerGate,
   type ApiRoute,
   type ApiServer,
   ApiSessions,
@@ -15,6 +17,7 @@ import {
 import type { Settings } from "../config/options.ts";
 import { expandHome } from "../config/settings.ts";
 import type { Mesh } from "../mesh/mesh.ts";
+import type { TrafficStats } from "../node/traffic.ts";
 import { UsageError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { flattenCounters } from "./common.ts";
@@ -28,8 +31,19 @@ export interface NodeApiContext {
   logger: Logger;
   /** Where the login link is printed (standard output). */
   out: (text: string) => void;
-  /** Routes of other features served beside the API (their own auth applies). */
+  /** Routes of other features served beside the API (the API's access rules apply). */
   routes?: ApiRoute[];
+  /** The trust zone's peer gate (`/api/peergate`), once a command runs one. */
+  peerGate?: ApiPeerGate;
+}
+
+/** Go's `metrics.Stats` of a traffic meter. */
+function goStats(s: TrafficStats): ApiBandwidth {
+  return { TotalIn: s.bytesIn, TotalOut: s.bytesOut, RateIn: s.rateIn, RateOut: s.rateOut };
+}
+
+function goStatsMap(m: Map<string, TrafficStats>): Map<string, ApiBandwidth> {
+  return new Map([...m].map(([k, v]) => [k, goStats(v)]));
 }
 
 /**
@@ -79,7 +93,11 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
       topicPeers: () => node.topicPeers(),
       connectedPeers: () => node.connectedPeers(),
       counters: () => flattenCounters(node.counters()),
+      metrics: () => goStats(node.traffic.total.stats()),
+      metricsByProtocol: () => goStatsMap(node.traffic.byProtocol()),
+      metricsByPeer: () => goStatsMap(node.traffic.byPeer()),
     },
+    peerGate: ctx.peerGate,
     logger,
   }, {
     listen: ctx.listen,

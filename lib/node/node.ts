@@ -39,6 +39,7 @@ import { skipRedundantProtocolMerges } from "./peer_store.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
 import { type FoundPeer, RendezvousDiscovery } from "./rendezvous.ts";
 import { type NodeStream, wrapStream } from "./stream.ts";
+import { TrafficMeter } from "./traffic.ts";
 import { concatBytes } from "../util/bytes.ts";
 
 /** Where a peer was discovered. */
@@ -146,6 +147,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #known = new Set<string>();
   readonly #peerIds = new Map<string, PeerId>();
   readonly #counters: Omit<NodeCounters, "hub">;
+  readonly #traffic: TrafficMeter;
   /** Aborted by `stop()`: ends dials that discovery started. */
   readonly #lifetime = new AbortController();
   #membership: MembershipPredicate | undefined;
@@ -158,13 +160,16 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     rules: GaterRules,
     refused: Record<RefusalReason, number>,
     options: NodeOptions,
+    traffic: TrafficMeter = new TrafficMeter(),
   ) {
     super();
     this.identity = identity;
+    this.#traffic = traffic;
     this.#counters = { streams: { inbound: 0, outbound: 0, nonMember: 0, messages: 0 }, refused };
     this.#messages = new MessageStreams(
       this.#counters.streams,
       options.inboundTimeoutMs ?? NODE_DEFAULTS.inboundTimeoutMs,
+      traffic,
     );
     this.#libp2p = libp2p;
     this.#rules = rules;
@@ -490,6 +495,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     const sent = sendOneShot(muxer, [header, data]);
     if (sent === "sent") {
       this.#counters.streams.outbound++;
+      this.#traffic.record(peerId, protocol, "out", data.length);
       return;
     }
     if (sent === "saturated") {
@@ -511,6 +517,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     });
     signal?.addEventListener("abort", onAbort, { once: true });
     stream.send(message);
+    this.#traffic.record(peerId, protocol, "out", data.length);
     await stream.close();
     return closed;
   }
@@ -562,6 +569,24 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     }
   }
 
+  /** Bytes moved per peer and per protocol, and in total (Go's bandwidth counter). */
+  get traffic(): TrafficMeter {
+    return this.#traffic;
+  }
+
+  /** The open connections: peer, transport (`tcp`, …), direction, relayed or not. */
+  connections(): { peer: string; transport: string; direction: string; relayed: boolean }[] {
+    return this.#libp2p.getConnections().map((c) => {
+      const names = c.remoteAddr.getComponents().map((x) => x.name);
+      const relayed = names.includes("p2p-circuit");
+      const transport = relayed
+        ? "relay"
+        : names.find((n) => ["tcp", "udp", "ws", "wss", "quic-v1", "webrtc"].includes(n)) ??
+          "other";
+      return { peer: c.remotePeer.toString(), transport, direction: c.direction, relayed };
+    });
+  }
+
   /** A snapshot of the counters. */
   counters(): NodeCounters {
     return {
@@ -576,7 +601,11 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     return membersOnly ? (peer: string) => this.isMember(peer) : () => true;
   }
 
-  #onConnectionOpen = (e: CustomEvent<Connection>): void => this.#messages.attach(e.detail);
+  #onConnectionOpen = (e: CustomEvent<Connection>): void => {
+    const muxer = (e.detail as unknown as { muxer?: object }).muxer;
+    if (muxer) this.#traffic.connectionOpened(muxer, e.detail.remotePeer.toString());
+    this.#messages.attach(e.detail);
+  };
 
   #track(stream: Stream, peer: string): NodeStream {
     this.#streams.add(stream);
@@ -722,6 +751,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
     blockedAddress: 0,
   };
   const gaterLog = (options.logger ?? silentLogger).child("node.gater");
+  const traffic = new TrafficMeter();
   const libp2p = await createLibp2p({
     start: false,
     privateKey: privateKeyFromProtobuf(identity.privateKeyProtobuf),
@@ -738,6 +768,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
       gaterLog.debug("refused", { reason, subject });
     }),
     nodeInfo: { userAgent: NODE_DEFAULTS.userAgent },
+    metrics: traffic.libp2pMetrics(),
     ...(options.libp2pDebugLogs ? {} : { logger: silentComponentLogger }),
     services: {
       identify: identify(),
@@ -764,7 +795,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
   }) as unknown as Libp2p<Services>;
   clearHeartbeatOnStop(libp2p.services.pubsub);
   skipRedundantProtocolMerges(libp2p);
-  return new EdgeNode(identity, libp2p, rules, refused, options);
+  return new EdgeNode(identity, libp2p, rules, refused, options, traffic);
 }
 
 async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {
