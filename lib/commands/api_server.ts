@@ -17,7 +17,9 @@ import {
 import type { Settings } from "../config/options.ts";
 import { expandHome } from "../config/settings.ts";
 import type { Mesh } from "../mesh/mesh.ts";
+import { createNodeMetrics, type DhcpStatus } from "../metrics/prometheus.ts";
 import type { TrafficStats } from "../node/traffic.ts";
+import type { VpnCountersSnapshot } from "../vpn/vpn.ts";
 import { UsageError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { flattenCounters } from "./common.ts";
@@ -35,6 +37,10 @@ export interface NodeApiContext {
   routes?: ApiRoute[];
   /** The trust zone's peer gate (`/api/peergate`), once a command runs one. */
   peerGate?: ApiPeerGate;
+  /** The VPN's counters once it runs (for `/metrics` and the dashboard). */
+  vpn?: () => VpnCountersSnapshot | undefined;
+  /** Where the VPN address comes from. */
+  dhcp?: () => DhcpStatus;
 }
 
 /** Go's `metrics.Stats` of a traffic meter. */
@@ -85,6 +91,12 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
     sessions,
   });
   const node = mesh.node;
+  const metrics = createNodeMetrics({
+    node,
+    ledger: mesh.ledger,
+    vpn: ctx.vpn,
+    dhcp: ctx.dhcp,
+  });
   const api = createApiServer({
     ledger: mesh.ledger,
     node: {
@@ -103,9 +115,10 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
     listen: ctx.listen,
     unixSocketMode: mode,
     middleware: access.middleware,
-    routes: [...access.routes, ...(ctx.routes ?? [])],
+    routes: [...access.routes, ...metrics.routes, ...(ctx.routes ?? [])],
   });
   await api.start();
+  metrics.start();
   const address = api.address!;
   logger.info(`API listening on ${formatApiAddress(address)}`);
   if (address.transport === "tcp") {
@@ -119,5 +132,15 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
         : `Dashboard (one-time login link): ${base}/login?code=${sessions.newLoginCode()}\n`,
     );
   }
-  return api;
+  return {
+    app: api.app,
+    get address() {
+      return api.address;
+    },
+    start: () => api.start(),
+    stop: async () => {
+      metrics.stop();
+      await api.stop();
+    },
+  };
 }

@@ -8,7 +8,14 @@ import { leaseFileName } from "../crypto/derive.ts";
 import { DHCP_PREFIX, obtainAddress } from "../dhcp/dhcp.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { UsageError } from "../util/errors.ts";
-import { createVpn, type DataPlane, parseVpnAddress, vpnComponentsOf } from "../vpn/mod.ts";
+import type { DhcpStatus } from "../metrics/prometheus.ts";
+import {
+  createVpn,
+  type DataPlane,
+  parseVpnAddress,
+  type Vpn,
+  vpnComponentsOf,
+} from "../vpn/mod.ts";
 import { startNodeApi } from "./api_server.ts";
 import { meshOptionsOf, untilAborted } from "./common.ts";
 import { loadOrCreateStateNetwork } from "./network_state.ts";
@@ -47,6 +54,23 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
   ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
   const stops: (() => Promise<void>)[] = [() => mesh.stop()];
   try {
+    let vpn: Vpn | undefined;
+    const dhcp: DhcpStatus = s.dhcp
+      ? { enabled: true, state: "waiting" }
+      : { enabled: false, state: "static", address: s.address };
+    // The API comes first: the dashboard shows the node while DHCP waits for an address.
+    if (s.api) {
+      const api = await startNodeApi(mesh, {
+        listen: s.apiListen,
+        settings: s,
+        home: ctx.home,
+        logger: ctx.log,
+        out: ctx.out,
+        vpn: () => vpn?.counters(),
+        dhcp: () => dhcp,
+      });
+      stops.unshift(() => api.stop());
+    }
     let address = s.address;
     if (s.dhcp) {
       const ip = await obtainAddress(mesh.ledger, mesh.peerId, {
@@ -57,8 +81,9 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
         logger: ctx.log,
       });
       address = `${ip}/${DHCP_PREFIX}`;
+      Object.assign(dhcp, { state: "leased", address });
     }
-    const vpn = createVpn(vpnComponentsOf(mesh, { logger: ctx.log }), {
+    const started = createVpn(vpnComponentsOf(mesh, { logger: ctx.log }), {
       interfaceName: s.interface,
       address,
       mtu: s.mtu,
@@ -70,19 +95,10 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
       dataPlane,
       offload: s.tunOffload,
     });
-    await vpn.start();
-    stops.unshift(() => vpn.stop());
-    ctx.log.info(`VPN up: interface ${vpn.interfaceName} with address ${address}`);
-    if (s.api) {
-      const api = await startNodeApi(mesh, {
-        listen: s.apiListen,
-        settings: s,
-        home: ctx.home,
-        logger: ctx.log,
-        out: ctx.out,
-      });
-      stops.unshift(() => api.stop());
-    }
+    await started.start();
+    vpn = started;
+    stops.unshift(() => started.stop());
+    ctx.log.info(`VPN up: interface ${started.interfaceName} with address ${address}`);
     await untilAborted(ctx.signal);
   } finally {
     ctx.log.info("stopping");

@@ -3,7 +3,7 @@ import type { NodeStream } from "../node/stream.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import type { VpnTun } from "./components.ts";
-import type { Traffic, VpnCounters } from "./counters.ts";
+import { peerTraffic, type Traffic, type VpnCounters } from "./counters.ts";
 import { FrameDecoder, FrameError } from "./frame.ts";
 import { forEachPacket, VIRTIO_NET_HDR_LENGTH } from "./gso.ts";
 import { IpStreamSplitter } from "./packet.ts";
@@ -29,6 +29,8 @@ export class Ingress {
   readonly #afterWrite: () => void;
   #wrote = false;
   #closed = false;
+  /** The sender of the `/edgevpn/0.1` message being split. */
+  #legacyPeer: Traffic = { packets: 0, bytes: 0 };
 
   /**
    * `afterWrite` runs after each chunk that put packets into the interface: the kernel often
@@ -61,15 +63,21 @@ export class Ingress {
     const traffic = headerLength > 0
       ? this.#counters.received.fastGso
       : this.#counters.received.fast;
+    const peer = peerTraffic(this.#counters, stream.remotePeer).received;
     const onFrame = headerLength > 0
       ? (frame: Uint8Array) => {
+        const bytes = frame.length - VIRTIO_NET_HDR_LENGTH;
         traffic.packets++;
-        traffic.bytes += frame.length - VIRTIO_NET_HDR_LENGTH;
+        traffic.bytes += bytes;
+        peer.packets++;
+        peer.bytes += bytes;
         this.#writeOffloadFrame(frame);
       }
       : (packet: Uint8Array) => {
         traffic.packets++;
         traffic.bytes += packet.length;
+        peer.packets++;
+        peer.bytes += packet.length;
         this.#writePacket(packet);
       };
     this.#streams.add(stream);
@@ -96,6 +104,7 @@ export class Ingress {
    */
   legacyMessage = (peer: string, message: Uint8Array): boolean => {
     if (this.#closed) return false;
+    this.#legacyPeer = peerTraffic(this.#counters, peer).received;
     this.#splitter.reset();
     try {
       this.#splitter.push(message, this.#onLegacyPacket);
@@ -128,6 +137,8 @@ export class Ingress {
     const traffic: Traffic = this.#counters.received.legacy;
     traffic.packets++;
     traffic.bytes += packet.length;
+    this.#legacyPeer.packets++;
+    this.#legacyPeer.bytes += packet.length;
     this.#writePacket(packet);
   };
 
