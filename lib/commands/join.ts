@@ -54,7 +54,7 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
   ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
   const stops: (() => Promise<void>)[] = [() => mesh.stop()];
   try {
-    let vpn: Vpn | undefined;
+    const running: { vpn?: Vpn } = {};
     const dhcp: DhcpStatus = s.dhcp
       ? { enabled: true, state: "waiting" }
       : { enabled: false, state: "static", address: s.address };
@@ -66,7 +66,7 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
         home: ctx.home,
         logger: ctx.log,
         out: ctx.out,
-        vpn: () => vpn?.counters(),
+        vpn: () => running.vpn?.counters(),
         dhcp: () => dhcp,
       });
       stops.unshift(() => api.stop());
@@ -96,7 +96,7 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
       offload: s.tunOffload,
     });
     await started.start();
-    vpn = started;
+    running.vpn = started;
     stops.unshift(() => started.stop());
     ctx.log.info(`VPN up: interface ${started.interfaceName} with address ${address}`);
     await untilAborted(ctx.signal);
