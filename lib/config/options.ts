@@ -315,7 +315,7 @@ export const OPTIONS = {
     env: "EDGEVPNLOGLEVEL",
     kind: "string",
     default: "info",
-    help: "log level: debug, info, warn, error, fatal",
+    help: "log level (Go's names): debug, info, warn, error, dpanic, panic, fatal",
     scope: "common",
   },
   logFormat: {
