@@ -17,8 +17,10 @@ import {
 import type { Settings } from "../config/options.ts";
 import { expandHome } from "../config/settings.ts";
 import type { Mesh } from "../mesh/mesh.ts";
+import { createDashboard } from "../dashboard/dashboard.ts";
 import { createNodeMetrics, type DhcpStatus } from "../metrics/prometheus.ts";
 import type { TrafficStats } from "../node/traffic.ts";
+import { VERSION } from "../version.ts";
 import type { VpnCountersSnapshot } from "../vpn/vpn.ts";
 import { UsageError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
@@ -97,6 +99,15 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
     vpn: ctx.vpn,
     dhcp: ctx.dhcp,
   });
+  const dashboard = createDashboard({
+    node,
+    ledger: mesh.ledger,
+    version: VERSION,
+    credential: access.credential,
+    openWrites: token === undefined,
+    vpn: ctx.vpn,
+    dhcp: ctx.dhcp,
+  });
   const api = createApiServer({
     ledger: mesh.ledger,
     node: {
@@ -115,10 +126,11 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
     listen: ctx.listen,
     unixSocketMode: mode,
     middleware: access.middleware,
-    routes: [...access.routes, ...metrics.routes, ...(ctx.routes ?? [])],
+    routes: [...access.routes, ...metrics.routes, ...dashboard.routes, ...(ctx.routes ?? [])],
   });
   await api.start();
   metrics.start();
+  dashboard.start();
   const address = api.address!;
   logger.info(`API listening on ${formatApiAddress(address)}`);
   if (address.transport === "tcp") {
@@ -140,6 +152,7 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
     start: () => api.start(),
     stop: async () => {
       metrics.stop();
+      dashboard.stop();
       await api.stop();
     },
   };
