@@ -209,7 +209,7 @@ function Machines({ state }) {
             html`
               <tr key=${m.PeerID} data-peer=${m.PeerID}>
                 <td>${m.Hostname || "—"}${m.Self ? " (this node)" : ""}</td>
-                <td class="mono">${m.Address}</td>
+                <td class="mono addr">${m.Address}</td>
                 <td><span class=${`state ${m.Online ? "on" : "off"}`}>${m.Online
                   ? "online"
                   : "offline"}</span>${m.Connected ? ", connected" : ""}</td>
