@@ -1,6 +1,7 @@
 /**
  * An HTTP client for API end-to-end tests, run inside a namespace:
  *   deno run -A tests/e2e/api_load_tool.ts get <url>                    → prints the body
+ *   deno run -A tests/e2e/api_load_tool.ts call <method> <url> [body]   → prints {"status","body"}
  *   deno run -A tests/e2e/api_load_tool.ts load <base> <rps> <seconds>  → prints {"sent","ok","failed","skipped","statuses"}
  * `load` spreads GETs of the API's read routes and /metrics over 10 ms ticks, at most 256 in
  * flight (a request that would pass that is counted as skipped, not queued).
@@ -12,6 +13,14 @@ if (mode === "get") {
   const text = await res.text();
   if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${text}`);
   console.log(text);
+} else if (mode === "call") {
+  const [, method, target, body] = Deno.args;
+  const res = await fetch(target, {
+    method,
+    body,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+  });
+  console.log(JSON.stringify({ status: res.status, body: await res.text() }));
 } else if (mode === "load") {
   const rps = Number(rpsText);
   const seconds = Number(secondsText);

@@ -59,7 +59,10 @@ Deno.test("api: a key PUT on one node is served by the other, over TCP and a uni
     });
     assert.deepEqual(await put.json(), { State: "Announcing" });
     assert.ok(!first.log.includes(token!), "the API token never appears in the output");
-    assert.match(first.log, /Dashboard \(one-time login link\): http:\/\/127\.0\.0\.1:\d+\/login\?code=/);
+    assert.match(
+      first.log,
+      /Dashboard \(one-time login link\): http:\/\/127\.0\.0\.1:\d+\/login\?code=/,
+    );
     await eventually(
       async () => (await getJson("http://api/api/ledger/tests/greeting", client)) === '"hello"',
       "the key on the second node",
