@@ -263,6 +263,11 @@ export interface ApiAccessOptions {
   exposure: ApiExposure;
   /** Host names the `Host` header may carry (see {@link allowedHostsFor}). */
   hosts: readonly string[];
+  /**
+   * Recomputes `hosts` when a `Host` is not among them (at most every 5 s): a wildcard listen
+   * address gains the addresses of interfaces that come up later, such as the VPN's.
+   */
+  refreshHosts?: () => readonly string[];
   sessions: ApiSessions;
 }
 
@@ -278,6 +283,7 @@ export interface ApiAccess {
 }
 
 const READ_METHODS = new Set(["GET", "HEAD"]);
+const HOSTS_REFRESH_MS = 5_000;
 /** Paths anyone may reach, so a browser can log in. */
 const OPEN_PATHS = new Set(["/login"]);
 
@@ -298,8 +304,17 @@ const OPEN_PATHS = new Set(["/login"]);
  * ```
  */
 export function apiAccess(options: ApiAccessOptions): ApiAccess {
-  const hosts = new Set(options.hosts.map(normalizeHost));
+  let hosts = new Set(options.hosts.map(normalizeHost));
+  let refreshedAt = 0;
   const { token, exposure, sessions } = options;
+  const allowed = (host: string) => {
+    if (hosts.has(host)) return true;
+    if (options.refreshHosts && Date.now() - refreshedAt >= HOSTS_REFRESH_MS) {
+      refreshedAt = Date.now();
+      hosts = new Set(options.refreshHosts().map(normalizeHost));
+    }
+    return hosts.has(host);
+  };
 
   const credential = (c: Context): ApiCredential => {
     const auth = c.req.header("authorization");
@@ -316,7 +331,7 @@ export function apiAccess(options: ApiAccessOptions): ApiAccess {
     if (exposure !== "unix") {
       const header = c.req.header("host");
       const host = header === undefined ? undefined : hostOfHeader(header);
-      if (header !== undefined && (host === undefined || !hosts.has(host))) {
+      if (header !== undefined && (host === undefined || !allowed(host))) {
         return sendError(c, 403, "Host header names another server (DNS rebinding?): refused");
       }
     }

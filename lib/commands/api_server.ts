@@ -90,6 +90,7 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
     token,
     exposure,
     hosts: allowedHostsFor(target, settings.apiHosts),
+    refreshHosts: () => allowedHostsFor(target, settings.apiHosts),
     sessions,
   });
   const node = mesh.node;

@@ -249,3 +249,33 @@ Deno.test("the login form takes the token; a wrong one or another origin's post 
     await api.close();
   }
 });
+
+Deno.test("a Host missing from the list is looked up again (an interface that came up later)", async () => {
+  const interfaces = ["127.0.0.1"];
+  const access = apiAccess({
+    token: TOKEN,
+    exposure: "network",
+    hosts: ["127.0.0.1"],
+    refreshHosts: () => interfaces,
+    sessions: new ApiSessions(),
+  });
+  const api = await startTestApi({
+    server: { middleware: access.middleware, routes: access.routes },
+  });
+  try {
+    const at = { hostname: "127.0.0.1", port: Number(new URL(api.base).port) };
+    interfaces.push("10.1.0.7");
+    const res = await rawHttp(
+      at,
+      `GET /api/summary HTTP/1.1\r\nHost: 10.1.0.7:8080\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`,
+    );
+    assert.equal(res.status, 200);
+    const other = await rawHttp(
+      at,
+      `GET /api/summary HTTP/1.1\r\nHost: 10.9.9.9\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`,
+    );
+    assert.equal(other.status, 403);
+  } finally {
+    await api.close();
+  }
+});
