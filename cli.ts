@@ -56,6 +56,13 @@ const COMMANDS: CommandDef[] = [
     load: async () => (await import("./lib/commands/start.ts")).runStart,
   },
   {
+    name: "dashboard",
+    summary:
+      "print a new one-time login link for the dashboard of a running node (reads the API token of --state-dir)",
+    scopes: ["common", "client"],
+    load: async () => (await import("./lib/commands/dashboard.ts")).runDashboard,
+  },
+  {
     name: "api",
     summary: "run a node and serve the HTTP API (ledger, peers, DNS) until SIGINT/SIGTERM",
     scopes: ["common", "api"],

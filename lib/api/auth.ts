@@ -9,7 +9,7 @@ import { getCookie, setCookie } from "hono/cookie";
 import { writeFileAtomic } from "../util/atomic_file.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import type { ApiListenTarget } from "./listen.ts";
-import { type ApiRoute, readBodyText, sendError } from "./route.ts";
+import { type ApiRoute, readBodyText, sendError, sendJson } from "./route.ts";
 
 /**
  * File name of the API token inside the node's state directory (`--state-dir`, default
@@ -400,7 +400,7 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 
 /**
  * `GET /login?code=…` (the one-time link), `GET /login` (a form asking for the token),
- * `POST /login` (the form) and `POST /logout`.
+ * `POST /login` (the form), `POST /logout` and `POST /api/login-link` (a new link).
  */
 function loginRoutes(token: string, sessions: ApiSessions): ApiRoute[] {
   const open = (c: Context, session: string) => {
@@ -435,6 +435,12 @@ function loginRoutes(token: string, sessions: ApiSessions): ApiRoute[] {
         if (!sameSecret(given, token)) return loginPage(c, "Wrong API token.", 401);
         return open(c, sessions.newSession());
       },
+    },
+    {
+      // A new one-time link for `edgevpn dashboard` (it holds the token; writes need it).
+      method: "POST",
+      path: "/api/login-link",
+      handler: (c) => sendJson(c, { Path: `/login?code=${sessions.newLoginCode()}` }),
     },
     {
       method: "POST",

@@ -4,7 +4,7 @@
 export type OptionKind = "bool" | "int" | "string" | "list" | "seconds" | "duration";
 
 /** Which commands take an option. */
-export type OptionScope = "common" | "vpn" | "api" | "generate";
+export type OptionScope = "common" | "vpn" | "api" | "generate" | "client";
 
 /** One option: its flag, environment variable, default and help. */
 export interface OptionSpec {
@@ -547,6 +547,14 @@ export const OPTIONS = {
     default: [],
     help: "extra host names the API answers to (Host header), besides its address and localhost",
     scope: "common",
+  },
+  apiUrl: {
+    flag: "api-url",
+    env: "EDGEVPNAPIURL",
+    kind: "string",
+    default: "http://127.0.0.1:8080",
+    help: "where the node's API listens (http://host:port)",
+    scope: "client",
   },
   apiListenUnixMode: {
     flag: "api-listen-unix-mode",
