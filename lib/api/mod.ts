@@ -5,7 +5,7 @@ export * from "./auth.ts";
 export * from "./conn_guard.ts";
 export * from "./http_framer.ts";
 export * from "./components.ts";
-export * from "./dns_types.ts";
+export * from "../dns/types.ts";
 export * from "./errors.ts";
 export * from "./json.ts";
 export * from "./listen.ts";

@@ -5,7 +5,7 @@ import { compareGoStrings, goFieldName, JsonObject, parseJson } from "../ledger/
 import type { JsonValue } from "../ledger/json.ts";
 import { BUCKETS } from "../ledger/policy.ts";
 import { errorMessage } from "../util/errors.ts";
-import { dnsTypeName, dnsTypeNumber } from "./dns_types.ts";
+import { dnsTypeName, dnsTypeNumber } from "../dns/types.ts";
 import { ApiRequestError } from "./errors.ts";
 import {
   ANNOUNCING,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { generateIdentity } from "../../lib/crypto/identity.ts";
-import { dnsTypeName, dnsTypeNumber } from "../../lib/api/dns_types.ts";
+import { dnsTypeName, dnsTypeNumber } from "../../lib/dns/types.ts";
 import {
   dnsRecordsFromLedger,
   dnsRecordsToLedger,
