@@ -5,6 +5,7 @@ import { compareGoStrings, goFieldName, JsonObject, parseJson } from "../ledger/
 import type { JsonValue } from "../ledger/json.ts";
 import { BUCKETS } from "../ledger/policy.ts";
 import { errorMessage } from "../util/errors.ts";
+import { DnsRecordError, parseRecordData } from "../dns/records.ts";
 import { dnsTypeName, dnsTypeNumber } from "../dns/types.ts";
 import { ApiRequestError } from "./errors.ts";
 import {
@@ -52,9 +53,11 @@ export function dnsRecordsFromLedger(valueText: string): Map<string, string> {
 
 /**
  * Converts API records (type name → data) to the ledger value: a map of decimal type numbers,
- * which the ledger encodes sorted as Go sorts map keys.
+ * which the ledger encodes sorted as Go sorts map keys. Data must be valid for its type (the
+ * DNS server would skip it).
  *
- * @throws {ApiRequestError} 400 `DNS_TYPE_UNKNOWN` for a name that is not a DNS type.
+ * @throws {ApiRequestError} 400 `DNS_TYPE_UNKNOWN` for a name that is not a DNS type,
+ * 400 `DNS_RECORD_INVALID` for data that is not valid for its type.
  * @example
  * ```ts
  * dnsRecordsToLedger(new Map([["A", "2.2.2.2"]])); // Map { "1" => "2.2.2.2" }
@@ -69,6 +72,16 @@ export function dnsRecordsToLedger(records: ReadonlyMap<string, string>): Map<st
         400,
         "DNS_TYPE_UNKNOWN",
         `Records: expected DNS type names such as "A" or "TYPE65280", got ${quoteInput(name)}`,
+      );
+    }
+    try {
+      parseRecordData(type, data);
+    } catch (e) {
+      if (!(e instanceof DnsRecordError)) throw e;
+      throw new ApiRequestError(
+        400,
+        "DNS_RECORD_INVALID",
+        `Records[${quoteInput(name)}]: ${e.message}`,
       );
     }
     out.set(String(type), data);

@@ -49,6 +49,18 @@ const CASES: Array<[string, string, string, RequestInit | undefined, number]> = 
     headers: json,
     body: '{"Regex":"a","Records":{"BOGUS":"1"}}',
   }, 400],
+  ["DNS: A record data not an IPv4 address", "POST", "/api/dns", {
+    headers: json,
+    body: '{"Regex":"a","Records":{"A":"10.1.0.300"}}',
+  }, 400],
+  ["DNS: MX record without a preference", "POST", "/api/dns", {
+    headers: json,
+    body: '{"Regex":"a","Records":{"MX":"mail.example.com."}}',
+  }, 400],
+  ["DNS: unquoted TXT quote", "POST", "/api/dns", {
+    headers: json,
+    body: '{"Regex":"a","Records":{"TXT":"\\"open"}}',
+  }, 400],
   ["DNS: deep nesting", "POST", "/api/dns", { headers: json, body: "[".repeat(100_000) }, 400],
   ["DNS: trailing data", "POST", "/api/dns", {
     headers: json,

@@ -47,6 +47,15 @@ Deno.test("API DNS records convert to type numbers, sorted as Go sorts map keys"
     () => dnsRecordsToLedger(new Map([["BOGUS", "x"]])),
     (e: unknown) => e instanceof ApiRequestError && e.status === 400,
   );
+  for (const [type, data] of [["A", "fd::1"], ["AAAA", "10.1.0.1"], ["SRV", "1 2 x.y."]]) {
+    assert.throws(
+      () => dnsRecordsToLedger(new Map([[type, data]])),
+      (e: unknown) =>
+        e instanceof ApiRequestError && e.status === 400 && e.code === "DNS_RECORD_INVALID" &&
+        e.message.includes(type),
+      `${type} ${data}`,
+    );
+  }
 });
 
 Deno.test("POST bodies are matched like Go's decoder: case-insensitive names, last duplicate wins", () => {
