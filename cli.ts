@@ -39,6 +39,8 @@ interface CommandDef {
   scopes: OptionScope[];
   arguments?: string;
   load: () => Promise<Runner>;
+  /** Subcommands (`edgevpn dns add`); the command itself still runs `load` without one. */
+  subcommands?: CommandDef[];
 }
 
 const COMMANDS: CommandDef[] = [
@@ -46,7 +48,7 @@ const COMMANDS: CommandDef[] = [
     name: "join",
     summary:
       "join the network with the VPN (as the root command); with no token, create a network and print its token",
-    scopes: ["common", "vpn"],
+    scopes: ["common", "vpn", "dns"],
     load: async () => (await import("./lib/commands/join.ts")).runJoin,
   },
   {
@@ -67,6 +69,38 @@ const COMMANDS: CommandDef[] = [
     summary: "run a node and serve the HTTP API (ledger, peers, DNS) until SIGINT/SIGTERM",
     scopes: ["common", "api"],
     load: async () => (await import("./lib/commands/api.ts")).runApi,
+  },
+  {
+    name: "dns",
+    summary:
+      "run a node serving DNS (records of the network, machine names, forwarding) on --listen; add, rm, ls manage records",
+    scopes: ["common", "dns", "dnsServer"],
+    load: async () => (await import("./lib/commands/dns.ts")).runDns,
+    subcommands: [
+      {
+        name: "add",
+        summary:
+          "add a record through the running node's API: dns add <name> <type> <data...>; a plain name (db.mesh) means exactly that name, anything else is an RE2 expression as Go's keys",
+        scopes: ["common", "client"],
+        arguments: "<name> <type> <data...>",
+        load: async () => (await import("./lib/commands/dns.ts")).runDnsAdd,
+      },
+      {
+        name: "rm",
+        summary:
+          "remove a name's records (or only those of one type) through the running node's API",
+        scopes: ["common", "client"],
+        arguments: "<name> [type]",
+        load: async () => (await import("./lib/commands/dns.ts")).runDnsRm,
+      },
+      {
+        name: "ls",
+        summary:
+          "list the network's DNS records and machine names as the running node's API sees them",
+        scopes: ["common", "client"],
+        load: async () => (await import("./lib/commands/dns.ts")).runDnsLs,
+      },
+    ],
   },
 ];
 
@@ -170,7 +204,7 @@ function buildProgram(): Command {
     .configureOutput({ writeErr: () => {}, outputError: () => {} })
     .showSuggestionAfterError(false)
     .enablePositionalOptions();
-  const rootScopes: OptionScope[] = ["generate", "common", "vpn"];
+  const rootScopes: OptionScope[] = ["generate", "common", "vpn", "dns"];
   addOptions(program, rootScopes);
   program.action(async () => {
     await runCommand({
@@ -178,14 +212,18 @@ function buildProgram(): Command {
       load: async () => (await import("./lib/commands/root.ts")).runRoot,
     }, program);
   });
-  for (const def of COMMANDS) {
-    const sub = program.command(def.name).description(def.summary).exitOverride()
+  const addCommand = (parent: Command, def: CommandDef) => {
+    const sub = parent.command(def.name).description(def.summary).exitOverride()
       .configureOutput({ writeErr: () => {}, outputError: () => {} });
     for (const alias of def.aliases ?? []) sub.alias(alias);
     if (def.arguments) sub.arguments(def.arguments);
     addOptions(sub, def.scopes);
     sub.action(async () => await runCommand(def, sub));
-  }
+    // Options after a subcommand's name are the subcommand's (`dns add --api-url …`).
+    if (def.subcommands) sub.enablePositionalOptions();
+    for (const child of def.subcommands ?? []) addCommand(sub, child);
+  };
+  for (const def of COMMANDS) addCommand(program, def);
   return program;
 }
 

@@ -15,6 +15,7 @@ import {
   parseUnixSocketMode,
 } from "../api/mod.ts";
 import type { Settings } from "../config/options.ts";
+import type { DnsCounters } from "../dns/server.ts";
 import { expandHome } from "../config/settings.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { createDashboard } from "../dashboard/dashboard.ts";
@@ -43,6 +44,8 @@ export interface NodeApiContext {
   vpn?: () => VpnCountersSnapshot | undefined;
   /** Where the VPN address comes from. */
   dhcp?: () => DhcpStatus;
+  /** The DNS server's counters once it runs. */
+  dns?: () => DnsCounters | undefined;
 }
 
 /** Go's `metrics.Stats` of a traffic meter. */
@@ -99,6 +102,7 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
     ledger: mesh.ledger,
     vpn: ctx.vpn,
     dhcp: ctx.dhcp,
+    dns: ctx.dns,
   });
   const dashboard = createDashboard({
     node,

@@ -9,6 +9,7 @@ import { DHCP_PREFIX, obtainAddress } from "../dhcp/dhcp.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { UsageError } from "../util/errors.ts";
 import type { DhcpStatus } from "../metrics/prometheus.ts";
+import type { DnsServer } from "../dns/server.ts";
 import {
   createVpn,
   type DataPlane,
@@ -34,6 +35,8 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
   const s = ctx.settings;
   const dataPlane = parseDataPlane(s.vpnProtocol);
   if (!s.dhcp) parseVpnAddress(s.address);
+  const dnsModule = s.dns === "" ? undefined : await import("./dns.ts");
+  const dnsOptions = dnsModule?.dnsOptionsOf(s, s.dns, "--dns");
   const network = await loadNetworkConfig({
     token: s.token,
     configPath: s.config === "" ? "" : expandHome(s.config, ctx.home),
@@ -54,7 +57,7 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
   ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
   const stops: (() => Promise<void>)[] = [() => mesh.stop()];
   try {
-    const running: { vpn?: Vpn } = {};
+    const running: { vpn?: Vpn; dns?: DnsServer } = {};
     const dhcp: DhcpStatus = s.dhcp
       ? { enabled: true, state: "waiting" }
       : { enabled: false, state: "static", address: s.address };
@@ -68,6 +71,7 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
         out: ctx.out,
         vpn: () => running.vpn?.counters(),
         dhcp: () => dhcp,
+        dns: () => running.dns?.counters(),
       });
       stops.unshift(() => api.stop());
     }
@@ -99,6 +103,12 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
     running.vpn = started;
     stops.unshift(() => started.stop());
     ctx.log.info(`VPN up: interface ${started.interfaceName} with address ${address}`);
+    // After the VPN: the DNS server may listen on the VPN address.
+    if (dnsModule && dnsOptions) {
+      const dns = await dnsModule.startDnsServer(mesh, dnsOptions, ctx.log);
+      running.dns = dns;
+      stops.unshift(() => dns.stop());
+    }
     await untilAborted(ctx.signal);
   } finally {
     ctx.log.info("stopping");

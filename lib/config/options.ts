@@ -4,7 +4,14 @@
 export type OptionKind = "bool" | "int" | "string" | "list" | "seconds" | "duration";
 
 /** Which commands take an option. */
-export type OptionScope = "common" | "vpn" | "api" | "generate" | "client";
+export type OptionScope =
+  | "common"
+  | "vpn"
+  | "api"
+  | "generate"
+  | "client"
+  | "dns"
+  | "dnsServer";
 
 /** One option: its flag, environment variable, default and help. */
 export interface OptionSpec {
@@ -571,6 +578,56 @@ export const OPTIONS = {
     help: "serve debugging endpoints with the API",
     scope: "common",
     compat: true,
+  },
+  // DNS server: `--dns` of the root command and join, `edgevpn dns --listen`, shared settings.
+  dns: {
+    flag: "dns",
+    env: "DNSADDRESS",
+    kind: "string",
+    default: "",
+    help: "serve DNS on this address over UDP and TCP, e.g. 127.0.0.1:53 (empty: no DNS server)",
+    scope: "vpn",
+  },
+  dnsListen: {
+    flag: "listen",
+    env: "DNSADDRESS",
+    kind: "string",
+    default: "",
+    help: "address of the DNS server, UDP and TCP (empty: :53, every interface)",
+    scope: "dnsServer",
+  },
+  dnsForwarder: {
+    flag: "dns-forwarder",
+    env: "DNSFORWARD",
+    kind: "bool",
+    default: true,
+    help: "forward questions the network cannot answer to --dns-forward-server",
+    scope: "dns",
+  },
+  dnsCacheSize: {
+    flag: "dns-cache-size",
+    env: "DNSCACHESIZE",
+    kind: "int",
+    default: 200,
+    help: "forwarded answers kept, each until its TTL runs out (0: no cache)",
+    scope: "dns",
+  },
+  dnsForwardServer: {
+    flag: "dns-forward-server",
+    env: "DNSFORWARDSERVER",
+    kind: "list",
+    default: ["8.8.8.8:53", "1.1.1.1:53"],
+    help: "DNS servers asked in order, ip[:port]",
+    scope: "dns",
+  },
+  dnsZone: {
+    flag: "dns-zone",
+    env: "DNSZONE",
+    kind: "string",
+    default: "edgevpn",
+    help:
+      "zone of machine names: <hostname>.<zone> and <peer id>.<zone> resolve to VPN addresses (empty: none)",
+    scope: "dns",
   },
 } as const satisfies Record<string, OptionSpec>;
 

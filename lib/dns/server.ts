@@ -47,6 +47,8 @@ export interface DnsCounters {
   answers: Partial<Record<AnswerSource | "formerr", number>>;
   /** UDP answers cut to the header with TC set (the client retries over TCP). */
   truncated: number;
+  /** TCP connections open now. */
+  tcpConnections: number;
   /** Queries dropped without an answer, by reason. */
   drops: Partial<Record<DropReason, number>>;
   /** Keys of the `dns` bucket skipped as unusable expressions; records skipped as invalid. */
@@ -73,6 +75,8 @@ export interface DnsServerOptions {
   zone?: string;
   /** Forwarding; off when undefined. */
   forward?: DnsForwardOptions;
+  /** Bounds (defaults {@link MAX_IN_FLIGHT}, {@link MAX_TCP_CONNECTIONS}, {@link TCP_IDLE_MS}). */
+  limits?: { maxInFlight?: number; maxTcpConnections?: number; tcpIdleMs?: number };
 }
 
 /** Components of {@link createDnsServer}. */
@@ -126,6 +130,7 @@ class Server implements DnsServer {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #options: DnsServerOptions;
+  readonly #limits: { maxInFlight: number; maxTcpConnections: number; tcpIdleMs: number };
   readonly #forwarder?: Forwarder;
   #udp?: Deno.DatagramConn;
   #tcp?: Deno.TcpListener;
@@ -146,6 +151,11 @@ class Server implements DnsServer {
     this.#log = components.logger.child("dns");
     this.#clock = components.clock;
     this.#options = options;
+    this.#limits = {
+      maxInFlight: options.limits?.maxInFlight ?? MAX_IN_FLIGHT,
+      maxTcpConnections: options.limits?.maxTcpConnections ?? MAX_TCP_CONNECTIONS,
+      tcpIdleMs: options.limits?.tcpIdleMs ?? TCP_IDLE_MS,
+    };
     if (options.forward) {
       this.#forwarder = new Forwarder({ clock: this.#clock, logger: this.#log }, options.forward);
     }
@@ -167,6 +177,7 @@ class Server implements DnsServer {
       queries: { ...this.#counters.queries },
       answers: { ...this.#counters.answers },
       truncated: this.#counters.truncated,
+      tcpConnections: this.#conns.size,
       drops: { ...this.#counters.drops },
       invalidKeys: resolver.invalidKeys,
       invalidRecords: resolver.invalidRecords,
@@ -239,7 +250,7 @@ class Server implements DnsServer {
       this.#counters.queries.udp++;
       const query = this.#decode(data);
       if (!query) continue;
-      if (this.#inFlight >= MAX_IN_FLIGHT) {
+      if (this.#inFlight >= this.#limits.maxInFlight) {
         this.#drop("overload");
         continue;
       }
@@ -266,7 +277,7 @@ class Server implements DnsServer {
         this.#log.debug("TCP accept failed", { error: errorMessage(e) });
         continue;
       }
-      if (this.#conns.size >= MAX_TCP_CONNECTIONS) {
+      if (this.#conns.size >= this.#limits.maxTcpConnections) {
         this.#drop("tcp_overload");
         closeQuietly(conn);
         continue;
@@ -288,7 +299,7 @@ class Server implements DnsServer {
       const timer = this.#clock.setTimeout(() => {
         idle = true;
         closeQuietly(conn);
-      }, TCP_IDLE_MS);
+      }, this.#limits.tcpIdleMs);
       let result;
       try {
         result = await readFrame(conn, MAX_QUERY_BYTES);
@@ -311,7 +322,7 @@ class Server implements DnsServer {
       this.#counters.queries.tcp++;
       const query = this.#decode(result.message);
       if (!query) return;
-      if (this.#inFlight >= MAX_IN_FLIGHT) {
+      if (this.#inFlight >= this.#limits.maxInFlight) {
         this.#drop("overload");
         return;
       }

@@ -1,6 +1,6 @@
 /** DNS messages on the wire, through dns-packet: bounded decoding into typed values, encoding, header flags. */
 import { Buffer } from "node:buffer";
-// @ts-types="@types/dns-packet"
+// @ts-types="./dns_packet.d.ts"
 import * as packet from "dns-packet";
 // @ts-types="./dns_packet_types.d.ts"
 import * as packetTypes from "dns-packet/types.js";
@@ -44,7 +44,7 @@ export const CLASS_IN = 1;
 export const TYPE_OPT = 41;
 
 /** A resource record as dns-packet encodes and decodes it (OPT records excluded). */
-export type DnsRecord = Exclude<packet.Answer, packet.OptAnswer>;
+export type DnsRecord = packet.RecordAnswer;
 
 /** One question: the name as sent, with a trailing dot (`www.example.com.`, root is `.`). */
 export interface DnsQuestion {
@@ -188,7 +188,7 @@ export function encodeMessage(message: DnsMessage): Uint8Array {
       flags: message.flags & 0x7fff,
       questions: message.questions.map((q) => ({
         name: q.name,
-        type: packetTypes.toString(q.type) as packet.RecordType,
+        type: packetTypes.toString(q.type),
         class: className(q.class),
       })),
       answers: message.answers,

@@ -1,6 +1,7 @@
 /** Prometheus metrics of a node at `GET /metrics` (text exposition format, via prom-client), read from the live counters at each scrape. */
 import { Counter, Gauge, Registry } from "prom-client";
 import type { ApiRoute } from "../api/route.ts";
+import type { DnsCounters } from "../dns/server.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { NodeCounters } from "../node/node.ts";
 import type { TrafficStats } from "../node/traffic.ts";
@@ -36,6 +37,8 @@ export interface MetricsComponents {
   /** The VPN's counters once it runs (undefined before, or without a VPN). */
   vpn?: () => VpnCountersSnapshot | undefined;
   dhcp?: () => DhcpStatus;
+  /** The DNS server's counters once it runs. */
+  dns?: () => DnsCounters | undefined;
 }
 
 /** A started metrics collector. */
@@ -252,6 +255,87 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
       Object.entries(ledger.counters.rejectedEntries).map((
         [reason, n],
       ): Labelled => [{ reason }, n]),
+  );
+
+  // DNS server (when one runs).
+  const dns = () => components.dns?.();
+  const dnsEntries =
+    (pick: (d: DnsCounters) => Record<string, number | undefined>, key: string) =>
+    (): Labelled[] => {
+      const d = dns();
+      return d ? Object.entries(pick(d)).map(([k, n]): Labelled => [{ [key]: k }, n ?? 0]) : [];
+    };
+  const dnsValue = (pick: (d: DnsCounters) => number) => (): Labelled[] => {
+    const d = dns();
+    return d ? [[{}, pick(d)]] : [];
+  };
+  counter(
+    "edgevpn_dns_queries_total",
+    "DNS queries received, by transport",
+    ["transport"],
+    dnsEntries((d) => d.queries, "transport"),
+  );
+  counter(
+    "edgevpn_dns_answers_total",
+    "DNS answers sent, by source (zone, ledger, forward, cache, refused, servfail, …)",
+    ["source"],
+    dnsEntries((d) => d.answers, "source"),
+  );
+  counter(
+    "edgevpn_dns_dropped_total",
+    "DNS queries dropped without an answer, by reason",
+    ["reason"],
+    dnsEntries((d) => d.drops, "reason"),
+  );
+  counter(
+    "edgevpn_dns_truncated_total",
+    "DNS answers over UDP cut to the header (TC set)",
+    [],
+    dnsValue((d) => d.truncated),
+  );
+  counter(
+    "edgevpn_dns_forwarded_total",
+    "DNS queries sent to forward servers",
+    [],
+    dnsValue((d) => d.forwarder?.upstreamQueries ?? 0),
+  );
+  counter(
+    "edgevpn_dns_forward_failures_total",
+    "Failed exchanges with forward servers, by reason",
+    ["reason"],
+    dnsEntries((d) => d.forwarder?.upstreamFailures ?? {}, "reason"),
+  );
+  counter(
+    "edgevpn_dns_cache_hits_total",
+    "Forwarded questions answered from the cache",
+    [],
+    dnsValue((d) => d.forwarder?.cacheHits ?? 0),
+  );
+  counter(
+    "edgevpn_dns_cache_misses_total",
+    "Forwarded questions not in the cache",
+    [],
+    dnsValue((d) => d.forwarder?.cacheMisses ?? 0),
+  );
+  gauge(
+    "edgevpn_dns_cache_entries",
+    "Forwarded answers in the cache",
+    [],
+    dnsValue((d) => d.cacheEntries),
+  );
+  counter(
+    "edgevpn_dns_records_skipped_total",
+    "Entries of the dns bucket skipped: keys that are not usable expressions, data invalid for its type",
+    ["reason"],
+    () => {
+      const d = dns();
+      return d
+        ? [[{ reason: "invalid_key" }, d.invalidKeys], [
+          { reason: "invalid_record" },
+          d.invalidRecords,
+        ]]
+        : [];
+    },
   );
 
   // DHCP.

@@ -100,10 +100,17 @@ Deno.test("Go number, boolean and duration syntax", () => {
 });
 
 Deno.test("every option has a flag, a help text and a default of its kind", () => {
+  // A flag may name different options in scopes no command combines (`--listen` of `api` and
+  // of `dns`), never twice in a scope nor beside a common flag.
   const flags = new Set<string>();
+  const common = new Set(
+    Object.values(OPTIONS).filter((o) => o.scope === "common").map((o) => o.flag),
+  );
   for (const [name, spec] of Object.entries(OPTIONS)) {
-    assert.ok(!flags.has(spec.flag), `duplicate flag ${spec.flag}`);
-    flags.add(spec.flag);
+    const id = `${spec.scope}/${spec.flag}`;
+    assert.ok(!flags.has(id), `duplicate flag ${id}`);
+    assert.ok(spec.scope === "common" || !common.has(spec.flag), `${id} shadows a common flag`);
+    flags.add(id);
     assert.ok(spec.help.length > 0, name);
     const d = spec.default;
     const ok = spec.kind === "bool"
