@@ -16,7 +16,7 @@ export async function runCli(
 ): Promise<CliResult> {
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(Deno.env.toObject())) {
-    if (!/^(EDGEVPN|IFACE|ADDRESS|DHCP|API|ROUTER|HEALTHCHECK)/.test(k)) clean[k] = v;
+    if (!/^(EDGEVPN|IFACE|ADDRESS|DHCP|API|ROUTER|HEALTHCHECK|DNS)/.test(k)) clean[k] = v;
   }
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}cli.ts`, ...args],
