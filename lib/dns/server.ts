@@ -230,8 +230,11 @@ class Server implements DnsServer {
   }
 
   #track(work: Promise<void>): void {
-    this.#handlers.add(work);
-    work.finally(() => this.#handlers.delete(work));
+    const tracked: Promise<void> = work.catch((e) => {
+      this.#drop("internal");
+      this.#log.warn("DNS handler failed", { error: errorMessage(e) });
+    }).finally(() => this.#handlers.delete(tracked));
+    this.#handlers.add(tracked);
   }
 
   async #udpLoop(udp: Deno.DatagramConn): Promise<void> {
@@ -373,8 +376,13 @@ class Server implements DnsServer {
       }
       return bytes;
     } catch (e) {
-      this.#drop("internal");
-      this.#log.warn("DNS query failed", { error: errorMessage(e) });
+      if (e instanceof DnsWireError) {
+        // A question dns-packet decoded but cannot encode back (odd bytes in a label).
+        this.#drop("malformed");
+      } else {
+        this.#drop("internal");
+        this.#log.warn("DNS query failed", { error: errorMessage(e) });
+      }
       return undefined;
     } finally {
       this.#inFlight--;

@@ -129,6 +129,14 @@ export function decodeMessage(bytes: Uint8Array, maxBytes: number): DnsMessage {
     type: packetTypes.toType(q.type),
     class: classNumber(q.class),
   }));
+  if (questions.some((q) => !isPlainName(q.name))) {
+    // dns-packet reads label bytes as UTF-8 text and joins labels with dots, so names with other
+    // bytes would not encode back to the question asked.
+    throw new DnsWireError(
+      "malformed",
+      "DNS message: expected a question name of printable ASCII labels",
+    );
+  }
   if (questions.some((q) => q.class === 0)) {
     // dns-packet cannot encode other classes back, so no answer could echo the question.
     throw new DnsWireError("malformed", "DNS message: expected class IN, CH, HS or ANY");
@@ -247,6 +255,13 @@ export function packetTypeName(type: number): string {
  */
 export function packetTypeNumber(name: string): number {
   return packetTypes.toType(name);
+}
+
+/** A name of 1 to 63-byte labels of printable ASCII, at most 255 bytes on the wire. */
+function isPlainName(name: string): boolean {
+  if (name === ".") return true;
+  if (name.length > 254 || !/^[\x21-\x7e]+$/.test(name)) return false;
+  return name.slice(0, -1).split(".").every((l) => l.length >= 1 && l.length <= 63);
 }
 
 /** dns-packet names without the trailing dot; questions and records here carry it. */

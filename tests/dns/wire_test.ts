@@ -52,6 +52,18 @@ Deno.test("a compression pointer to itself or forward cannot loop: the name is r
   }
 });
 
+Deno.test("a question whose name has bytes other than printable ASCII is refused", () => {
+  const header = [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+  for (const label of [[0xff, 0xfe, 0x41], [0x61, 0x20, 0x62], [0x61, 0x00]]) {
+    const bytes = new Uint8Array([...header, label.length, ...label, 0, 0, 1, 0, 1]);
+    assert.throws(
+      () => decodeMessage(bytes, MAX_QUERY_BYTES),
+      (e: unknown) => e instanceof DnsWireError && e.reason === "malformed",
+      JSON.stringify(label),
+    );
+  }
+});
+
 Deno.test("responses encode with their flags and rcode", () => {
   const bytes = encodeMessage({
     id: 9,
