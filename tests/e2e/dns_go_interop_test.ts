@@ -60,8 +60,6 @@ Deno.test({
           },
         });
       };
-      goNode(["api", "--listen", "127.0.0.1:8080"], 4001);
-      goNode(["dns", "--listen", "127.0.0.1:5353", "--dns-forwarder=false"], 4002);
       const common = (i: number) => [
         "--token",
         token,
@@ -96,6 +94,9 @@ Deno.test({
       procs.push(dns);
       await api.waitFor(/API listening/);
       await dns.waitFor(/DNS server listening/);
+      // Go's nodes dial ours once when they start: ours listen first.
+      goNode(["api", "--listen", "127.0.0.1:8080"], 4001);
+      goNode(["dns", "--listen", "127.0.0.1:5353", "--dns-forwarder=false"], 4002);
 
       // Go's API takes the record (retried until Go's API is up).
       await eventually(
@@ -124,7 +125,13 @@ Deno.test({
         },
         "Go's record answering on our DNS server",
         60_000,
-      );
+      ).catch((e) => {
+        throw new Error(
+          `${e.message}\nour api node:\n${api.log.slice(-3000)}\nour dns node:\n${
+            dns.log.slice(-3000)
+          }`,
+        );
+      });
       const tcp = await dig(5353, "go.mesh", "TXT", { netns: pair.b.name, tcp: true });
       assert.deepEqual(tcp.answers.map((r) => r.data), ['"from-go"']);
 
