@@ -61,6 +61,7 @@ export * as vpn from "./lib/vpn/mod.ts";
 export * as api from "./lib/api/mod.ts";
 export * as dashboard from "./lib/dashboard/mod.ts";
 export * as metrics from "./lib/metrics/mod.ts";
+export * as dns from "./lib/dns/mod.ts";
 export { type NodeApiContext, startNodeApi } from "./lib/commands/api_server.ts";
 export {
   dhcpDecision,

@@ -239,14 +239,21 @@ class Server implements DnsServer {
 
   async #udpLoop(udp: Deno.DatagramConn): Promise<void> {
     const buffer = new Uint8Array(MAX_QUERY_BYTES + 1);
+    let failures = 0;
     while (!this.#stopping) {
       let data: Uint8Array;
       let from: Deno.Addr;
       try {
         [data, from] = await udp.receive(buffer);
+        failures = 0;
       } catch (e) {
         if (this.#stopping) return;
-        // A failed receive (an ICMP error reported on the socket) does not stop the server.
+        // A failed receive (an ICMP error reported on the socket) does not stop the server;
+        // a socket that only fails does, instead of spinning.
+        if (++failures >= 100 || e instanceof Deno.errors.BadResource) {
+          this.#log.error("DNS over UDP stopped: the socket fails", { error: errorMessage(e) });
+          return;
+        }
         this.#log.debug("UDP receive failed", { error: errorMessage(e) });
         continue;
       }
@@ -271,13 +278,21 @@ class Server implements DnsServer {
   }
 
   async #tcpLoop(listener: Deno.TcpListener): Promise<void> {
+    let failures = 0;
     while (!this.#stopping) {
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
+        failures = 0;
       } catch (e) {
         if (this.#stopping) return;
+        // Out of file descriptors, for one: wait a little rather than spin.
+        if (++failures >= 100 || e instanceof Deno.errors.BadResource) {
+          this.#log.error("DNS over TCP stopped: the listener fails", { error: errorMessage(e) });
+          return;
+        }
         this.#log.debug("TCP accept failed", { error: errorMessage(e) });
+        await new Promise((resolve) => this.#clock.setTimeout(() => resolve(undefined), 10));
         continue;
       }
       if (this.#conns.size >= this.#limits.maxTcpConnections) {
