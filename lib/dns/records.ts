@@ -1,6 +1,6 @@
 /** Records of the `dns` ledger bucket: the value (type number → data text) and the data text of each type, checked and turned into wire form. */
 import { Buffer } from "node:buffer";
-import { compareGoStrings, JsonObject, parseJson } from "../ledger/json.ts";
+import { JsonObject, parseJson } from "../ledger/json.ts";
 import { parseIp } from "../node/cidr.ts";
 import { EdgeVpnError } from "../util/errors.ts";
 import { dnsTypeName } from "./types.ts";
@@ -185,21 +185,6 @@ export function parseRecordData(type: number, text: string): RecordData {
  */
 export function recordOf(name: string, ttl: number, data: RecordData): DnsRecord {
   return { name, type: data.packetType, class: "IN", ttl, data: data.data } as DnsRecord;
-}
-
-/**
- * Checks every record of a `dns` value (type number → text) as {@link parseRecordData} does.
- *
- * @throws {DnsRecordError} for the first invalid record, in type order.
- * @example
- * ```ts
- * checkDnsRecords(new Map([[1, "10.1.0.5"]])); // ok
- * ```
- */
-export function checkDnsRecords(records: ReadonlyMap<number, string>): void {
-  for (const type of [...records.keys()].sort((a, b) => compareGoStrings(`${a}`, `${b}`))) {
-    parseRecordData(type, records.get(type)!);
-  }
 }
 
 /**

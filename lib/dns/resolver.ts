@@ -131,12 +131,6 @@ export class DnsResolver {
     });
   }
 
-  /** The zone of machine names, if any. */
-  get zone(): MachineZone | undefined {
-    this.#refresh();
-    return this.#zone;
-  }
-
   /** Keys skipped as unusable, records skipped as invalid, queries cut by the work budget. */
   get counters(): { invalidKeys: number; invalidRecords: number; budgetExhausted: number } {
     return {

@@ -97,8 +97,6 @@ export interface DnsServer {
   readonly address: HostPort | undefined;
   /** A snapshot of the counters. */
   counters(): DnsCounters;
-  /** The resolver (machine zone, lookups), for tools and tests. */
-  readonly resolver: DnsResolver;
 }
 
 /**
@@ -126,7 +124,7 @@ export function createDnsServer(
 }
 
 class Server implements DnsServer {
-  readonly resolver: DnsResolver;
+  readonly #resolver: DnsResolver;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #options: DnsServerOptions;
@@ -159,7 +157,7 @@ class Server implements DnsServer {
     if (options.forward) {
       this.#forwarder = new Forwarder({ clock: this.#clock, logger: this.#log }, options.forward);
     }
-    this.resolver = new DnsResolver({
+    this.#resolver = new DnsResolver({
       ledger: components.ledger,
       logger: this.#log,
       clock: this.#clock,
@@ -172,7 +170,7 @@ class Server implements DnsServer {
   }
 
   counters(): DnsCounters {
-    const resolver = this.resolver.counters;
+    const resolver = this.#resolver.counters;
     return {
       queries: { ...this.#counters.queries },
       answers: { ...this.#counters.answers },
@@ -203,7 +201,7 @@ class Server implements DnsServer {
         if (port !== 0 || attempt >= 8 || !(e instanceof Deno.errors.AddrInUse)) throw e;
       }
     }
-    this.resolver.start();
+    this.#resolver.start();
     this.#loops.push(this.#udpLoop(this.#udp!), this.#tcpLoop(this.#tcp!));
     this.#log.info(`DNS server listening on ${formatHostPort(this.#address!)} (UDP and TCP)`);
     await Promise.resolve();
@@ -212,7 +210,7 @@ class Server implements DnsServer {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.resolver.stop();
+    this.#resolver.stop();
     this.#forwarder?.stop();
     try {
       this.#udp?.close();
@@ -427,7 +425,7 @@ class Server implements DnsServer {
       count("formerr");
       return { ...base, flags: flags | RCODE.FORMERR };
     }
-    const r = await this.resolver.resolve(query.questions[0]);
+    const r = await this.#resolver.resolve(query.questions[0]);
     count(r.source);
     return {
       ...base,

@@ -40,7 +40,6 @@ export const RCODE = {
 export const OPCODE_QUERY = 0;
 /** Class IN. */
 export const CLASS_IN = 1;
-/** The type number of OPT pseudo-records (EDNS). */
 export const TYPE_OPT = 41;
 
 /** A resource record as dns-packet encodes and decodes it (OPT records excluded). */

@@ -2,9 +2,6 @@
 import { parseIp } from "../node/cidr.ts";
 import { domainName } from "./records.ts";
 
-/** Default zone of machine names. */
-export const DEFAULT_ZONE = "edgevpn.";
-
 /** A live machine of the zone: its peer, its names and its VPN addresses. */
 export interface ZoneMachine {
   peerId: string;
