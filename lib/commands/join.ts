@@ -7,7 +7,9 @@ import { encodeToken } from "../config/token.ts";
 import { leaseFileName } from "../crypto/derive.ts";
 import { DHCP_PREFIX, obtainAddress } from "../dhcp/dhcp.ts";
 import { createMesh } from "../mesh/mesh.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 import { UsageError } from "../util/errors.ts";
+import { startTracing, stopTracing } from "../util/trace.ts";
 import { createVpn, type DataPlane, parseVpnAddress, vpnComponentsOf } from "../vpn/mod.ts";
 import { meshOptionsOf, startApi, untilAborted } from "./common.ts";
 import { loadOrCreateStateNetwork } from "./network_state.ts";
@@ -38,6 +40,7 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
     ...s,
     privkeyCache: ctx.explicit.has("privkeyCache") ? s.privkeyCache : true,
   };
+  if (s.vpnTrace !== "") startTracing();
   const mesh = await createMesh(
     meshOptionsOf(settings, network, { home: ctx.home, logger: ctx.log, alive: true }),
   );
@@ -80,6 +83,10 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
   } finally {
     ctx.log.info("stopping");
     for (const stop of stops) await stop();
+    if (s.vpnTrace !== "") {
+      const marks = new TextEncoder().encode(JSON.stringify(stopTracing()));
+      await writeFileAtomic(expandHome(s.vpnTrace, ctx.home), marks, { mode: 0o644 });
+    }
   }
 }
 

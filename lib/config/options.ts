@@ -489,6 +489,15 @@ export const OPTIONS = {
     help: "directory of this node's files (the network that join creates when given no token)",
     scope: "vpn",
   },
+  vpnTrace: {
+    flag: "vpn-trace",
+    env: "EDGEVPNVPNTRACE",
+    kind: "string",
+    default: "",
+    help:
+      "debugging: stamp each packet's path (interface, muxer, socket) and write the marks as JSON to this file on exit (see scripts/trace_vpn.ts)",
+    scope: "vpn",
+  },
   transientConn: compat("transient-conn", "TRANSIENTCONN", "bool", false, "vpn"),
   api: {
     flag: "api",
