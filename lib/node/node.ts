@@ -33,7 +33,7 @@ import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.t
 import { GossipPubSub } from "./gossip.ts";
 import { MdnsDiscovery } from "./mdns.ts";
 import { MessageStreams } from "./message_streams.ts";
-import { coalescingYamux, sendOneShot } from "./muxer.ts";
+import { coalescingYamux, flushMuxer, sendOneShot } from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import { skipRedundantProtocolMerges } from "./peer_store.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
@@ -367,7 +367,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         return;
       }
       this.#counters.streams.inbound++;
-      const wrapped = this.#track(stream, peer);
+      const wrapped = this.#track(stream, peer, muxerOf(connection));
       try {
         await handler(wrapped);
       } catch (e) {
@@ -443,7 +443,9 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         { signal: t.signal, runOnLimitedConnection: false },
       );
       this.#counters.streams.outbound++;
-      return this.#track(stream, peerId);
+      const connection = this.#libp2p.getConnections(peerIdFromString(peerId))
+        .find((c) => c.streams.includes(stream));
+      return this.#track(stream, peerId, connection && muxerOf(connection));
     } catch (e) {
       if ((e as Error)?.name === "UnsupportedProtocolError") {
         throw new EdgeVpnError(
@@ -515,6 +517,15 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     return closed;
   }
 
+  /**
+   * Sends now what {@link sendOnce} calls made during this task left pending on the direct
+   * connection to `peerId` (they are otherwise sent together at the end of the task).
+   */
+  flushSends(peerId: string): void {
+    const muxer = this.#directMuxer(peerId);
+    if (muxer !== undefined) flushMuxer(muxer);
+  }
+
   // The stream muxer of an open, direct (not relayed) connection to `peerId`.
   #directMuxer(peerId: string): { createStream(o: object): Promise<Stream> } | undefined {
     const id = this.#peerIdOf(peerId);
@@ -578,9 +589,14 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
 
   #onConnectionOpen = (e: CustomEvent<Connection>): void => this.#messages.attach(e.detail);
 
-  #track(stream: Stream, peer: string): NodeStream {
+  #track(stream: Stream, peer: string, muxer?: unknown): NodeStream {
     this.#streams.add(stream);
-    return wrapStream(stream, peer, () => this.#streams.delete(stream));
+    return wrapStream(
+      stream,
+      peer,
+      () => this.#streams.delete(stream),
+      muxer === undefined ? undefined : () => flushMuxer(muxer),
+    );
   }
 
   #remember(peerId: string): void {
@@ -776,6 +792,10 @@ async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {
     );
   }
   return await loadOrCreateIdentity(options.privkeyCacheDir);
+}
+
+function muxerOf(connection: Connection): unknown {
+  return (connection as unknown as { muxer?: unknown }).muxer;
 }
 
 /**
