@@ -3,8 +3,11 @@ import { encodeToken, generateNetworkConfig } from "../lib/config/token.ts";
 import { generateIdentity } from "../lib/crypto/identity.ts";
 import type { Namespace } from "./netns.ts";
 
-/** Which program runs one end: our `cli.ts join` or a Go EdgeVPN binary. */
-export type Implementation = { kind: "deno" } | { kind: "go"; binary: string };
+/**
+ * Which program runs one end: our `cli.ts join` (this checkout's, or the `cli.ts` of another
+ * checkout, to compare two versions) or a Go EdgeVPN binary.
+ */
+export type Implementation = { kind: "deno"; cli?: string } | { kind: "go"; binary: string };
 
 /** How to start the pair. */
 export interface VpnPairOptions {
@@ -111,8 +114,11 @@ export async function startVpnPair(
       }));
       return;
     }
+    const join = side.cli === undefined
+      ? JOIN_ARGS
+      : JOIN_ARGS.map((a) => a === `${ROOT}cli.ts` ? side.cli! : a);
     children.push(n.ns.spawn(Deno.execPath(), [
-      ...JOIN_ARGS,
+      ...join,
       ...common,
       "--vpn-protocol",
       options.protocol,
