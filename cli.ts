@@ -10,7 +10,7 @@ import {
 import { type CliValues, resolveSettings } from "./lib/config/settings.ts";
 import type { Settings } from "./lib/config/options.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "./lib/util/errors.ts";
-import { createLogger, type LogRecord, parseLogLevel } from "./lib/util/logger.ts";
+import { createLogger, formatLogRecord, parseLogFormat, parseLogLevel } from "./lib/util/logger.ts";
 import { VERSION } from "./lib/version.ts";
 
 const encoder = new TextEncoder();
@@ -54,6 +54,13 @@ const COMMANDS: CommandDef[] = [
     summary: "run a node (discovery, gossip, ledger) without the VPN until SIGINT/SIGTERM",
     scopes: ["common"],
     load: async () => (await import("./lib/commands/start.ts")).runStart,
+  },
+  {
+    name: "dashboard",
+    summary:
+      "print a new one-time login link for the dashboard of a running node (reads the API token of --state-dir)",
+    scopes: ["common", "client"],
+    load: async () => (await import("./lib/commands/dashboard.ts")).runDashboard,
   },
   {
     name: "api",
@@ -103,18 +110,6 @@ function cliValues(cmd: Command, scopes: OptionScope[]): CliValues {
   return values;
 }
 
-function textSink(record: LogRecord): void {
-  const fields = record.fields
-    ? Object.entries(record.fields).map(([k, v]) =>
-      ` ${k}=${typeof v === "string" ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`
-    ).join("")
-    : "";
-  const line = `${record.time.toISOString()} ${record.level.toUpperCase().padEnd(5)} ${
-    record.logger ? record.logger + ": " : ""
-  }${record.msg}${fields}\n`;
-  Deno.stderr.writeSync(encoder.encode(line));
-}
-
 async function runCommand(
   def: Pick<CommandDef, "scopes" | "load">,
   cmd: Command,
@@ -130,9 +125,16 @@ async function runCommand(
   if (!level) {
     throw new UsageError(
       "BAD_FLAG",
-      `--log-level: expected debug, info, warn, error or fatal, got ${
+      `--log-level: expected debug, info, warn, error, dpanic, panic or fatal, got ${
         JSON.stringify(settings.logLevel)
       }`,
+    );
+  }
+  const format = parseLogFormat(settings.logFormat);
+  if (!format) {
+    throw new UsageError(
+      "BAD_FLAG",
+      `--log-format: expected text or json, got ${JSON.stringify(settings.logFormat)}`,
     );
   }
   const controller = new AbortController();
@@ -145,7 +147,10 @@ async function runCommand(
       settings,
       args: cmd.args,
       out: (text) => Deno.stdout.writeSync(encoder.encode(text)),
-      log: createLogger({ level, sink: textSink }),
+      log: createLogger({
+        level,
+        sink: (record) => Deno.stderr.writeSync(encoder.encode(formatLogRecord(record, format))),
+      }),
       signal: controller.signal,
       home: env.HOME,
       explicit,

@@ -39,7 +39,13 @@ export {
   verifyPeerSignature,
 } from "./lib/crypto/identity.ts";
 export { EdgeVpnError, InputError, UsageError } from "./lib/util/errors.ts";
-export { createLogger, type Logger, type LogLevel } from "./lib/util/logger.ts";
+export {
+  createLogger,
+  formatLogRecord,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+} from "./lib/util/logger.ts";
 export { VERSION } from "./lib/version.ts";
 export {
   createMesh,
@@ -53,6 +59,9 @@ export * as hub from "./lib/hub/mod.ts";
 export * as ledger from "./lib/ledger/mod.ts";
 export * as vpn from "./lib/vpn/mod.ts";
 export * as api from "./lib/api/mod.ts";
+export * as dashboard from "./lib/dashboard/mod.ts";
+export * as metrics from "./lib/metrics/mod.ts";
+export { type NodeApiContext, startNodeApi } from "./lib/commands/api_server.ts";
 export {
   dhcpDecision,
   type DhcpOptions,

@@ -3,7 +3,7 @@
 import { EdgeVpnError, InputError } from "../util/errors.ts";
 
 /** HTTP statuses the API answers bad requests with. */
-export type ApiErrorStatus = 400 | 404 | 405 | 413 | 415 | 503;
+export type ApiErrorStatus = 400 | 401 | 403 | 404 | 405 | 413 | 415 | 503;
 
 /**
  * A request the API refuses; the error handler answers `{"error": message}` with `status`.

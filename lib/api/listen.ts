@@ -1,7 +1,13 @@
-/** Where the API listens: `host:port` or `unix:///path` (stale sockets removed, live ones refused), via Deno.serve. */
+/** Where the API listens: `host:port` or `unix:///path` (stale sockets removed, live ones refused), behind the connection guard. */
 
 import { errorMessage, UsageError } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import {
+  type ConnGuard,
+  type ConnGuardLimits,
+  DEFAULT_CONN_LIMITS,
+  guardConnections,
+} from "./conn_guard.ts";
 import { ApiListenError } from "./errors.ts";
 
 /**
@@ -139,12 +145,16 @@ export interface ServeApiOptions {
   listen?: string;
   /** Mode of a unix socket; default {@link DEFAULT_UNIX_SOCKET_MODE}. */
   unixSocketMode?: number;
+  /** Timeouts and size limits of client connections; default {@link DEFAULT_CONN_LIMITS}. */
+  limits?: Partial<ConnGuardLimits>;
   logger?: Logger;
 }
 
 /** A running listener. */
 export interface ApiListener {
   readonly address: ApiAddress;
+  /** Counters of the connection guard (timeouts, refusals). */
+  readonly connections: ConnGuard;
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
   /** Stops accepting, lets in-flight requests finish, removes our unix socket file. */
@@ -153,6 +163,10 @@ export interface ApiListener {
 
 /**
  * Serves `handler` (e.g. a Hono app's `fetch`) on a TCP address or unix socket.
+ *
+ * Connections are accepted by a guard ({@link guardConnections}) that closes requests whose
+ * head or body stalls and idle connections, caps open connections, and refuses oversize
+ * request lines, heads and bodies before relaying them to Deno.serve on a private socket.
  *
  * A unix socket path holding another kind of file is refused; a socket something still
  * accepts on is refused ("already in use"); a stale socket (connection refused) is removed.
@@ -172,74 +186,97 @@ export async function serveApi(
   const target = parseApiListen(options.listen ?? DEFAULT_API_LISTEN);
   const where = formatApiAddress(target);
   const logger = options.logger ?? silentLogger;
-  const onError = (e: unknown) => {
-    logger.error("request handler failed", { error: errorMessage(e) });
-    return new Response('{"error":"internal error","message":"internal error"}\n', {
-      status: 500,
-      headers: { "content-type": "application/json" },
-    });
-  };
-  const common = { onListen: () => {}, onError };
+  const limits: ConnGuardLimits = { ...DEFAULT_CONN_LIMITS, ...options.limits };
 
+  let listener: Deno.Listener;
+  let address: ApiAddress;
+  let ino: number | null = null;
   if (target.transport === "unix") {
     const path = target.path;
     await clearStaleSocket(path, where);
-    let server: Deno.HttpServer<Deno.UnixAddr>;
     try {
-      server = Deno.serve({ ...common, path }, handler);
+      listener = Deno.listen({ transport: "unix", path });
     } catch (e) {
       // Another process bound the path between our check and our bind.
       if (e instanceof Deno.errors.AddrInUse) throw socketInUseError(where);
       throw listenFailure(e, where);
     }
-    let ino: number | null = null;
     try {
       await Deno.chmod(path, (options.unixSocketMode ?? DEFAULT_UNIX_SOCKET_MODE) & 0o777);
       ino = (await Deno.lstat(path)).ino;
     } catch (e) {
-      await server.shutdown();
+      listener.close();
+      await Deno.remove(path).catch(() => {});
       throw new ApiListenError("API_LISTEN_FAILED", `Cannot chmod ${path}: ${errorMessage(e)}`, {
         cause: e,
       });
     }
-    logger.info("API listening", { address: where });
-    return {
-      address: { transport: "unix", path },
-      finished: server.finished,
-      close: async () => {
-        await server.shutdown();
-        await removeOwnSocket(path, ino);
-      },
-    };
+    address = { transport: "unix", path };
+  } else {
+    const bind = (hostname: string) => Deno.listen({ hostname, port: target.port });
+    try {
+      if (target.hostname !== "") {
+        listener = bind(target.hostname);
+      } else {
+        // Go's ":port" listens on every interface, IPv6 and IPv4; "::" is dual-stack on Linux.
+        try {
+          listener = bind("::");
+        } catch (e) {
+          if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
+            throw e;
+          }
+          listener = bind("0.0.0.0");
+        }
+      }
+    } catch (e) {
+      throw listenFailure(e, where);
+    }
+    const addr = listener.addr as Deno.NetAddr;
+    address = { transport: "tcp", hostname: addr.hostname, port: addr.port };
   }
 
-  const bind = (hostname: string) =>
-    Deno.serve({ ...common, hostname, port: target.port }, handler);
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  // Deno.serve listens on a socket in a private directory; only the guard connects to it.
+  let privateDir: string;
+  let server: Deno.HttpServer<Deno.UnixAddr>;
   try {
-    if (target.hostname !== "") {
-      server = bind(target.hostname);
-    } else {
-      // Go's ":port" listens on every interface, IPv6 and IPv4; "::" is dual-stack on Linux.
-      try {
-        server = bind("::");
-      } catch (e) {
-        if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
-          throw e;
-        }
-        server = bind("0.0.0.0");
-      }
-    }
+    privateDir = await Deno.makeTempDir({ prefix: "edgevpn-api-" });
+    server = Deno.serve({
+      path: `${privateDir}/http.sock`,
+      onListen: () => {},
+      onError: (e: unknown) => {
+        logger.error("request handler failed", { error: errorMessage(e) });
+        return new Response('{"error":"internal error","message":"internal error"}\n', {
+          status: 500,
+          headers: { "content-type": "application/json" },
+        });
+      },
+    }, handler);
   } catch (e) {
+    listener.close();
+    if (address.transport === "unix") await removeOwnSocket(address.path, ino);
     throw listenFailure(e, where);
   }
-  const address: ApiAddress = {
-    transport: "tcp",
-    hostname: server.addr.hostname,
-    port: server.addr.port,
-  };
+  const upstream = `${privateDir}/http.sock`;
+  const guard = guardConnections(
+    listener,
+    () => Deno.connect({ transport: "unix", path: upstream }),
+    limits,
+  );
   logger.info("API listening", { address: formatApiAddress(address) });
-  return { address, finished: server.finished, close: () => server.shutdown() };
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    connections: guard,
+    finished: server.finished,
+    close: () =>
+      closing ??= (async () => {
+        guard.stopAccepting();
+        await server.shutdown();
+        guard.close();
+        await Deno.remove(privateDir, { recursive: true }).catch(() => {});
+        if (address.transport === "unix") await removeOwnSocket(address.path, ino);
+      })(),
+  };
 }
 
 /** Go `listenUnix`'s checks: refuse non-sockets and live sockets, remove a stale one. */

@@ -1,7 +1,8 @@
 /** `edgevpn api`: a network node serving the HTTP API. */
 import type { CommandContext } from "../../cli.ts";
 import { createMesh } from "../mesh/mesh.ts";
-import { meshOptionsOf, networkOf, startApi, untilAborted } from "./common.ts";
+import { startNodeApi } from "./api_server.ts";
+import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
 
 /**
  * Runs a node with the API until SIGINT/SIGTERM; heartbeats only with `--enable-healthchecks`.
@@ -21,7 +22,13 @@ export async function runApi(ctx: CommandContext): Promise<void> {
   ctx.log.info(`Node ID: ${mesh.peerId}`);
   ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
   try {
-    const api = await startApi(mesh, s.listen, s, ctx.log);
+    const api = await startNodeApi(mesh, {
+      listen: s.listen,
+      settings: s,
+      home: ctx.home,
+      logger: ctx.log,
+      out: ctx.out,
+    });
     try {
       await untilAborted(ctx.signal);
     } finally {

@@ -4,13 +4,7 @@ import type { NetworkConfig } from "../config/network.ts";
 import type { Settings } from "../config/options.ts";
 import { expandHome } from "../config/settings.ts";
 import { parseOwnershipMode } from "../ledger/policy.ts";
-import type { Mesh, MeshOptions } from "../mesh/mesh.ts";
-import {
-  type ApiServer,
-  createApiServer,
-  formatApiAddress,
-  parseUnixSocketMode,
-} from "../api/mod.ts";
+import type { MeshOptions } from "../mesh/mesh.ts";
 import type { Logger } from "../util/logger.ts";
 import { UsageError } from "../util/errors.ts";
 
@@ -103,47 +97,18 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Starts the HTTP API of a mesh on `listen` (host:port or unix:///path).
+ * Flattens nested counters into `a.b.c` keys.
  *
  * @example
  * ```ts
- * const api = await startApi(mesh, settings.listen, settings, logger);
- * await api.stop();
+ * flattenCounters({ a: { b: 1 } }); // { "a.b": 1 }
  * ```
  */
-export async function startApi(
-  mesh: Mesh,
-  listen: string,
-  settings: Settings,
-  logger: Logger,
-): Promise<ApiServer> {
-  const mode = parseUnixSocketMode(settings.apiListenUnixMode);
-  if (mode === undefined) {
-    throw new UsageError(
-      "BAD_FLAG",
-      `APILISTENUNIXMODE: expected an octal file mode such as 0660, got ${
-        JSON.stringify(settings.apiListenUnixMode)
-      }`,
-    );
-  }
-  const node = mesh.node;
-  const api = createApiServer({
-    ledger: mesh.ledger,
-    node: {
-      peerId: mesh.peerId,
-      peerstorePeers: () => node.knownPeers(),
-      topicPeers: () => node.topicPeers(),
-      connectedPeers: () => node.connectedPeers(),
-      counters: () => flattenCounters(node.counters()),
-    },
-    logger,
-  }, { listen, unixSocketMode: mode });
-  await api.start();
-  logger.info(`API listening on ${api.address ? formatApiAddress(api.address) : listen}`);
-  return api;
-}
-
-function flattenCounters(value: object, prefix = "", out: Record<string, number> = {}) {
+export function flattenCounters(
+  value: object,
+  prefix = "",
+  out: Record<string, number> = {},
+): Record<string, number> {
   for (const [k, v] of Object.entries(value)) {
     if (typeof v === "number") out[prefix + k] = v;
     else if (v && typeof v === "object") flattenCounters(v, `${prefix}${k}.`, out);

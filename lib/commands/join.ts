@@ -11,8 +11,16 @@ import { writeFileAtomic } from "../util/atomic_file.ts";
 import { UsageError } from "../util/errors.ts";
 import { startTracing, stopTracing } from "../util/trace.ts";
 import { tuneMalloc } from "../../ffi/malloc.ts";
-import { createVpn, type DataPlane, parseVpnAddress, vpnComponentsOf } from "../vpn/mod.ts";
-import { meshOptionsOf, startApi, untilAborted } from "./common.ts";
+import type { DhcpStatus } from "../metrics/prometheus.ts";
+import {
+  createVpn,
+  type DataPlane,
+  parseVpnAddress,
+  type Vpn,
+  vpnComponentsOf,
+} from "../vpn/mod.ts";
+import { startNodeApi } from "./api_server.ts";
+import { meshOptionsOf, untilAborted } from "./common.ts";
 import { loadOrCreateStateNetwork } from "./network_state.ts";
 import { assertCanCreateTun } from "./privileges.ts";
 
@@ -53,6 +61,23 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
   ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
   const stops: (() => Promise<void>)[] = [() => mesh.stop()];
   try {
+    const running: { vpn?: Vpn } = {};
+    const dhcp: DhcpStatus = s.dhcp
+      ? { enabled: true, state: "waiting" }
+      : { enabled: false, state: "static", address: s.address };
+    // The API comes first: the dashboard shows the node while DHCP waits for an address.
+    if (s.api) {
+      const api = await startNodeApi(mesh, {
+        listen: s.apiListen,
+        settings: s,
+        home: ctx.home,
+        logger: ctx.log,
+        out: ctx.out,
+        vpn: () => running.vpn?.counters(),
+        dhcp: () => dhcp,
+      });
+      stops.unshift(() => api.stop());
+    }
     let address = s.address;
     if (s.dhcp) {
       const ip = await obtainAddress(mesh.ledger, mesh.peerId, {
@@ -63,8 +88,9 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
         logger: ctx.log,
       });
       address = `${ip}/${DHCP_PREFIX}`;
+      Object.assign(dhcp, { state: "leased", address });
     }
-    const vpn = createVpn(vpnComponentsOf(mesh, { logger: ctx.log }), {
+    const started = createVpn(vpnComponentsOf(mesh, { logger: ctx.log }), {
       interfaceName: s.interface,
       address,
       mtu: s.mtu,
@@ -76,13 +102,10 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
       dataPlane,
       offload: s.tunOffload,
     });
-    await vpn.start();
-    stops.unshift(() => vpn.stop());
-    ctx.log.info(`VPN up: interface ${vpn.interfaceName} with address ${address}`);
-    if (s.api) {
-      const api = await startApi(mesh, s.apiListen, s, ctx.log);
-      stops.unshift(() => api.stop());
-    }
+    await started.start();
+    running.vpn = started;
+    stops.unshift(() => started.stop());
+    ctx.log.info(`VPN up: interface ${started.interfaceName} with address ${address}`);
     await untilAborted(ctx.signal);
   } finally {
     ctx.log.info("stopping");

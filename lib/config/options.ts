@@ -4,7 +4,7 @@
 export type OptionKind = "bool" | "int" | "string" | "list" | "seconds" | "duration";
 
 /** Which commands take an option. */
-export type OptionScope = "common" | "vpn" | "api" | "generate";
+export type OptionScope = "common" | "vpn" | "api" | "generate" | "client";
 
 /** One option: its flag, environment variable, default and help. */
 export interface OptionSpec {
@@ -315,7 +315,15 @@ export const OPTIONS = {
     env: "EDGEVPNLOGLEVEL",
     kind: "string",
     default: "info",
-    help: "log level: debug, info, warn, error, fatal",
+    help: "log level (Go's names): debug, info, warn, error, dpanic, panic, fatal",
+    scope: "common",
+  },
+  logFormat: {
+    flag: "log-format",
+    env: "EDGEVPNLOGFORMAT",
+    kind: "string",
+    default: "text",
+    help: "log lines as text or json (Go's zap field names: level, ts, logger, caller, msg)",
     scope: "common",
   },
   libp2pLogLevel: {
@@ -481,14 +489,6 @@ export const OPTIONS = {
       "let the kernel hand over TCP segments of up to 64 KiB (GSO); falls back when unsupported",
     scope: "vpn",
   },
-  stateDir: {
-    flag: "state-dir",
-    env: "EDGEVPNSTATEDIR",
-    kind: "string",
-    default: HOME_DIR,
-    help: "directory of this node's files (the network that join creates when given no token)",
-    scope: "vpn",
-  },
   vpnTrace: {
     flag: "vpn-trace",
     env: "EDGEVPNVPNTRACE",
@@ -530,6 +530,40 @@ export const OPTIONS = {
     default: false,
     help: "send heartbeats so this node counts as alive",
     scope: "api",
+  },
+  stateDir: {
+    flag: "state-dir",
+    env: "EDGEVPNSTATEDIR",
+    kind: "string",
+    default: HOME_DIR,
+    help:
+      "directory of this node's files: the network that join creates when given no token, the API token (api-token)",
+    scope: "common",
+  },
+  apiAuth: {
+    flag: "api-auth",
+    env: "APIAUTH",
+    kind: "bool",
+    default: true,
+    help:
+      "require the API token (state dir file api-token) for writes, and for everything off loopback; false: open as Go EdgeVPN",
+    scope: "common",
+  },
+  apiHosts: {
+    flag: "api-hosts",
+    env: "APIHOSTS",
+    kind: "list",
+    default: [],
+    help: "extra host names the API answers to (Host header), besides its address and localhost",
+    scope: "common",
+  },
+  apiUrl: {
+    flag: "api-url",
+    env: "EDGEVPNAPIURL",
+    kind: "string",
+    default: "http://127.0.0.1:8080",
+    help: "where the node's API listens (http://host:port)",
+    scope: "client",
   },
   apiListenUnixMode: {
     flag: "api-listen-unix-mode",

@@ -16,6 +16,7 @@
 import type { Connection } from "@libp2p/interface";
 import { type ByteChunk, concatBytes } from "../util/bytes.ts";
 import { isCoalescingYamux, YAMUX, yamuxFrame } from "./muxer.ts";
+import type { TrafficMeter } from "./traffic.ts";
 
 /** What a registered protocol does with its messages. */
 export interface MessageRoute {
@@ -78,13 +79,15 @@ export class MessageStreams {
   readonly #routes = new Map<string, MessageRoute>();
   readonly #counters: MessageStreamCounters;
   readonly #timeoutMs: number;
+  readonly #traffic: TrafficMeter | undefined;
   readonly #pending = new Set<Pending>();
   readonly #attached = new WeakSet<Connection>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
-  constructor(counters: MessageStreamCounters, timeoutMs: number) {
+  constructor(counters: MessageStreamCounters, timeoutMs: number, traffic?: TrafficMeter) {
     this.#counters = counters;
     this.#timeoutMs = timeoutMs;
+    this.#traffic = traffic;
   }
 
   /** Adds (or replaces) a protocol. */
@@ -212,6 +215,7 @@ export class MessageStreams {
       if (!s.ended) return;
       forget(id);
       const message = s.chunks.length === 1 ? s.chunks[0] : concatBytes(s.chunks, s.bytes);
+      this.#traffic?.record(peer, s.route.protocol, "in", message.length);
       let ok: boolean | void = false;
       try {
         ok = s.route.deliver(peer, message);

@@ -19,3 +19,4 @@ export type { NodeStream } from "./stream.ts";
 export type { RefusalReason } from "./gater.ts";
 export { loadOrCreateIdentity, PRIVKEY_FILE } from "./privkey.ts";
 export { rendezvousCid } from "./rendezvous.ts";
+export { Meter, TrafficMeter, type TrafficStats } from "./traffic.ts";

@@ -46,6 +46,7 @@ export function coalescingYamux(init: YamuxInit = {}): () => StreamMuxerFactory 
     const create = factory.createStreamMuxer.bind(factory);
     factory.createStreamMuxer = (maConn) => {
       const muxer = create(maConn);
+      tagStreams(muxer);
       updateWindowsAtHalf(muxer);
       coalesce(muxer);
       holdStreamsUntilListened(muxer);
@@ -88,6 +89,33 @@ function updateWindowsAtHalf(muxer: StreamMuxer): void {
     const stream = newStream.apply(this, args);
     m._newStream = newStream;
     patchStreamClass(stream);
+    return stream;
+  };
+}
+
+/** The muxer of each stream a coalescing yamux muxer made. */
+const streamMuxers = new WeakMap<object, object>();
+
+/**
+ * The muxer a stream belongs to (streams of libp2p 3.3 do not name their connection), or
+ * undefined for streams of other muxers.
+ *
+ * @example
+ * ```ts
+ * const muxer = muxerOfStream(stream); // the `connection.muxer` it travels on
+ * ```
+ */
+export function muxerOfStream(stream: object): object | undefined {
+  return streamMuxers.get(stream);
+}
+
+function tagStreams(muxer: StreamMuxer): void {
+  const m = muxer as unknown as { _newStream?: (...args: unknown[]) => object };
+  const create = m._newStream;
+  if (typeof create !== "function") return;
+  m._newStream = function (...args: unknown[]) {
+    const stream = create.apply(this, args);
+    streamMuxers.set(stream, muxer);
     return stream;
   };
 }

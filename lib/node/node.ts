@@ -33,12 +33,13 @@ import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.t
 import { GossipPubSub } from "./gossip.ts";
 import { MdnsDiscovery } from "./mdns.ts";
 import { MessageStreams } from "./message_streams.ts";
-import { coalescingYamux, flushMuxer, sendOneShot } from "./muxer.ts";
+import { coalescingYamux, flushMuxer, muxerOfStream, sendOneShot } from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import { skipRedundantProtocolMerges } from "./peer_store.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
 import { type FoundPeer, RendezvousDiscovery } from "./rendezvous.ts";
 import { type NodeStream, wrapStream } from "./stream.ts";
+import { TrafficMeter } from "./traffic.ts";
 import { concatBytes } from "../util/bytes.ts";
 
 /** Where a peer was discovered. */
@@ -146,6 +147,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #known = new Set<string>();
   readonly #peerIds = new Map<string, PeerId>();
   readonly #counters: Omit<NodeCounters, "hub">;
+  readonly #traffic: TrafficMeter;
   /** Aborted by `stop()`: ends dials that discovery started. */
   readonly #lifetime = new AbortController();
   #membership: MembershipPredicate | undefined;
@@ -158,13 +160,16 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     rules: GaterRules,
     refused: Record<RefusalReason, number>,
     options: NodeOptions,
+    traffic: TrafficMeter = new TrafficMeter(),
   ) {
     super();
     this.identity = identity;
+    this.#traffic = traffic;
     this.#counters = { streams: { inbound: 0, outbound: 0, nonMember: 0, messages: 0 }, refused };
     this.#messages = new MessageStreams(
       this.#counters.streams,
       options.inboundTimeoutMs ?? NODE_DEFAULTS.inboundTimeoutMs,
+      traffic,
     );
     this.#libp2p = libp2p;
     this.#rules = rules;
@@ -367,7 +372,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         return;
       }
       this.#counters.streams.inbound++;
-      const wrapped = this.#track(stream, peer, muxerOf(connection));
+      const wrapped = this.#track(stream, peer);
       try {
         await handler(wrapped);
       } catch (e) {
@@ -443,9 +448,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         { signal: t.signal, runOnLimitedConnection: false },
       );
       this.#counters.streams.outbound++;
-      const connection = this.#libp2p.getConnections(peerIdFromString(peerId))
-        .find((c) => c.streams.includes(stream));
-      return this.#track(stream, peerId, connection && muxerOf(connection));
+      return this.#track(stream, peerId);
     } catch (e) {
       if ((e as Error)?.name === "UnsupportedProtocolError") {
         throw new EdgeVpnError(
@@ -492,6 +495,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     const sent = sendOneShot(muxer, [header, data]);
     if (sent === "sent") {
       this.#counters.streams.outbound++;
+      this.#traffic.record(peerId, protocol, "out", data.length);
       return;
     }
     if (sent === "saturated") {
@@ -513,6 +517,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     });
     signal?.addEventListener("abort", onAbort, { once: true });
     stream.send(message);
+    this.#traffic.record(peerId, protocol, "out", data.length);
     await stream.close();
     return closed;
   }
@@ -573,6 +578,24 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     }
   }
 
+  /** Bytes moved per peer and per protocol, and in total (Go's bandwidth counter). */
+  get traffic(): TrafficMeter {
+    return this.#traffic;
+  }
+
+  /** The open connections: peer, transport (`tcp`, …), direction, relayed or not. */
+  connections(): { peer: string; transport: string; direction: string; relayed: boolean }[] {
+    return this.#libp2p.getConnections().map((c) => {
+      const names = c.remoteAddr.getComponents().map((x) => x.name);
+      const relayed = names.includes("p2p-circuit");
+      const transport = relayed
+        ? "relay"
+        : names.find((n) => ["tcp", "udp", "ws", "wss", "quic-v1", "webrtc"].includes(n)) ??
+          "other";
+      return { peer: c.remotePeer.toString(), transport, direction: c.direction, relayed };
+    });
+  }
+
   /** A snapshot of the counters. */
   counters(): NodeCounters {
     return {
@@ -587,9 +610,14 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     return membersOnly ? (peer: string) => this.isMember(peer) : () => true;
   }
 
-  #onConnectionOpen = (e: CustomEvent<Connection>): void => this.#messages.attach(e.detail);
+  #onConnectionOpen = (e: CustomEvent<Connection>): void => {
+    const muxer = (e.detail as unknown as { muxer?: object }).muxer;
+    if (muxer) this.#traffic.connectionOpened(muxer, e.detail.remotePeer.toString());
+    this.#messages.attach(e.detail);
+  };
 
-  #track(stream: Stream, peer: string, muxer?: unknown): NodeStream {
+  #track(stream: Stream, peer: string): NodeStream {
+    const muxer = muxerOfStream(stream);
     this.#streams.add(stream);
     return wrapStream(
       stream,
@@ -738,6 +766,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
     blockedAddress: 0,
   };
   const gaterLog = (options.logger ?? silentLogger).child("node.gater");
+  const traffic = new TrafficMeter();
   const libp2p = await createLibp2p({
     start: false,
     privateKey: privateKeyFromProtobuf(identity.privateKeyProtobuf),
@@ -754,6 +783,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
       gaterLog.debug("refused", { reason, subject });
     }),
     nodeInfo: { userAgent: NODE_DEFAULTS.userAgent },
+    metrics: traffic.libp2pMetrics(),
     ...(options.libp2pDebugLogs ? {} : { logger: silentComponentLogger }),
     services: {
       identify: identify(),
@@ -780,7 +810,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
   }) as unknown as Libp2p<Services>;
   clearHeartbeatOnStop(libp2p.services.pubsub);
   skipRedundantProtocolMerges(libp2p);
-  return new EdgeNode(identity, libp2p, rules, refused, options);
+  return new EdgeNode(identity, libp2p, rules, refused, options, traffic);
 }
 
 async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {
@@ -792,10 +822,6 @@ async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {
     );
   }
   return await loadOrCreateIdentity(options.privkeyCacheDir);
-}
-
-function muxerOf(connection: Connection): unknown {
-  return (connection as unknown as { muxer?: unknown }).muxer;
 }
 
 /**

@@ -96,3 +96,58 @@ export function createLogger(
  * ```
  */
 export const silentLogger: Logger = createLogger({});
+
+/** How log lines are written: `text` for people, `json` for log collectors. */
+export type LogFormat = "text" | "json";
+
+/** Field names whose values are replaced by `[redacted]` in every log line. */
+const SECRET_FIELD = /token|secret|password|authorization|cookie|otp|privkey|private/i;
+
+function redact(fields: Record<string, unknown> | undefined): [string, unknown][] {
+  return Object.entries(fields ?? {}).map(([k, v]) => [k, SECRET_FIELD.test(k) ? "[redacted]" : v]);
+}
+
+/**
+ * One log line (with its newline). `json` keeps Go EdgeVPN's zap field names: `level`, `ts`
+ * (Unix seconds), `logger`, `msg`, then the record's fields; `text` is
+ * `time LEVEL logger: msg key=value…`. Fields named like secrets (token, password,
+ * authorization, cookie, …) are written as `[redacted]`.
+ *
+ * @example
+ * ```ts
+ * formatLogRecord({ level: "info", logger: "node", msg: "started", time: new Date(0) }, "json");
+ * // '{"level":"info","ts":0,"logger":"node","msg":"started"}\n'
+ * ```
+ */
+export function formatLogRecord(record: LogRecord, format: LogFormat): string {
+  const fields = redact(record.fields);
+  if (format === "json") {
+    const line: Record<string, unknown> = {
+      level: record.level,
+      ts: record.time.getTime() / 1000,
+      logger: record.logger || "edgevpn",
+      msg: record.msg,
+    };
+    for (const [k, v] of fields) if (!(k in line)) line[k] = v;
+    return JSON.stringify(line, (_k, v) => typeof v === "bigint" ? v.toString() : v) + "\n";
+  }
+  const text = fields.map(([k, v]) =>
+    ` ${k}=${typeof v === "string" ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`
+  ).join("");
+  return `${record.time.toISOString()} ${record.level.toUpperCase().padEnd(5)} ${
+    record.logger ? record.logger + ": " : ""
+  }${record.msg}${text}\n`;
+}
+
+/**
+ * Parses `--log-format` (case-insensitive), or returns undefined when unknown.
+ *
+ * @example
+ * ```ts
+ * parseLogFormat("JSON"); // "json"
+ * ```
+ */
+export function parseLogFormat(text: string): LogFormat | undefined {
+  const t = text.trim().toLowerCase();
+  return t === "text" || t === "json" ? t : undefined;
+}

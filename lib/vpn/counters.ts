@@ -64,6 +64,8 @@ export interface VpnCounters {
     /** Packets the interface did not take. */
     tunWriteErrors: number;
   };
+  /** Packets and bytes per peer (the 4096 most recently added peers). */
+  peers: Map<string, PeerTraffic>;
   /** Fast-protocol stream management. */
   links: {
     /** Fast streams opened (attempts). */
@@ -109,5 +111,35 @@ export function newVpnCounters(): VpnCounters {
     },
     inbound: { nonMember: 0, badFrame: 0, badPacket: 0, tunWriteErrors: 0 },
     links: { dials: 0, dialFailures: 0, fallbacks: 0, streamsClosed: 0 },
+    peers: new Map(),
   };
+}
+
+/** What the VPN moved to and from one peer. */
+export interface PeerTraffic {
+  sent: Traffic;
+  received: Traffic;
+}
+
+const MAX_PEERS = 4096;
+
+/**
+ * The per-peer traffic of `peer` in `counters`, added on first use (the oldest peer is
+ * forgotten beyond 4096).
+ *
+ * @example
+ * ```ts
+ * peerTraffic(counters, "12D3KooW…").sent.packets++;
+ * ```
+ */
+export function peerTraffic(counters: VpnCounters, peer: string): PeerTraffic {
+  let t = counters.peers.get(peer);
+  if (t === undefined) {
+    if (counters.peers.size >= MAX_PEERS) {
+      counters.peers.delete(counters.peers.keys().next().value!);
+    }
+    t = { sent: { packets: 0, bytes: 0 }, received: { packets: 0, bytes: 0 } };
+    counters.peers.set(peer, t);
+  }
+  return t;
 }

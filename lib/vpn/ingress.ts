@@ -4,7 +4,7 @@ import { errorMessage } from "../util/errors.ts";
 import { icmpEchoTag, traceMark, tracing } from "../util/trace.ts";
 import type { Logger } from "../util/logger.ts";
 import type { VpnTun } from "./components.ts";
-import type { Traffic, VpnCounters } from "./counters.ts";
+import { peerTraffic, type Traffic, type VpnCounters } from "./counters.ts";
 import { FrameDecoder, FrameError } from "./frame.ts";
 import { forEachPacket, VIRTIO_NET_HDR_LENGTH } from "./gso.ts";
 import { IpStreamSplitter } from "./packet.ts";
@@ -30,6 +30,8 @@ export class Ingress {
   readonly #afterWrite: () => void;
   #wrote = false;
   #closed = false;
+  /** The sender of the `/edgevpn/0.1` message being split. */
+  #legacyPeer: Traffic = { packets: 0, bytes: 0 };
 
   /**
    * `afterWrite` runs after each chunk that put packets into the interface: the kernel often
@@ -62,15 +64,21 @@ export class Ingress {
     const traffic = headerLength > 0
       ? this.#counters.received.fastGso
       : this.#counters.received.fast;
+    const peer = peerTraffic(this.#counters, stream.remotePeer).received;
     const onFrame = headerLength > 0
       ? (frame: Uint8Array) => {
+        const bytes = frame.length - VIRTIO_NET_HDR_LENGTH;
         traffic.packets++;
-        traffic.bytes += frame.length - VIRTIO_NET_HDR_LENGTH;
+        traffic.bytes += bytes;
+        peer.packets++;
+        peer.bytes += bytes;
         this.#writeOffloadFrame(frame);
       }
       : (packet: Uint8Array) => {
         traffic.packets++;
         traffic.bytes += packet.length;
+        peer.packets++;
+        peer.bytes += packet.length;
         this.#writePacket(packet);
       };
     this.#streams.add(stream);
@@ -100,6 +108,7 @@ export class Ingress {
   legacyMessage = (peer: string, message: Uint8Array): boolean => {
     if (this.#closed) return false;
     if (tracing) traceMark("ingress.message");
+    this.#legacyPeer = peerTraffic(this.#counters, peer).received;
     this.#splitter.reset();
     try {
       this.#splitter.push(message, this.#onLegacyPacket);
@@ -132,6 +141,8 @@ export class Ingress {
     const traffic: Traffic = this.#counters.received.legacy;
     traffic.packets++;
     traffic.bytes += packet.length;
+    this.#legacyPeer.packets++;
+    this.#legacyPeer.bytes += packet.length;
     this.#writePacket(packet);
   };
 

@@ -6,7 +6,7 @@ import type { Logger } from "../util/logger.ts";
 import { BatchQueue } from "./batch_queue.ts";
 import type { VpnNode } from "./components.ts";
 import type { DataPlane } from "./config.ts";
-import type { Traffic, VpnCounters } from "./counters.ts";
+import { peerTraffic, type Traffic, type VpnCounters } from "./counters.ts";
 import {
   FAST_GSO_PROTOCOL,
   FAST_PROTOCOL,
@@ -182,6 +182,7 @@ export class PeerLink {
     const traffic = this.#mode === FAST_GSO
       ? this.#ctx.counters.sent.fastGso
       : this.#ctx.counters.sent.fast;
+    const peer = peerTraffic(this.#ctx.counters, this.peerId).sent;
     let wrote = false;
     for (;;) {
       const batch = queue.take();
@@ -189,9 +190,12 @@ export class PeerLink {
       if (tracing) traceMark("link.write");
       const written = stream.write(batch);
       wrote = true;
+      const bytes = batch.length - queue.lastBatchFrames * this.#frameOverhead();
       traffic.batches++;
       traffic.packets += queue.lastBatchFrames;
-      traffic.bytes += batch.length - queue.lastBatchFrames * this.#frameOverhead();
+      traffic.bytes += bytes;
+      peer.packets += queue.lastBatchFrames;
+      peer.bytes += bytes;
       if (stream.needsDrain) {
         this.#waitingDrain = true;
         written.then(() => this.#drained(stream), ignore);
@@ -399,6 +403,7 @@ export class PeerLink {
       timeoutMs: this.#ctx.streamTimeoutMs,
     }).then(() => {
       countTraffic(this.#ctx.counters.sent.legacy, length);
+      countTraffic(peerTraffic(this.#ctx.counters, this.peerId).sent, length);
     }, () => {
       this.#ctx.counters.dropped.legacyFailed++;
     }).finally(() => {

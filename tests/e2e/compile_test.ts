@@ -32,6 +32,49 @@ Deno.test({
       );
       const bad = await new Deno.Command(out, { args: ["--nope"], stderr: "piped" }).output();
       assert.equal(bad.code, 2);
+      // The dashboard's assets travel inside the binary: serve them from a directory without them.
+      const api = new Deno.Command(out, {
+        args: [
+          "api",
+          "--token",
+          new TextDecoder().decode(token.stdout).trim(),
+          "--listen",
+          "127.0.0.1:0",
+          "--state-dir",
+          dir,
+          "--listen-maddrs",
+          "/ip4/127.0.0.1/tcp/0",
+          "--mdns=false",
+          "--dht=false",
+          "--discovery-bootstrap-peers",
+          "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq",
+        ],
+        cwd: dir,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      try {
+        const reader = api.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let text = "";
+        let link: RegExpExecArray | null = null;
+        while (!(link = /(http:\/\/[\d.:]+)\/login\?code=/.exec(text))) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`no login link in: ${text}`);
+          text += value;
+        }
+        reader.releaseLock();
+        const base: string = link[1];
+        for (const path of ["/", "/assets/app.js", "/assets/vendor/preact.mjs"]) {
+          const res: Response = await fetch(base + path);
+          assert.equal(res.status, 200, path);
+          await res.body?.cancel();
+        }
+      } finally {
+        api.kill("SIGTERM");
+        await api.status;
+        await api.stdout.cancel().catch(() => {});
+        await api.stderr.cancel();
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -40,3 +40,35 @@ Deno.test("start joins a peer with a generated token (flag or EDGEVPNTOKEN) and 
     await second?.kill();
   }
 });
+
+Deno.test("--log-format json writes one zap-style JSON object per stderr line", async () => {
+  const node = new CliProcess([
+    "start",
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    "--token",
+    encodeToken(generateNetworkConfig()),
+    "--listen-maddrs",
+    "/ip4/127.0.0.1/tcp/0",
+    "--mdns=false",
+    "--dht=false",
+    "--discovery-bootstrap-peers",
+    UNREACHABLE,
+  ]);
+  try {
+    await node.waitFor(/"msg":"Node ID: /);
+    assert.equal((await node.stop()).code, 0, node.log);
+    const lines = node.log.trim().split("\n");
+    assert.ok(lines.length >= 3);
+    for (const line of lines) {
+      const json = JSON.parse(line);
+      assert.deepEqual(Object.keys(json).slice(0, 4), ["level", "ts", "logger", "msg"], line);
+      assert.equal(typeof json.ts, "number");
+    }
+    assert.ok(lines.some((l) => JSON.parse(l).level === "debug"));
+  } finally {
+    await node.kill();
+  }
+});

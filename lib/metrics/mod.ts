@@ -1,0 +1,2 @@
+/** Prometheus metrics of a node. */
+export * from "./prometheus.ts";

@@ -1,0 +1,337 @@
+/** Prometheus metrics of a node at `GET /metrics` (text exposition format, via prom-client), read from the live counters at each scrape. */
+import { Counter, Gauge, Registry } from "prom-client";
+import type { ApiRoute } from "../api/route.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import type { NodeCounters } from "../node/node.ts";
+import type { TrafficStats } from "../node/traffic.ts";
+import type { VpnCountersSnapshot } from "../vpn/vpn.ts";
+
+/** What the VPN's address came from, for the DHCP metrics. */
+export interface DhcpStatus {
+  /** `--dhcp` was given. */
+  enabled: boolean;
+  /** `waiting` for a lease, `leased` (DHCP), `static` (`--address`), `none` (no VPN). */
+  state: "waiting" | "leased" | "static" | "none";
+  address?: string;
+}
+
+/** The node as the metrics read it (an `EdgeNode` satisfies it). */
+export interface MetricsNode {
+  connectedPeers(): readonly string[];
+  knownPeers(): readonly string[];
+  topicPeers(): readonly string[];
+  connections(): readonly { transport: string; direction: string }[];
+  counters(): NodeCounters;
+  readonly traffic: {
+    readonly total: { stats(): TrafficStats };
+    byPeer(): Map<string, TrafficStats>;
+    byProtocol(): Map<string, TrafficStats>;
+  };
+}
+
+/** Components of {@link createNodeMetrics}. */
+export interface MetricsComponents {
+  node: MetricsNode;
+  ledger: Pick<Ledger, "index" | "currentData" | "counters">;
+  /** The VPN's counters once it runs (undefined before, or without a VPN). */
+  vpn?: () => VpnCountersSnapshot | undefined;
+  dhcp?: () => DhcpStatus;
+}
+
+/** A started metrics collector. */
+export interface NodeMetrics {
+  readonly registry: Registry;
+  /** `GET /metrics`. */
+  readonly routes: ApiRoute[];
+  /** The exposition text, as `GET /metrics` serves it. */
+  text(): Promise<string>;
+  /** Starts the event-loop lag sampler. */
+  start(): void;
+  /** Stops the sampler. */
+  stop(): void;
+}
+
+const LAG_SAMPLE_MS = 500;
+
+type Labelled = [Record<string, string>, number];
+
+/**
+ * Creates the metrics of a node. Every value is read from the node's own counters when
+ * Prometheus scrapes; only the event-loop lag needs a sampler (started by `start()`).
+ *
+ * @example
+ * ```ts
+ * const metrics = createNodeMetrics({ node: mesh.node, ledger: mesh.ledger });
+ * metrics.start();
+ * console.log(await metrics.text());
+ * metrics.stop();
+ * ```
+ */
+export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
+  const registry = new Registry();
+  const { node, ledger } = components;
+  const counter = (name: string, help: string, labels: string[], read: () => Labelled[]) =>
+    new Counter({
+      name,
+      help,
+      labelNames: labels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [l, v] of read()) this.inc(l, v);
+      },
+    });
+  const gauge = (name: string, help: string, labels: string[], read: () => Labelled[]) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: labels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [l, v] of read()) this.set(l, v);
+      },
+    });
+  const inOut = (key: string, m: Map<string, TrafficStats>, pick: "bytes" | "messages") =>
+    [...m].flatMap(([k, s]): Labelled[] => [
+      [{ [key]: k, direction: "in" }, pick === "bytes" ? s.bytesIn : s.messagesIn],
+      [{ [key]: k, direction: "out" }, pick === "bytes" ? s.bytesOut : s.messagesOut],
+    ]);
+  const vpn = () => components.vpn?.();
+
+  // Peers and connections.
+  gauge(
+    "edgevpn_peers",
+    "Peers with an open connection",
+    [],
+    () => [[{}, node.connectedPeers().length]],
+  );
+  gauge("edgevpn_known_peers", "Peers met since the node started (Go's peerstore)", [], () => [
+    [{}, node.knownPeers().length],
+  ]);
+  gauge("edgevpn_topic_peers", "Peers on the network's gossip topic", [], () => [
+    [{}, node.topicPeers().length],
+  ]);
+  gauge("edgevpn_connections", "Open connections by transport and direction", [
+    "transport",
+    "direction",
+  ], () => {
+    const count = new Map<string, Labelled>();
+    for (const c of node.connections()) {
+      const key = `${c.transport} ${c.direction}`;
+      const entry = count.get(key) ?? [{ transport: c.transport, direction: c.direction }, 0];
+      entry[1]++;
+      count.set(key, entry);
+    }
+    return [...count.values()];
+  });
+
+  // Bytes and messages per peer and per protocol (every libp2p stream and frame-level path).
+  counter("edgevpn_bytes_total", "Bytes of every protocol, in and out", ["direction"], () => {
+    const s = node.traffic.total.stats();
+    return [[{ direction: "in" }, s.bytesIn], [{ direction: "out" }, s.bytesOut]];
+  });
+  counter(
+    "edgevpn_peer_bytes_total",
+    "Bytes exchanged with each peer",
+    ["peer", "direction"],
+    () => inOut("peer", node.traffic.byPeer(), "bytes"),
+  );
+  counter("edgevpn_peer_messages_total", "Stream writes and data frames exchanged with each peer", [
+    "peer",
+    "direction",
+  ], () => inOut("peer", node.traffic.byPeer(), "messages"));
+  counter(
+    "edgevpn_protocol_bytes_total",
+    "Bytes by libp2p protocol",
+    ["protocol", "direction"],
+    () => inOut("protocol", node.traffic.byProtocol(), "bytes"),
+  );
+  counter("edgevpn_protocol_messages_total", "Stream writes and data frames by libp2p protocol", [
+    "protocol",
+    "direction",
+  ], () => inOut("protocol", node.traffic.byProtocol(), "messages"));
+  counter("edgevpn_streams_refused_total", "Inbound streams and connections refused, by reason", [
+    "reason",
+  ], () => {
+    const c = node.counters();
+    return [
+      [{ reason: "nonMember" }, c.streams.nonMember],
+      ...Object.entries(c.refused).map(([reason, n]): Labelled => [{ reason }, n]),
+    ];
+  });
+
+  // VPN packets.
+  const vpnTraffic = (pick: "packets" | "bytes") => (): Labelled[] => {
+    const v = vpn()?.vpn;
+    if (!v) return [];
+    return (["fastGso", "fast", "legacy"] as const).flatMap((p): Labelled[] => [
+      [{ direction: "out", protocol: p }, v.sent[p][pick]],
+      [{ direction: "in", protocol: p }, v.received[p][pick]],
+    ]);
+  };
+  counter("edgevpn_vpn_packets_total", "IP packets carried by the VPN, by data-plane protocol", [
+    "direction",
+    "protocol",
+  ], vpnTraffic("packets"));
+  counter("edgevpn_vpn_bytes_total", "IP bytes carried by the VPN, by data-plane protocol", [
+    "direction",
+    "protocol",
+  ], vpnTraffic("bytes"));
+  const vpnPeers = (pick: "packets" | "bytes") => (): Labelled[] => {
+    const v = vpn()?.vpn;
+    if (!v) return [];
+    return [...v.peers].flatMap(([peer, t]): Labelled[] => [
+      [{ peer, direction: "out" }, t.sent[pick]],
+      [{ peer, direction: "in" }, t.received[pick]],
+    ]);
+  };
+  counter("edgevpn_vpn_peer_packets_total", "IP packets carried by the VPN, by peer", [
+    "peer",
+    "direction",
+  ], vpnPeers("packets"));
+  counter("edgevpn_vpn_peer_bytes_total", "IP bytes carried by the VPN, by peer", [
+    "peer",
+    "direction",
+  ], vpnPeers("bytes"));
+  counter("edgevpn_vpn_packets_dropped_total", "VPN packets dropped, by reason", ["reason"], () => {
+    const s = vpn();
+    if (!s) return [];
+    const { dropped, inbound } = s.vpn;
+    return [
+      ...Object.entries(dropped),
+      ...Object.entries(inbound),
+      ["tunRxTruncated", s.tun.rxTruncated],
+      ["tunTxDropped", s.tun.txDropped],
+    ].map(([reason, n]): Labelled => [{ reason: String(reason) }, Number(n)]);
+  });
+
+  // Gossip and the ledger.
+  counter(
+    "edgevpn_gossip_messages_total",
+    "Gossip messages received and published",
+    ["direction"],
+    () => {
+      const h = node.counters().hub;
+      return [[{ direction: "in" }, h.received], [{ direction: "out" }, h.published]];
+    },
+  );
+  counter(
+    "edgevpn_gossip_messages_dropped_total",
+    "Gossip messages dropped, by reason",
+    ["reason"],
+    () =>
+      Object.entries(node.counters().hub.dropped).map(([reason, n]): Labelled => [{ reason }, n]),
+  );
+  gauge(
+    "edgevpn_ledger_height",
+    "Index of the ledger's last block",
+    [],
+    () => [[{}, ledger.index()]],
+  );
+  gauge(
+    "edgevpn_ledger_entries",
+    "Live entries per ledger bucket",
+    ["bucket"],
+    () => [...ledger.currentData()].map(([bucket, keys]): Labelled => [{ bucket }, keys.size]),
+  );
+  counter(
+    "edgevpn_ledger_messages_dropped_total",
+    "Ledger messages dropped, by reason",
+    ["reason"],
+    () =>
+      Object.entries(ledger.counters.rejectedMessages).map((
+        [reason, n],
+      ): Labelled => [{ reason }, n]),
+  );
+  counter(
+    "edgevpn_ledger_entries_rejected_total",
+    "Ledger entries rejected, by reason",
+    ["reason"],
+    () =>
+      Object.entries(ledger.counters.rejectedEntries).map((
+        [reason, n],
+      ): Labelled => [{ reason }, n]),
+  );
+
+  // DHCP.
+  gauge("edgevpn_dhcp_state", "Where the VPN address comes from: 1 for the current state", [
+    "state",
+  ], () => {
+    const state = components.dhcp?.().state ?? "none";
+    return (["waiting", "leased", "static", "none"] as const).map((s): Labelled => [
+      { state: s },
+      s === state ? 1 : 0,
+    ]);
+  });
+  gauge(
+    "edgevpn_vpn_address_info",
+    "The VPN address of this node (value 1)",
+    ["address", "source"],
+    () => {
+      const d = components.dhcp?.();
+      return d?.address ? [[{ address: d.address, source: d.enabled ? "dhcp" : "static" }, 1]] : [];
+    },
+  );
+
+  // The process.
+  gauge("process_resident_memory_bytes", "Resident memory size in bytes", [], () => [
+    [{}, Deno.memoryUsage().rss],
+  ]);
+  gauge("edgevpn_heap_used_bytes", "V8 heap in use, in bytes", [], () => [
+    [{}, Deno.memoryUsage().heapUsed],
+  ]);
+  let lag = 0;
+  let maxLag = 0;
+  let sampler: ReturnType<typeof setInterval> | undefined;
+  let expected = 0;
+  gauge(
+    "edgevpn_event_loop_lag_seconds",
+    "Delay of the last event-loop sample (every 0.5 s)",
+    [],
+    () => [
+      [{}, lag / 1000],
+    ],
+  );
+  gauge(
+    "edgevpn_event_loop_lag_max_seconds",
+    "Largest event-loop delay since the previous scrape",
+    [],
+    () => {
+      const max = maxLag;
+      maxLag = lag;
+      return [[{}, max / 1000]];
+    },
+  );
+
+  const text = () => registry.metrics();
+  return {
+    registry,
+    text,
+    routes: [{
+      method: "GET",
+      path: "/metrics",
+      handler: async (c) =>
+        c.body(await text(), 200, {
+          "content-type": registry.contentType,
+          "cache-control": "no-store",
+        }),
+    }],
+    start() {
+      if (sampler !== undefined) return;
+      expected = performance.now() + LAG_SAMPLE_MS;
+      const id = setInterval(() => {
+        const now = performance.now();
+        lag = Math.max(0, now - expected);
+        if (lag > maxLag) maxLag = lag;
+        expected = now + LAG_SAMPLE_MS;
+      }, LAG_SAMPLE_MS);
+      Deno.unrefTimer(id);
+      sampler = id;
+    },
+    stop() {
+      clearInterval(sampler);
+      sampler = undefined;
+    },
+  };
+}
