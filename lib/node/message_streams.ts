@@ -15,6 +15,7 @@
  */
 import type { Connection } from "@libp2p/interface";
 import { type ByteChunk, concatBytes } from "../util/bytes.ts";
+import { clampTimerMs } from "../util/timer.ts";
 import { isCoalescingYamux, YAMUX, yamuxFrame } from "./muxer.ts";
 import type { TrafficMeter } from "./traffic.ts";
 
@@ -241,7 +242,7 @@ export class MessageStreams {
         clearInterval(this.#sweeper);
         this.#sweeper = undefined;
       }
-    }, Math.max(100, Math.min(this.#timeoutMs / 4, 5_000)));
+    }, clampTimerMs(Math.max(100, Math.min(this.#timeoutMs / 4, 5_000))));
   }
 }
 

@@ -4,6 +4,7 @@ import type { Job } from "../ledger/ledger.ts";
 import { emptyTunStats, TunDevice } from "../../ffi/tun.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import { clampTimerMs } from "../util/timer.ts";
 import type { VpnComponents, VpnTun } from "./components.ts";
 import {
   parseRouter,
@@ -172,7 +173,7 @@ class VpnService implements Vpn {
       this.#handled.push(LEGACY_PROTOCOL);
       this.#rebuildRoutes();
       ledger.addEventListener("change", this.#onLedgerChange);
-      this.#refresh = setInterval(() => this.#rebuildRoutes(), s.routeRefreshMs);
+      this.#refresh = setInterval(() => this.#rebuildRoutes(), clampTimerMs(s.routeRefreshMs));
       this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
       this.#announce = ledger.announce(s.announceIntervalMs, () => this.#announceMachine());
       this.#reader = this.#readLoop(tun);
