@@ -1,5 +1,5 @@
 /** Two loopback nodes, each serving the API and dashboard as the commands start them. */
-import { type ApiServer } from "../../lib/api/server.ts";
+import type { ApiServer } from "../../lib/api/server.ts";
 import { readApiToken } from "../../lib/api/auth.ts";
 import { startNodeApi } from "../../lib/commands/api_server.ts";
 import { resolveSettings } from "../../lib/config/settings.ts";
