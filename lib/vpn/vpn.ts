@@ -21,6 +21,7 @@ import { Ingress } from "./ingress.ts";
 import { type LinkContext, type LinkInfo, PeerLink } from "./link.ts";
 import { machineOf, MACHINES_BUCKET, needsAnnouncement } from "./machine.ts";
 import { type RouteEntry, RouteMiss, RouteTable } from "./routes.ts";
+import { SourceTable } from "./sources.ts";
 
 /** Streams per connection and protocol libp2p lets through (a packet each on `/edgevpn/0.1`). */
 const MAX_LEGACY_STREAMS = 1024;
@@ -160,6 +161,7 @@ class VpnService implements Vpn {
         now: Date.now,
       };
       const ingress = this.#ingress;
+      this.#rebuildRoutes();
       // Offload frames are taken only when our interface can write them whole.
       if (tun.offload) {
         await this.#handle(FAST_GSO_PROTOCOL, (st) => ingress.serveFast(st, VIRTIO_NET_HDR_LENGTH));
@@ -171,7 +173,6 @@ class VpnService implements Vpn {
         maxOutboundStreams: MAX_LEGACY_STREAMS,
       });
       this.#handled.push(LEGACY_PROTOCOL);
-      this.#rebuildRoutes();
       ledger.addEventListener("change", this.#onLedgerChange);
       this.#refresh = setInterval(() => this.#rebuildRoutes(), clampTimerMs(s.routeRefreshMs));
       this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
@@ -305,6 +306,14 @@ class VpnService implements Vpn {
       staticPeers: this.#staticPeers,
       router: this.#router,
     });
+    if (this.#ingress !== undefined) {
+      this.#ingress.sources = SourceTable.build({
+        selfPeerId: node.peerId,
+        machines,
+        staticPeers: this.#staticPeers,
+        router: this.#router,
+      });
+    }
   }
 
   async #announceMachine(): Promise<void> {
