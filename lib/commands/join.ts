@@ -99,7 +99,9 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
     running.vpn = started;
     stops.unshift(() => started.stop());
     ctx.log.info(`VPN up: interface ${started.interfaceName} with address ${address}`);
-    await untilAborted(ctx.signal);
+    // A node that no longer forwards must not look alive: it stops and exits 1.
+    const failure = await Promise.race([untilAborted(ctx.signal), started.failure]);
+    if (failure) throw failure;
   } finally {
     ctx.log.info("stopping");
     for (const stop of stops) await stop();

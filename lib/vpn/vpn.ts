@@ -71,6 +71,12 @@ export interface Vpn {
   links(): LinkInfo[];
   /** The current route table. */
   routes(): readonly RouteEntry[];
+  /**
+   * Resolves with `VPN_FORWARDING_STOPPED` when forwarding stops by itself (reading the
+   * interface failed); never resolves once `stop()` was called. A node must not run on without
+   * forwarding: its owner stops (the CLI exits 1).
+   */
+  readonly failure: Promise<EdgeVpnError>;
 }
 
 /**
@@ -115,6 +121,7 @@ class VpnService implements Vpn {
   #spare: Uint8Array | undefined;
   #handled: string[] = [];
   #state: "new" | "started" | "stopped" = "new";
+  readonly #failure = Promise.withResolvers<EdgeVpnError>();
 
   constructor(components: VpnComponents, options: VpnOptions) {
     this.#components = components;
@@ -133,6 +140,10 @@ class VpnService implements Vpn {
 
   get offload(): boolean {
     return this.#tun?.offload ?? false;
+  }
+
+  get failure(): Promise<EdgeVpnError> {
+    return this.#failure.promise;
   }
 
   async start(): Promise<void> {
@@ -347,6 +358,13 @@ class VpnService implements Vpn {
         this.#log.error("reading the interface failed: forwarding stopped", {
           error: errorMessage(e),
         });
+        this.#failure.resolve(
+          new EdgeVpnError(
+            "VPN_FORWARDING_STOPPED",
+            `VPN forwarding stopped: ${errorMessage(e)}`,
+            { cause: e },
+          ),
+        );
       }
     }
   }

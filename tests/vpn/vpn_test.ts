@@ -397,3 +397,19 @@ Deno.test("a fast-gso frame with gso_size 1 is dropped and counted; the stream g
     await b.stop();
   }
 });
+
+Deno.test("a read loop that dies is reported through failure, not left as a silent node", async () => {
+  const network = generateNetworkConfig();
+  const n = await startVpnNode(network, { address: "10.1.0.5/24" });
+  try {
+    let stoppedByItself: unknown;
+    n.vpn.failure.then((e) => stoppedByItself = e);
+    n.tun.failReads(new Error("Cannot read from mem0: read failed (EBADFD)"));
+    const error = await n.vpn.failure;
+    assert.equal(error.code, "VPN_FORWARDING_STOPPED");
+    assert.match(error.message, /^VPN forwarding stopped: Cannot read from mem0: .*EBADFD/);
+    assert.equal(stoppedByItself, error);
+  } finally {
+    await n.stop();
+  }
+});
