@@ -113,7 +113,16 @@ export class MessageStreams {
       return;
     }
     this.#attached.add(connection);
-    this.#interceptFrames(muxer as YamuxMuxerShape, connection.remotePeer.toString());
+    this.intercept(muxer as object, connection.remotePeer.toString());
+  }
+
+  /**
+   * What {@link attach} does once it knows the muxer is a yamux 8.0.x one: takes over its
+   * `handleStreamMessage` so that frames from `peer` go through the interception first. Open
+   * for tests, which drive it with frames of their own.
+   */
+  intercept(muxer: object, peer: string): void {
+    this.#interceptFrames(muxer as YamuxMuxerShape, peer);
   }
 
   /** Resets the streams still being collected and stops the timeout sweep. */

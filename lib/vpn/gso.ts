@@ -319,7 +319,9 @@ export function forEachPacket(
   onPacket: (packet: Uint8Array) => void,
 ): number {
   const hdr = parseVirtioNetHdr(frame);
-  if (hdr === null) throw invalid(`expected a ${VIRTIO_NET_HDR_LENGTH}-byte header`, frame);
+  if (hdr === null || frame.length < VIRTIO_NET_HDR_LENGTH + 20) {
+    throw invalid(`expected a ${VIRTIO_NET_HDR_LENGTH}-byte header and an IP packet`, frame);
+  }
   const packet = frame.subarray(VIRTIO_NET_HDR_LENGTH);
   const gsoType = hdr.gsoType & ~VirtioNetGsoType.ECN;
   if (gsoType === VirtioNetGsoType.NONE) {
