@@ -38,7 +38,7 @@ export class Ingress {
   #closed = false;
   #sources = SourceTable.empty();
   #spoofWarnedAt = -Infinity;
-  /** The sender of the `/edgevpn/0.1` message being split. */
+  /** Who sent the `/edgevpn/0.1` message being split, for the source check. */
   readonly #legacySender: Sender = newSender("");
   /** The sender of the `/edgevpn/0.1` message being split. */
   #legacyPeer: Traffic = { packets: 0, bytes: 0 };
