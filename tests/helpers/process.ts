@@ -7,13 +7,8 @@ export class CliProcess {
   #text = "";
   readonly #done: Promise<void>;
 
-  /** `script` replaces `cli.ts` (a test wrapper around its `main`). */
-  constructor(
-    args: string[],
-    options: { netns?: string; env?: Record<string, string>; script?: string } = {},
-  ) {
-    const script = options.script ?? `${REPO_ROOT}cli.ts`;
-    const deno = [Deno.execPath(), "run", "-A", script, ...args];
+  constructor(args: string[], options: { netns?: string; env?: Record<string, string> } = {}) {
+    const deno = [Deno.execPath(), "run", "-A", `${REPO_ROOT}cli.ts`, ...args];
     const [cmd, ...rest] = options.netns ? ["ip", "netns", "exec", options.netns, ...deno] : deno;
     const child = new Deno.Command(cmd, {
       args: rest,
