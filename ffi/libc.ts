@@ -30,6 +30,7 @@ export const LIBC_SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  mallopt: { parameters: ["i32", "i32"], result: "i32" },
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },

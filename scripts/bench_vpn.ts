@@ -1,63 +1,98 @@
 /**
- * VPN benchmark between two network namespaces, all in one run: a single iperf3 TCP flow and
- * ping RTT (idle and under load) over the bare veth pair, wireguard-go (the userspace WireGuard
- * users would otherwise pick), our Go-compatible `/edgevpn/0.1` mode and our fast mode, each
- * figure beside its ratio to wireguard-go; the peak RSS of each node; the time from starting
- * the second node to the first ping reply; RSS across repeated transfers.
+ * VPN benchmark between two network namespaces, all in one run: ping RTT (p50 and p90) at
+ * several rates, a single iperf3 TCP flow (with the RTT under it) and the memory of each node,
+ * over the bare veth pair, wireguard-go (the userspace WireGuard users would otherwise pick),
+ * our Go-compatible `/edgevpn/0.1` mode, our fast mode and, when `EDGEVPN_GO` names a Go EdgeVPN
+ * v0.35 binary, Go EdgeVPN on both ends and Go EdgeVPN talking to ours. Figures are printed
+ * beside their ratios to wireguard-go's and Go EdgeVPN's from the same run.
  *
  * Needs root, iperf3, ping and wireguard-go (`apt-get install iperf3 iputils-ping wireguard-go`).
- * Usage: ./deno task bench [--duration 10] [--repeats 3] [--modes bare,wireguard-go,legacy,fast]
+ * Usage: ./deno task bench [--paths bare,wireguard-go,legacy,fast,go,go-ours]
+ *   [--rates 1,5,20,100] [--ping-seconds 8] [--duration 10] [--repeats 3] [--mtu 1420]
+ * `--duration 0` skips the throughput runs (RTT only), for quick iterations.
  */
 import { Command } from "commander";
-import { encodeToken, generateNetworkConfig } from "../lib/config/token.ts";
-import { generateIdentity } from "../lib/crypto/identity.ts";
 import { createNamespacePair, type Namespace, namespaceSkipReason, sh } from "./netns.ts";
+import { type Implementation, startVpnPair } from "./vpn_pair.ts";
 import { startWireguard } from "./wireguard.ts";
 
+const ALL_PATHS = ["bare", "wireguard-go", "legacy", "fast", "go", "go-ours"];
 const cli = new Command("bench_vpn")
-  .option("--duration <seconds>", "length of each iperf3 run", "10")
-  .option("--repeats <n>", "transfers per mode (RSS is read after each)", "3")
-  .option("--modes <list>", "paths to measure", "bare,wireguard-go,legacy,fast")
+  .option("--paths <list>", `paths to measure, of ${ALL_PATHS.join(",")}`, ALL_PATHS.join(","))
+  .option("--rates <list>", "ping rates (per second) to measure the RTT at", "1,5,20,100")
+  .option("--ping-seconds <s>", "how long pings run at each rate (at least 10 pings)", "8")
+  .option("--duration <seconds>", "length of each iperf3 run (0: no throughput runs)", "10")
+  .option("--repeats <n>", "iperf3 runs per path (RSS is read after each)", "3")
   .option("--mtu <bytes>", "MTU of the tunnels", "1420")
   .parse(["deno", "bench", ...Deno.args]);
 const opts = cli.opts();
+const PATHS = String(opts.paths).split(",");
+const RATES = String(opts.rates).split(",").map(Number);
+const PING_SECONDS = Number(opts.pingSeconds);
 const DURATION = Number(opts.duration);
-const REPEATS = Number(opts.repeats);
-const MODES = String(opts.modes).split(",");
+const REPEATS = DURATION > 0 ? Number(opts.repeats) : 0;
 const MTU = Number(opts.mtu);
-const ROOT = new URL("../", import.meta.url).pathname;
-// Nodes run exactly as `deno task join` runs them (same runtime flags).
-const JOIN_TASK: string = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.join;
-const JOIN_ARGS = JOIN_TASK.split(/\s+/).slice(1).map((a) => a === "cli.ts" ? `${ROOT}cli.ts` : a);
+const GO_BINARY = Deno.env.get("EDGEVPN_GO") ?? "";
+const LABELS: Record<string, string> = {
+  "bare": "bare veth",
+  "wireguard-go": "wireguard-go",
+  "legacy": "ours /edgevpn/0.1",
+  "fast": "ours fast",
+  "go": "Go EdgeVPN ↔ Go EdgeVPN",
+  "go-ours": "Go EdgeVPN ↔ ours",
+};
+
+for (const p of PATHS) {
+  if (!ALL_PATHS.includes(p)) {
+    console.error(`--paths: expected some of ${ALL_PATHS.join(",")}, got ${p}`);
+    Deno.exit(2);
+  }
+}
+for (const r of RATES) {
+  if (!(r > 0 && r <= 1000)) {
+    console.error(`--rates: expected pings per second between 0 and 1000, got ${r}`);
+    Deno.exit(2);
+  }
+}
 
 interface Measure {
   path: string;
+  /** RTTs by rate, in ms. */
+  rtt: Map<number, number[]>;
+  /** RTT before any traffic went through (1 ping/s). */
+  coldRtt: number[];
   mbps: number[];
-  /** Idle RTT before any traffic went through. */
-  coldRtt: number;
-  idleRtt: number;
-  loadedRtt: number;
+  loadedRtt: number[];
+  idleRssMb?: number;
   peakRssMb?: number;
   rssAfterRunsMb?: number[];
   firstPingMs?: number;
+  note?: string;
 }
 
-const median = (v: number[]) => {
+const quantile = (v: number[], q: number) => {
   const s = [...v].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN;
 };
 
-async function pingRtts(ns: Namespace, target: string, count: number, interval = 0.2) {
-  const out = await ns.run("ping", ["-c", String(count), "-i", String(interval), "-W", "1", target])
-    .catch((e) => String(e));
+async function pingRtts(ns: Namespace, target: string, count: number, interval: number) {
+  const out = await ns.run("ping", [
+    "-c",
+    String(count),
+    "-i",
+    String(interval),
+    "-W",
+    "1",
+    target,
+  ]).catch((e) => String(e));
   return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
 }
 
 /** One iperf3 flow a → b while pinging b; returns Mbit/s and the loaded ping RTTs. */
-async function transfer(a: Namespace, b: Namespace, target: string, seconds = DURATION) {
+async function transfer(a: Namespace, b: Namespace, target: string, seconds: number) {
   const server = b.spawn("iperf3", ["-s", "-1", "-B", target], { stdout: "null", stderr: "null" });
   await new Promise((r) => setTimeout(r, 300));
-  const pinger = pingRtts(a, target, Math.max(5, Math.floor((seconds - 1) / 0.2)));
+  const pinger = pingRtts(a, target, Math.max(5, Math.floor((seconds - 1) / 0.2)), 0.2);
   const json = await a.run("iperf3", ["-c", target, "-t", String(seconds), "-J"]);
   await server.status;
   const mbps = JSON.parse(json).end.sum_received.bits_per_second / 1e6;
@@ -65,9 +100,16 @@ async function transfer(a: Namespace, b: Namespace, target: string, seconds = DU
 }
 
 function rssMb(pid: number, field: "VmHWM" | "VmRSS"): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(status.match(new RegExp(`${field}:\\s+(\\d+)`))?.[1] ?? 0) / 1024;
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    return Number(status.match(new RegExp(`${field}:\\s+(\\d+)`))?.[1] ?? 0) / 1024;
+  } catch {
+    return NaN;
+  }
 }
+
+const maxRss = (pids: number[], field: "VmHWM" | "VmRSS") =>
+  Math.max(...pids.map((p) => rssMb(p, field)));
 
 async function measurePath(
   path: string,
@@ -76,110 +118,53 @@ async function measurePath(
   target: string,
   pids: number[] = [],
 ): Promise<Measure> {
-  const cold = await pingRtts(a, target, 20);
-  // A node serves traffic for hours: its idle latency is measured after one short transfer
-  // has run through the code once (for every path alike), the cold figure is printed aside.
+  const idleRssMb = pids.length ? maxRss(pids, "VmRSS") : undefined;
+  const coldRtt = await pingRtts(a, target, 5, 1);
+  // A node serves traffic for hours: the RTT at each rate is measured after one short
+  // transfer has run through the code (for every path alike); the cold figure is printed aside.
   await transfer(a, b, target, 2);
-  const idle = await pingRtts(a, target, 20);
+  const rtt = new Map<number, number[]>();
+  for (const rate of RATES) {
+    const count = Math.max(10, Math.round(rate * PING_SECONDS));
+    rtt.set(rate, await pingRtts(a, target, count, 1 / rate));
+  }
   const mbps: number[] = [];
-  const loaded: number[] = [];
+  const loadedRtt: number[] = [];
   const rssAfterRunsMb: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
-    const t = await transfer(a, b, target);
+    const t = await transfer(a, b, target, DURATION);
     mbps.push(t.mbps);
-    loaded.push(...t.loaded);
-    if (pids.length) rssAfterRunsMb.push(Math.max(...pids.map((p) => rssMb(p, "VmRSS"))));
+    loadedRtt.push(...t.loaded);
+    if (pids.length) rssAfterRunsMb.push(maxRss(pids, "VmRSS"));
   }
   return {
     path,
+    rtt,
+    coldRtt,
     mbps,
-    coldRtt: median(cold),
-    idleRtt: median(idle),
-    loadedRtt: median(loaded),
-    peakRssMb: pids.length ? Math.max(...pids.map((p) => rssMb(p, "VmHWM"))) : undefined,
+    loadedRtt,
+    idleRssMb,
+    peakRssMb: pids.length ? maxRss(pids, "VmHWM") : undefined,
     rssAfterRunsMb: pids.length ? rssAfterRunsMb : undefined,
   };
 }
 
-/** Starts `cli.ts join` in both namespaces; measures the time to the first ping reply. */
-async function measureEdgeVpn(mode: "legacy" | "fast", a: Namespace, b: Namespace) {
-  const dir = await Deno.makeTempDir({ prefix: "bench-vpn-" });
-  const token = encodeToken(generateNetworkConfig());
-  const ids = [await generateIdentity(), await generateIdentity()];
-  const nodes = [
-    { ns: a, vpn: "10.96.0.1", id: ids[0], dir: `${dir}/a` },
-    { ns: b, vpn: "10.96.0.2", id: ids[1], dir: `${dir}/b` },
-  ];
-  for (const n of nodes) {
-    await Deno.mkdir(n.dir, { recursive: true });
-    await Deno.writeFile(`${n.dir}/privkey`, n.id.privateKeyProtobuf, { mode: 0o600 });
-  }
-  const children: Deno.ChildProcess[] = [];
-  const start = (i: number) => {
-    const n = nodes[i];
-    const peer = nodes[1 - i];
-    children.push(n.ns.spawn(Deno.execPath(), [
-      ...JOIN_ARGS,
-      "--token",
-      token,
-      "--address",
-      `${n.vpn}/24`,
-      "--interface",
-      `evb${i}`,
-      "--mtu",
-      String(MTU),
-      "--vpn-protocol",
-      mode === "legacy" ? "legacy" : "auto",
-      "--listen-maddrs",
-      `/ip4/${n.ns.address}/tcp/4001`,
-      "--discovery-bootstrap-peers",
-      `/ip4/${peer.ns.address}/tcp/4001/p2p/${peer.id.peerId}`,
-      "--mdns=false",
-      "--dht=false",
-      "--privkey-cache",
-      "--privkey-cache-dir",
-      n.dir,
-      "--state-dir",
-      n.dir,
-      "--log-level",
-      "warn",
-    ], { stdout: "null", stderr: "null" }));
-  };
+async function measureVpn(
+  path: string,
+  sides: [Implementation, Implementation],
+  protocol: "auto" | "legacy",
+  a: Namespace,
+  b: Namespace,
+): Promise<Measure> {
+  const vpn = await startVpnPair(a, b, { sides, protocol, mtu: MTU, subnet: 96 });
   try {
-    start(0);
-    for (let i = 0; i < 100; i++) {
-      if ((await a.run("ip", ["-j", "addr", "show"])).includes(nodes[0].vpn)) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const t0 = performance.now();
-    start(1);
-    let firstPingMs = NaN;
-    while (performance.now() - t0 < 60_000) {
-      const ok = await a.run("ping", ["-c", "1", "-W", "0.2", nodes[1].vpn]).then(
-        () => true,
-        () => false,
-      );
-      if (ok) {
-        firstPingMs = performance.now() - t0;
-        break;
-      }
-    }
-    const m = await measurePath(
-      mode === "legacy" ? "edgevpn /edgevpn/0.1" : "edgevpn fast",
-      a,
-      b,
-      nodes[1].vpn,
-      children.map((c) => c.pid),
-    );
-    return { ...m, firstPingMs };
+    // In the mixed pair only our node's memory is reported.
+    const ours = vpn.children.filter((_, i) => sides[i].kind === "deno");
+    const pids = (ours.length ? ours : vpn.children).map((c) => c.pid);
+    const m = await measurePath(LABELS[path], a, b, vpn.addressB, pids);
+    return { ...m, firstPingMs: vpn.firstPingMs };
   } finally {
-    for (const c of children) {
-      try {
-        c.kill("SIGTERM");
-      } catch { /* gone */ }
-      await c.status;
-    }
-    await Deno.remove(dir, { recursive: true });
+    await vpn.close();
   }
 }
 
@@ -188,9 +173,8 @@ if (skip) {
   console.error(`cannot run the VPN benchmark: ${skip}`);
   Deno.exit(1);
 }
-for (
-  const tool of ["iperf3", "ping", ...(MODES.includes("wireguard-go") ? ["wireguard-go"] : [])]
-) {
+const tools = ["iperf3", "ping", ...(PATHS.includes("wireguard-go") ? ["wireguard-go"] : [])];
+for (const tool of tools) {
   await sh("sh", ["-c", `command -v ${tool}`]).catch(() => {
     console.error(
       `cannot run the VPN benchmark: ${tool} is missing (apt-get install ${
@@ -201,62 +185,103 @@ for (
   });
 }
 
+const notes: string[] = [];
 const results: Measure[] = [];
 const pair = await createNamespacePair("bench", 95);
 try {
-  for (const mode of MODES) {
-    console.error(`measuring ${mode} …`);
-    if (mode === "bare") {
-      results.push(await measurePath("bare veth", pair.a, pair.b, pair.b.address));
-    } else if (mode === "wireguard-go") {
-      const wg = await startWireguard(pair.a, pair.b, 97, MTU);
-      try {
-        results.push(await measurePath("wireguard-go", pair.a, pair.b, wg.addressB, wg.pids));
-      } finally {
-        await wg.close();
+  for (const path of PATHS) {
+    console.error(`measuring ${LABELS[path]} …`);
+    const deno: Implementation = { kind: "deno" };
+    const go: Implementation = { kind: "go", binary: GO_BINARY };
+    if ((path === "go" || path === "go-ours") && GO_BINARY === "") {
+      notes.push(
+        `${LABELS[path]}: skipped, set EDGEVPN_GO to a Go EdgeVPN v0.35 binary to measure it`,
+      );
+      continue;
+    }
+    try {
+      if (path === "bare") {
+        results.push(await measurePath(LABELS[path], pair.a, pair.b, pair.b.address));
+      } else if (path === "wireguard-go") {
+        const wg = await startWireguard(pair.a, pair.b, 97, MTU);
+        try {
+          results.push(await measurePath(LABELS[path], pair.a, pair.b, wg.addressB, wg.pids));
+        } finally {
+          await wg.close();
+        }
+      } else if (path === "legacy" || path === "fast") {
+        const protocol = path === "legacy" ? "legacy" : "auto";
+        results.push(await measureVpn(path, [deno, deno], protocol, pair.a, pair.b));
+      } else if (path === "go") {
+        results.push(await measureVpn(path, [go, go], "auto", pair.a, pair.b));
+      } else {
+        results.push(await measureVpn(path, [go, deno], "auto", pair.a, pair.b));
       }
-    } else if (mode === "legacy" || mode === "fast") {
-      results.push(await measureEdgeVpn(mode, pair.a, pair.b));
-    } else {
-      console.error(`unknown mode ${mode}`);
-      Deno.exit(2);
+    } catch (e) {
+      notes.push(`${LABELS[path]}: failed: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 } finally {
   await pair.close();
 }
 
-const wg = results.find((r) => r.path === "wireguard-go");
-const bare = results.find((r) => r.path === "bare veth");
+const wg = results.find((r) => r.path === LABELS["wireguard-go"]);
+const goGo = results.find((r) => r.path === LABELS["go"]);
 const fmt = (n: number | undefined, digits = 0) =>
   n === undefined || isNaN(n) ? "–" : n.toFixed(digits);
-const ratio = (n: number, base: number | undefined) => base ? `${(n / base).toFixed(2)}x` : "–";
+const ratio = (n: number, base: number | undefined) =>
+  base === undefined || isNaN(base) || isNaN(n) || base === 0 ? "–" : `${(n / base).toFixed(2)}x`;
+const p50 = (r: Measure | undefined, rate: number) =>
+  r ? quantile(r.rtt.get(rate) ?? [], 0.5) : NaN;
+
 console.log(
-  `\nVPN benchmark: one iperf3 TCP flow, ${DURATION} s × ${REPEATS}, MTU ${MTU}, ` +
-    `${navigator.hardwareConcurrency} CPUs, ${new Date().toISOString()}\n`,
+  `\nVPN benchmark, ${
+    new Date().toISOString()
+  }: ${navigator.hardwareConcurrency} CPUs, MTU ${MTU}, ` +
+    `pings for ${PING_SECONDS} s per rate (at least 10), ` +
+    (REPEATS > 0 ? `one iperf3 TCP flow ${DURATION} s × ${REPEATS}` : "no throughput runs") +
+    `${GO_BINARY ? `, Go EdgeVPN ${GO_BINARY}` : ""}\n`,
 );
-console.log(
-  "| path | Mbit/s (median) | vs wireguard-go | RTT idle p50 (ms) | RTT loaded p50 (ms) | added RTT idle / loaded vs wireguard-go's | RTT cold p50 (ms) | peak RSS (MB) | RSS after each run (MB) | first ping (ms) |",
-);
-console.log("|---|---|---|---|---|---|---|---|---|---|");
+console.log("RTT p50 / p90 (ms) by pings per second:\n");
+console.log(`| path | ${RATES.map((r) => `${r}/s`).join(" | ")} | cold (1/s) |`);
+console.log(`|---|${RATES.map(() => "---:|").join("")}---:|`);
 for (const r of results) {
-  const mbps = median(r.mbps);
-  const addedIdle = bare ? r.idleRtt - bare.idleRtt : NaN;
-  const addedLoaded = bare ? r.loadedRtt - bare.loadedRtt : NaN;
-  const wgAddedIdle = wg && bare ? wg.idleRtt - bare.idleRtt : NaN;
-  const wgAddedLoaded = wg && bare ? wg.loadedRtt - bare.loadedRtt : NaN;
-  const addedCell = r.path === "bare veth" || !wg
-    ? "–"
-    : `${(addedIdle / wgAddedIdle).toFixed(2)}x / ${(addedLoaded / wgAddedLoaded).toFixed(2)}x`;
+  const cells = RATES.map((rate) => {
+    const v = r.rtt.get(rate) ?? [];
+    return `${fmt(quantile(v, 0.5), 3)} / ${fmt(quantile(v, 0.9), 3)}`;
+  });
+  console.log(`| ${r.path} | ${cells.join(" | ")} | ${fmt(quantile(r.coldRtt, 0.5), 3)} |`);
+}
+for (const [name, base] of [["wireguard-go", wg], ["Go EdgeVPN", goGo]] as const) {
+  if (base === undefined) continue;
+  console.log(`\nRTT p50 as a ratio to ${name}'s at the same rate:\n`);
+  console.log(`| path | ${RATES.map((r) => `${r}/s`).join(" | ")} |`);
+  console.log(`|---|${RATES.map(() => "---:|").join("")}`);
+  for (const r of results) {
+    if (r.path === LABELS.bare) continue;
+    console.log(
+      `| ${r.path} | ${RATES.map((rate) => ratio(p50(r, rate), p50(base, rate))).join(" | ")} |`,
+    );
+  }
+}
+console.log("\nThroughput and memory (RSS of the larger of the two nodes):\n");
+console.log(
+  "| path | Mbit/s (median) | vs wireguard-go | vs Go EdgeVPN | RTT under load p50 (ms) | " +
+    "RSS idle (MB) | peak RSS (MB) | RSS after each run (MB) | first ping (ms) |",
+);
+console.log("|---|---:|---:|---:|---:|---:|---:|---|---:|");
+for (const r of results) {
+  const mbps = quantile(r.mbps, 0.5);
   console.log(
-    `| ${r.path} | ${fmt(mbps)} (${r.mbps.map((x) => fmt(x)).join(", ")}) | ${
-      ratio(mbps, wg && median(wg.mbps))
-    } | ` +
-      `${fmt(r.idleRtt, 3)} | ${fmt(r.loadedRtt, 3)} | ${addedCell} | ${fmt(r.coldRtt, 3)} | ` +
-      `${fmt(r.peakRssMb)} | ` +
-      `${r.rssAfterRunsMb ? r.rssAfterRunsMb.map((x) => fmt(x)).join(", ") : "–"} | ${
-        fmt(r.firstPingMs)
-      } |`,
+    `| ${r.path} | ${fmt(mbps)} (${r.mbps.map((x) => fmt(x)).join(", ")}) | ` +
+      `${ratio(mbps, wg && quantile(wg.mbps, 0.5))} | ` +
+      `${ratio(mbps, goGo && quantile(goGo.mbps, 0.5))} | ${
+        fmt(quantile(r.loadedRtt, 0.5), 3)
+      } | ` +
+      `${fmt(r.idleRssMb)} | ${fmt(r.peakRssMb)} | ` +
+      `${r.rssAfterRunsMb ? r.rssAfterRunsMb.map((x) => fmt(x)).join(", ") : "–"} | ` +
+      `${fmt(r.firstPingMs)} |`,
   );
 }
+if (notes.length) console.log(`\n${notes.map((n) => `- ${n}`).join("\n")}`);
 Deno.exit(0);

@@ -489,6 +489,15 @@ export const OPTIONS = {
       "let the kernel hand over TCP segments of up to 64 KiB (GSO); falls back when unsupported",
     scope: "vpn",
   },
+  vpnTrace: {
+    flag: "vpn-trace",
+    env: "EDGEVPNVPNTRACE",
+    kind: "string",
+    default: "",
+    help:
+      "debugging: stamp each packet's path (interface, muxer, socket) and write the marks as JSON to this file on exit (see scripts/trace_vpn.ts)",
+    scope: "vpn",
+  },
   transientConn: compat("transient-conn", "TRANSIENTCONN", "bool", false, "vpn"),
   api: {
     flag: "api",

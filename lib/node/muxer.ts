@@ -2,6 +2,7 @@
 import { yamux } from "@chainsafe/libp2p-yamux";
 import type { StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
 import { type ByteChunk, concatBytes } from "../util/bytes.ts";
+import { traceMark, tracing } from "../util/trace.ts";
 
 /** What `yamux()` accepts (its `Config` type is not exported from the package root). */
 type YamuxInit = Parameters<typeof yamux>[0];
@@ -46,11 +47,49 @@ export function coalescingYamux(init: YamuxInit = {}): () => StreamMuxerFactory 
     factory.createStreamMuxer = (maConn) => {
       const muxer = create(maConn);
       tagStreams(muxer);
+      updateWindowsAtHalf(muxer);
       coalesce(muxer);
       holdStreamsUntilListened(muxer);
+      if (tracing) traceConnection(muxer);
       return muxer;
     };
     return factory;
+  };
+}
+
+/** Yamux 8.0.x stream states (`StreamState`) that decide the flags of a window update. */
+const STREAM_INIT = 0;
+const STREAM_SYN_RECEIVED = 2;
+const STREAM_PAUSED = 5;
+
+/** The yamux 8.0.x stream fields the window-update patch reads. */
+interface YamuxStreamShape {
+  state: number;
+  recvWindow: number;
+  recvWindowCapacity: number;
+  sendWindowUpdate(): void;
+}
+
+let windowsPatched = false;
+
+/**
+ * Yamux 8.0.x answers every data frame with a window update: a second frame, Noise message and
+ * socket write for each packet, sent before the packet is even handed to its reader, and one
+ * more message the peer must decrypt before the next one. Go's yamux (and the spec's intent)
+ * updates once half the receive window is consumed; so do we, on the stream class shared by
+ * every muxer (patched once, through the first stream created). Updates that carry a SYN or an
+ * ACK, and resumes after a pause, go out as before.
+ */
+function updateWindowsAtHalf(muxer: StreamMuxer): void {
+  if (windowsPatched) return;
+  const m = muxer as unknown as { _newStream?: (...args: unknown[]) => unknown };
+  const newStream = m._newStream;
+  if (typeof newStream !== "function") return;
+  m._newStream = function (...args: unknown[]) {
+    const stream = newStream.apply(this, args);
+    m._newStream = newStream;
+    patchStreamClass(stream);
+    return stream;
   };
 }
 
@@ -81,8 +120,28 @@ function tagStreams(muxer: StreamMuxer): void {
   };
 }
 
+function patchStreamClass(stream: unknown): void {
+  if (windowsPatched) return;
+  const proto = Object.getPrototypeOf(stream) as Partial<YamuxStreamShape> | null;
+  const s = stream as Partial<YamuxStreamShape>;
+  const update = proto?.sendWindowUpdate;
+  if (
+    typeof update !== "function" || typeof s.state !== "number" ||
+    typeof s.recvWindow !== "number" || typeof s.recvWindowCapacity !== "number"
+  ) return;
+  windowsPatched = true;
+  proto!.sendWindowUpdate = function (this: YamuxStreamShape) {
+    const state = this.state;
+    if (
+      state !== STREAM_INIT && state !== STREAM_SYN_RECEIVED && state !== STREAM_PAUSED &&
+      this.recvWindow - this.recvWindowCapacity < this.recvWindow / 2
+    ) return;
+    update.call(this);
+  };
+}
+
 /** The muxers `coalesce` patched, with whether their connection is saturated. */
-const coalesced = new WeakMap<object, { saturated(): boolean }>();
+const coalesced = new WeakMap<object, { saturated(): boolean; flush(): void }>();
 
 function coalesce(muxer: StreamMuxer): void {
   const m = muxer as unknown as Partial<MuxerShape>;
@@ -97,7 +156,7 @@ function coalesce(muxer: StreamMuxer): void {
   let scheduled = false;
   let saturated = false;
   conn.addEventListener("drain", () => saturated = false);
-  coalesced.set(muxer, { saturated: () => saturated });
+  coalesced.set(muxer, { saturated: () => saturated, flush: () => flushLater() });
   const flush = (): boolean => {
     scheduled = false;
     if (pending.length === 0) return !saturated;
@@ -105,6 +164,7 @@ function coalesce(muxer: StreamMuxer): void {
     const bytes = pendingBytes;
     pending = [];
     pendingBytes = 0;
+    if (tracing) traceMark("muxer.flush");
     const ok = conn.send(chunks.length === 1 ? chunks[0] : concatBytes(chunks, bytes));
     if (!ok) {
       saturated = true;
@@ -115,6 +175,7 @@ function coalesce(muxer: StreamMuxer): void {
   // A flush at the end of the tick has no caller to throw to: a connection that started
   // closing meanwhile takes the pending frames with it, and its streams learn it closed.
   const flushLater = () => {
+    if (pending.length === 0) return;
     try {
       flush();
     } catch {
@@ -175,6 +236,21 @@ function writeHeader(
   frame[at + 9] = length >>> 16;
   frame[at + 10] = length >>> 8;
   frame[at + 11] = length;
+}
+
+/**
+ * Sends what `muxer` holds for the end of the tick now: the caller knows nothing else is
+ * coming, and a lone packet should not wait for the rest of the task. No effect on other
+ * muxers or when nothing is pending.
+ *
+ * @example
+ * ```ts
+ * stream.send(batch);
+ * flushMuxer(muxer); // one Noise message and socket write, now
+ * ```
+ */
+export function flushMuxer(muxer: unknown): void {
+  coalesced.get(muxer as object)?.flush();
 }
 
 /** Whether `muxer` is a coalescing yamux muxer (see {@link coalescingYamux}). */
@@ -282,6 +358,23 @@ function joinSocketWrites(conn: ConnShape): void {
   tcp.sendData = function (data: Iterable<Uint8Array>) {
     const list = data as unknown as { bufs?: unknown[]; subarray(): Uint8Array };
     const joined = Array.isArray(list.bufs) && list.bufs.length > 1 ? [list.subarray()] : data;
+    if (tracing) traceMark("socket.write");
     return sendData.call(this, joined);
+  };
+}
+
+// Stamps the receiving side of a connection: ciphertext read from the socket, then the
+// decrypted bytes reaching yamux (only connections opened while tracing).
+function traceConnection(muxer: StreamMuxer): void {
+  const m = muxer as unknown as {
+    onData?: (data: unknown) => void;
+    maConn?: { stream?: { socket?: { prependListener?(e: string, f: () => void): void } } };
+  };
+  m.maConn?.stream?.socket?.prependListener?.("data", () => traceMark("socket.data"));
+  const onData = m.onData;
+  if (typeof onData !== "function") return;
+  m.onData = function (data: unknown) {
+    traceMark("yamux.data");
+    return onData.call(this, data);
   };
 }

@@ -33,7 +33,7 @@ import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.t
 import { GossipPubSub } from "./gossip.ts";
 import { MdnsDiscovery } from "./mdns.ts";
 import { MessageStreams } from "./message_streams.ts";
-import { coalescingYamux, sendOneShot } from "./muxer.ts";
+import { coalescingYamux, flushMuxer, muxerOfStream, sendOneShot } from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import { skipRedundantProtocolMerges } from "./peer_store.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
@@ -522,6 +522,15 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     return closed;
   }
 
+  /**
+   * Sends now what {@link sendOnce} calls made during this task left pending on the direct
+   * connection to `peerId` (they are otherwise sent together at the end of the task).
+   */
+  flushSends(peerId: string): void {
+    const muxer = this.#directMuxer(peerId);
+    if (muxer !== undefined) flushMuxer(muxer);
+  }
+
   // The stream muxer of an open, direct (not relayed) connection to `peerId`.
   #directMuxer(peerId: string): { createStream(o: object): Promise<Stream> } | undefined {
     const id = this.#peerIdOf(peerId);
@@ -608,8 +617,14 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   };
 
   #track(stream: Stream, peer: string): NodeStream {
+    const muxer = muxerOfStream(stream);
     this.#streams.add(stream);
-    return wrapStream(stream, peer, () => this.#streams.delete(stream));
+    return wrapStream(
+      stream,
+      peer,
+      () => this.#streams.delete(stream),
+      muxer === undefined ? undefined : () => flushMuxer(muxer),
+    );
   }
 
   #remember(peerId: string): void {

@@ -1,5 +1,6 @@
 /** Our byte-stream interface over a libp2p stream: backpressured writes, paced reads. */
 import type { Stream } from "@libp2p/interface";
+import { traceMark, tracing } from "../util/trace.ts";
 
 /**
  * A bidirectional byte stream to one peer on one protocol. Features (VPN, services, files)
@@ -22,6 +23,20 @@ export interface NodeStream extends AsyncIterable<Uint8Array> {
    * when its buffer has drained. Rejects when the stream is closed or reset.
    */
   write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Reads in push mode instead of iterating: `onChunk` runs synchronously for each chunk as
+   * the connection delivers it (chunks read ahead before the call come first), without a
+   * promise hop or buffering, so it must not keep the chunk after returning. Resolves when the
+   * peer ends the stream; rejects when it is reset or when `onChunk` throws (the stream is then
+   * reset). One reader only: not together with iteration.
+   */
+  consume(onChunk: (chunk: Uint8Array) => void): Promise<void>;
+  /**
+   * Sends what was written during this task now instead of at its end (writes are coalesced
+   * per connection until the microtask queue drains): for a writer that knows nothing else is
+   * coming, so that a lone packet leaves at once.
+   */
+  flush(): void;
   /** True when a write would have to wait for the transport to drain. */
   readonly needsDrain: boolean;
   /** Ends our writing side once queued bytes are sent; reading goes on until the peer ends. */
@@ -38,25 +53,28 @@ const READ_HIGH_WATER = 1 << 20;
 const MAX_READ_BUFFER = 24 << 20;
 
 /**
- * Wraps a libp2p stream; `onFinished` runs once when it is closed or reset.
+ * Wraps a libp2p stream; `onFinished` runs once when it is closed or reset, `flush` sends what
+ * its connection holds for the end of the task.
  *
  * @example
  * ```ts
- * const s = wrapStream(rawStream, "12D3KooW…", () => {});
+ * const s = wrapStream(rawStream, "12D3KooW…", () => {}, () => flushMuxer(muxer));
  * ```
  */
 export function wrapStream(
   stream: Stream,
   remotePeer: string,
   onFinished: () => void = () => {},
+  flush: () => void = () => {},
 ): NodeStream {
-  return new Libp2pNodeStream(stream, remotePeer, onFinished);
+  return new Libp2pNodeStream(stream, remotePeer, onFinished, flush);
 }
 
 class Libp2pNodeStream implements NodeStream {
   readonly remotePeer: string;
   readonly closed: Promise<void>;
   readonly #stream: Stream;
+  readonly #flush: () => void;
   readonly #chunks: Uint8Array[] = [];
   #head = 0;
   #buffered = 0;
@@ -65,16 +83,24 @@ class Libp2pNodeStream implements NodeStream {
   #wake: (() => void) | undefined;
   #iterating = false;
   #resuming = false;
+  #consumer: ((chunk: Uint8Array) => void) | undefined;
+  #consumed: { resolve(): void; reject(e: Error): void } | undefined;
 
-  constructor(stream: Stream, remotePeer: string, onFinished: () => void) {
+  constructor(stream: Stream, remotePeer: string, onFinished: () => void, flush: () => void) {
     this.#stream = stream;
+    this.#flush = flush;
     this.remotePeer = remotePeer;
     if (stream.maxReadBufferLength < MAX_READ_BUFFER) stream.maxReadBufferLength = MAX_READ_BUFFER;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.closed = promise;
     stream.addEventListener("message", (e) => {
+      if (tracing) traceMark("stream.message");
       const data = e.data;
       const bytes = data instanceof Uint8Array ? data : data.subarray();
+      if (this.#consumer !== undefined) {
+        this.#push(bytes);
+        return;
+      }
       this.#chunks.push(bytes);
       this.#buffered += bytes.length;
       // Never pause inside the burst that resume() delivers synchronously: the stream would
@@ -118,6 +144,10 @@ class Libp2pNodeStream implements NodeStream {
     return this.#stream.direction;
   }
 
+  flush(): void {
+    this.#flush();
+  }
+
   get needsDrain(): boolean {
     return this.#stream.writableNeedsDrain;
   }
@@ -129,6 +159,23 @@ class Libp2pNodeStream implements NodeStream {
       return Promise.reject(e);
     }
     return this.#drained();
+  }
+
+  consume(onChunk: (chunk: Uint8Array) => void): Promise<void> {
+    if (this.#iterating || this.#consumer !== undefined) {
+      return Promise.reject(new Error("a NodeStream can be read by one reader only"));
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#consumer = onChunk;
+    this.#consumed = { resolve, reject };
+    const held = this.#chunks.splice(this.#head);
+    this.#chunks.length = 0;
+    this.#head = 0;
+    this.#buffered = 0;
+    if (this.#stream.readStatus === "paused") this.#stream.resume();
+    for (const chunk of held) if (!this.#push(chunk)) return promise;
+    this.#settle();
+    return promise;
   }
 
   async close(): Promise<void> {
@@ -177,7 +224,31 @@ class Libp2pNodeStream implements NodeStream {
     }
   }
 
+  // Hands one chunk to the push-mode reader; false once it threw (the stream is then reset).
+  #push(chunk: Uint8Array): boolean {
+    try {
+      this.#consumer!(chunk);
+      return true;
+    } catch (e) {
+      const consumed = this.#consumed;
+      this.#consumed = undefined;
+      this.reset();
+      consumed?.reject(e as Error);
+      return false;
+    }
+  }
+
+  // Ends push-mode reading once the stream has ended or failed.
+  #settle(): void {
+    const consumed = this.#consumed;
+    if (consumed === undefined || !this.#ended) return;
+    this.#consumed = undefined;
+    if (this.#error) consumed.reject(this.#error);
+    else consumed.resolve();
+  }
+
   #notify(): void {
+    this.#settle();
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();

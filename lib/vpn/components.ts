@@ -14,6 +14,7 @@ export type VpnNode = Pick<
   | "unhandle"
   | "dialProtocol"
   | "sendOnce"
+  | "flushSends"
   | "setBlockedCidrs"
 >;
 

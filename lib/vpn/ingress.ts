@@ -1,6 +1,7 @@
 /** The receiving side: streams from peers (fast frames or `/edgevpn/0.1` packets) into the TUN. */
 import type { NodeStream } from "../node/stream.ts";
 import { errorMessage } from "../util/errors.ts";
+import { icmpEchoTag, traceMark, tracing } from "../util/trace.ts";
 import type { Logger } from "../util/logger.ts";
 import type { VpnTun } from "./components.ts";
 import { peerTraffic, type Traffic, type VpnCounters } from "./counters.ts";
@@ -101,10 +102,12 @@ export class Ingress {
       };
     this.#streams.add(stream);
     try {
-      for await (const chunk of stream) {
+      // Push mode: each chunk reaches the interface in the same task that decrypted it.
+      await stream.consume((chunk) => {
+        if (tracing) traceMark("ingress.chunk");
         decoder.push(chunk, onFrame);
         this.#written();
-      }
+      });
       await stream.close();
     } catch (e) {
       if (e instanceof FrameError) {
@@ -123,6 +126,7 @@ export class Ingress {
    */
   legacyMessage = (peer: string, message: Uint8Array): boolean => {
     if (this.#closed) return false;
+    if (tracing) traceMark("ingress.message");
     this.#legacyPeer = peerTraffic(this.#counters, peer).received;
     this.#legacySender.peer = peer;
     this.#legacySender.table = undefined;
@@ -172,6 +176,7 @@ export class Ingress {
     this.#wrote = true;
     if (this.#tun.offload) {
       if (!this.#tun.writeSync(frame)) this.#counters.inbound.tunWriteErrors++;
+      if (tracing) traceMark("tun.write", icmpEchoTag(frame, VIRTIO_NET_HDR_LENGTH));
       return;
     }
     try {
@@ -206,5 +211,6 @@ export class Ingress {
   #writePacket(packet: Uint8Array): void {
     this.#wrote = true;
     if (!this.#tun.writePacketSync(packet)) this.#counters.inbound.tunWriteErrors++;
+    if (tracing) traceMark("tun.write", icmpEchoTag(packet, 0));
   }
 }

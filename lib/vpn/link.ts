@@ -1,6 +1,7 @@
 /** The sending side towards one peer: a fast stream with a bounded queue, or `/edgevpn/0.1`. */
 import type { NodeStream } from "../node/stream.ts";
 import { errorMessage } from "../util/errors.ts";
+import { traceMark, tracing } from "../util/trace.ts";
 import type { Logger } from "../util/logger.ts";
 import { BatchQueue } from "./batch_queue.ts";
 import type { VpnNode } from "./components.ts";
@@ -117,6 +118,7 @@ export class PeerLink {
   #legacyUntil = 0;
   #generations: Generation[] = [];
   #probing = false;
+  #legacySent = false;
 
   constructor(peerId: string, context: LinkContext) {
     this.peerId = peerId;
@@ -164,8 +166,16 @@ export class PeerLink {
     }
   }
 
-  /** Writes queued batches to the stream until it needs to drain (then resumes on drain). */
+  /**
+   * Writes queued batches to the stream until it needs to drain (then resumes on drain), and
+   * sends them at once: the caller has nothing more for this peer in this task, so a lone
+   * packet does not wait for the end of it.
+   */
   flush(): void {
+    if (this.#legacySent) {
+      this.#legacySent = false;
+      this.#ctx.node.flushSends(this.peerId);
+    }
     const stream = this.#stream;
     if (stream === undefined || this.#waitingDrain) return;
     const queue = this.#queue;
@@ -173,10 +183,13 @@ export class PeerLink {
       ? this.#ctx.counters.sent.fastGso
       : this.#ctx.counters.sent.fast;
     const peer = peerTraffic(this.#ctx.counters, this.peerId).sent;
+    let wrote = false;
     for (;;) {
       const batch = queue.take();
-      if (batch === null) return;
+      if (batch === null) break;
+      if (tracing) traceMark("link.write");
       const written = stream.write(batch);
+      wrote = true;
       const bytes = batch.length - queue.lastBatchFrames * this.#frameOverhead();
       traffic.batches++;
       traffic.packets += queue.lastBatchFrames;
@@ -186,10 +199,11 @@ export class PeerLink {
       if (stream.needsDrain) {
         this.#waitingDrain = true;
         written.then(() => this.#drained(stream), ignore);
-        return;
+        break;
       }
       written.catch(ignore);
     }
+    if (wrote) stream.flush();
   }
 
   /** Closes the fast stream, forgets queued packets and stops every pending open. */
@@ -382,6 +396,8 @@ export class PeerLink {
     const generation = this.#generation();
     generation.pending++;
     const length = packet.length;
+    if (tracing) traceMark("legacy.send");
+    this.#legacySent = true;
     this.#ctx.node.sendOnce(this.peerId, LEGACY_PROTOCOL, packet, {
       signal: generation.controller.signal,
       timeoutMs: this.#ctx.streamTimeoutMs,

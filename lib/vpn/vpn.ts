@@ -3,6 +3,7 @@ import type { TunOptions, TunStats } from "../../ffi/tun.ts";
 import type { Job } from "../ledger/ledger.ts";
 import { emptyTunStats, TunDevice } from "../../ffi/tun.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
+import { icmpEchoTag, pingSentAt, traceMark, tracing } from "../util/trace.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
 import type { VpnComponents, VpnTun } from "./components.ts";
@@ -350,6 +351,7 @@ class VpnService implements Vpn {
       for (;;) {
         const n = await tun.readBatch(buffers, lengths);
         if (n === 0 || this.#state !== "started") return;
+        if (tracing) { for (let i = 0; i < n; i++) this.#trace("tun.read", buffers[i]); }
         for (let i = 0; i < n; i++) this.#route(buffers[i], lengths[i]);
         this.#flush();
       }
@@ -379,6 +381,7 @@ class VpnService implements Vpn {
       for (let i = 0; i < READ_NOW_FRAMES; i++) {
         const n = tun.readSync(this.#spare);
         if (n === 0) break;
+        if (tracing) this.#trace("tun.readNow", this.#spare);
         this.#route(this.#spare, n);
       }
     } catch {
@@ -432,6 +435,13 @@ class VpnService implements Vpn {
       this.#dirty.push(link);
     }
     link.send(frame, length);
+  }
+
+  #trace(stage: string, frame: Uint8Array): void {
+    const at = this.#tun!.offload ? VIRTIO_NET_HDR_LENGTH : 0;
+    const tag = icmpEchoTag(frame, at);
+    if (tag >> 16 === 8) traceMark("ping.sent", tag, pingSentAt(frame, at));
+    traceMark(stage, tag);
   }
 
   #flush(): void {

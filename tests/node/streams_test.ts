@@ -151,3 +151,72 @@ Deno.test("a reader that stops reading makes the writer wait instead of bufferin
     await stopAll(nodes);
   }
 });
+
+Deno.test("a push-mode reader gets every chunk, those that arrived before it too, and ends with the stream", async () => {
+  const network = generateNetworkConfig(360);
+  const nodes: EdgeNode[] = [];
+  try {
+    const server = await startNode(network);
+    nodes.push(server);
+    const client = await startNode(network);
+    nodes.push(client);
+    const got: Uint8Array[] = [];
+    const ended: Promise<void>[] = [];
+    const arrived = Promise.withResolvers<void>();
+    await server.handle(PROTOCOL, async (s) => {
+      // Wait until the first bytes are read ahead, then switch to push mode.
+      await arrived.promise;
+      ended.push(s.consume((chunk) => got.push(chunk.slice())));
+    }, { membersOnly: false });
+    await client.dial(server.multiaddrs()[0]);
+    const s = await client.dialProtocol(server.peerId, PROTOCOL);
+    await s.write(enc.encode("before "));
+    await new Promise((r) => setTimeout(r, 100));
+    arrived.resolve();
+    await waitFor(() => ended.length === 1, "the push-mode reader");
+    await s.write(enc.encode("after"));
+    await s.close();
+    await ended[0];
+    const text = new TextDecoder().decode(concat(got));
+    assert.equal(text, "before after");
+  } finally {
+    await stopAll(nodes);
+  }
+});
+
+Deno.test("a push-mode reader that throws resets the stream and its promise rejects", async () => {
+  const network = generateNetworkConfig(360);
+  const nodes: EdgeNode[] = [];
+  try {
+    const server = await startNode(network);
+    nodes.push(server);
+    const client = await startNode(network);
+    nodes.push(client);
+    const results: Promise<unknown>[] = [];
+    await server.handle(PROTOCOL, (s) => {
+      results.push(
+        s.consume(() => {
+          throw new Error("bad input");
+        }).then(() => "resolved", (e) => (e as Error).message),
+      );
+    }, { membersOnly: false });
+    await client.dial(server.multiaddrs()[0]);
+    const s = await client.dialProtocol(server.peerId, PROTOCOL);
+    await s.write(enc.encode("x"));
+    await waitFor(() => results.length === 1, "the push-mode reader");
+    assert.equal(await results[0], "bad input");
+    await s.closed;
+  } finally {
+    await stopAll(nodes);
+  }
+});
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
