@@ -11,6 +11,7 @@ import { type CliValues, resolveSettings } from "./lib/config/settings.ts";
 import type { Settings } from "./lib/config/options.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "./lib/util/errors.ts";
 import { createLogger, formatLogRecord, parseLogFormat, parseLogLevel } from "./lib/util/logger.ts";
+import { installProcessGuard } from "./lib/util/process_guard.ts";
 import { VERSION } from "./lib/version.ts";
 
 const encoder = new TextEncoder();
@@ -175,21 +176,25 @@ async function runCommand(
   const onSignal = () => controller.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  const log = createLogger({
+    level,
+    sink: (record) => Deno.stderr.writeSync(encoder.encode(formatLogRecord(record, format))),
+  });
+  // Errors nothing caught are counted and logged; the node keeps running (see the guard).
+  const uninstallGuard = installProcessGuard(log);
   try {
     const run = await def.load();
     await run({
       settings,
       args: cmd.args,
       out: (text) => Deno.stdout.writeSync(encoder.encode(text)),
-      log: createLogger({
-        level,
-        sink: (record) => Deno.stderr.writeSync(encoder.encode(formatLogRecord(record, format))),
-      }),
+      log,
       signal: controller.signal,
       home: env.HOME,
       explicit,
     });
   } finally {
+    uninstallGuard();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }

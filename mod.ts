@@ -70,3 +70,8 @@ export {
   nextIP,
   obtainAddress,
 } from "./lib/dhcp/dhcp.ts";
+export {
+  installProcessGuard,
+  type ProcessErrorCounts,
+  processErrorCounts,
+} from "./lib/util/process_guard.ts";

@@ -116,7 +116,9 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
       running.dns = dns;
       stops.unshift(() => dns.stop());
     }
-    await untilAborted(ctx.signal);
+    // A node that no longer forwards must not look alive: it stops and exits 1.
+    const failure = await Promise.race([untilAborted(ctx.signal), started.failure]);
+    if (failure) throw failure;
   } finally {
     ctx.log.info("stopping");
     for (const stop of stops) await stop();

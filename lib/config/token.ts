@@ -147,6 +147,8 @@ export function parseNetworkYaml(text: string, source = "token"): NetworkConfig 
     throw fail(`expected at most ${MAX_TOKEN_BYTES} bytes of YAML, got ${text.length}`);
   }
   if (text.includes("\0")) throw fail("expected YAML text, got binary data");
+  const shape = yamlShapeProblem(text);
+  if (shape) throw fail(shape);
   const doc = YAML.parseDocument(text, { version: "1.1", uniqueKeys: false });
   if (doc.errors.length > 0) {
     throw fail(`not valid YAML: ${doc.errors[0].message.split("\n")[0]}`);
@@ -201,6 +203,29 @@ export function parseNetworkYaml(text: string, source = "token"): NetworkConfig 
   };
   validate(config, fail);
   return config;
+}
+
+/** Deepest `[`/`{` nesting taken: a network config has none; the parser recurses on each. */
+const MAX_FLOW_DEPTH = 32;
+/** Most aliases taken (the yaml library's own default limit when it expands them). */
+const MAX_ALIASES = 100;
+
+// The yaml parser recurses once per flow level (a few thousand `[` exhaust the stack, which it
+// reports only after ~100 ms) and resolves every alias: its lexer, which does neither, looks
+// first and stops at the first excess.
+function yamlShapeProblem(text: string): string | undefined {
+  let depth = 0;
+  let aliases = 0;
+  for (const token of new YAML.Lexer().lex(text)) {
+    if (token === "[" || token === "{") {
+      if (++depth > MAX_FLOW_DEPTH) return `expected at most ${MAX_FLOW_DEPTH} nested [ or {`;
+    } else if (token === "]" || token === "}") {
+      depth = Math.max(0, depth - 1);
+    } else if (token[0] === "*" && ++aliases > MAX_ALIASES) {
+      return `expected at most ${MAX_ALIASES} aliases (*name)`;
+    }
+  }
+  return undefined;
 }
 
 function validate(config: NetworkConfig, fail: (why: string) => UsageError): void {

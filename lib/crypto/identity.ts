@@ -156,6 +156,14 @@ export function peerIdFromPublicKey(publicKey: Uint8Array): string {
  * ```
  */
 export function publicKeyFromPeerId(peerId: string): Uint8Array {
+  // Base58 decoding takes time quadratic in the length (5 000 characters: 50 ms): Ed25519 peer
+  // IDs have 52, so anything much longer is refused before decoding.
+  if (peerId.length > MAX_PEER_ID_LENGTH) {
+    throw new InputError(
+      "PEER_ID_INVALID",
+      `Cannot decode peer ID: expected at most ${MAX_PEER_ID_LENGTH} characters, got ${peerId.length}`,
+    );
+  }
   let mh: Uint8Array;
   try {
     mh = base58btc.baseDecode(peerId);
@@ -170,6 +178,9 @@ export function publicKeyFromPeerId(peerId: string): Uint8Array {
   }
   return mh.slice(PEER_ID_PREFIX.length);
 }
+
+/** Longest text taken for a peer ID (an Ed25519 one has 52 characters). */
+const MAX_PEER_ID_LENGTH = 128;
 
 const verifyKeyCache = new Map<string, CryptoKey>();
 const VERIFY_KEY_CACHE_LIMIT = 4096;

@@ -5,6 +5,7 @@ import { writeFileAtomic } from "../util/atomic_file.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
 import { fnv1a32, leader } from "../util/leader.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import { clampTimerMs } from "../util/timer.ts";
 import { formatIPv4, parseIPv4 } from "../vpn/packet.ts";
 
 /** Nodes count as alive for DHCP when their heartbeat is younger than this (Go: 15 min). */
@@ -30,9 +31,13 @@ export const DHCP_PREFIX = 24;
  * ```
  */
 export function nextIP(base: string, used: readonly string[]): string {
-  const numbers = used.map(parseIPv4).filter((n): n is number => n !== null);
-  if (numbers.length === 0) return base;
-  return formatIPv4((Math.max(...numbers) + 1) >>> 0);
+  // A loop, not Math.max(...used): spreading ~130 000 arguments throws RangeError.
+  let highest = -1;
+  for (const ip of used) {
+    const n = parseIPv4(ip);
+    if (n !== null && n > highest) highest = n;
+  }
+  return highest < 0 ? base : formatIPv4((highest + 1) >>> 0);
 }
 
 /**
@@ -275,7 +280,7 @@ function jsonString(text: string): string | undefined {
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
+    const timer = setTimeout(done, clampTimerMs(ms));
     function done() {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);

@@ -1,4 +1,5 @@
 /** Wall-clock time and timers behind one small interface, so rotation can be tested. */
+import { clampTimerMs } from "../util/timer.ts";
 
 /**
  * Time source and timer scheduler. `now()` is Unix time in milliseconds (wall clock: OTP
@@ -26,6 +27,6 @@ export interface Clock {
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  setTimeout: (fn, ms) => setTimeout(fn, clampTimerMs(ms)),
   clearTimeout: (handle) => clearTimeout(handle as number),
 };

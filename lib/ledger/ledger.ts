@@ -6,6 +6,7 @@ import { formatRfc3339Seconds, msToNs } from "../util/gotime.ts";
 import { leader } from "../util/leader.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { startBackoffTicker, type Ticker } from "../util/ticker.ts";
+import { clampTimerMs } from "../util/timer.ts";
 import {
   type Block,
   genesisBlock,
@@ -674,7 +675,7 @@ export class Ledger extends EventTarget {
       this.#answered.set(key, this.#now());
       this.#counters.repliesSent++;
       this.#sendFull();
-    }, this.#random() * this.#replyDelayMs);
+    }, clampTimerMs(this.#random() * this.#replyDelayMs));
     this.#reply = { timer, key };
   }
 
@@ -839,7 +840,7 @@ export class Ledger extends EventTarget {
       },
     };
     this.#jobs.add(handle);
-    parts.timer = setTimeout(handle.stop, timeoutMs);
+    parts.timer = setTimeout(handle.stop, clampTimerMs(timeoutMs));
     parts.inner = start(handle.stop);
     return handle;
   }

@@ -5,6 +5,7 @@ import type { DnsCounters } from "../dns/server.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { NodeCounters } from "../node/node.ts";
 import type { TrafficStats } from "../node/traffic.ts";
+import { processErrorCounts } from "../util/process_guard.ts";
 import type { VpnCountersSnapshot } from "../vpn/vpn.ts";
 
 /** What the VPN's address came from, for the DHCP metrics. */
@@ -359,6 +360,18 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
   );
 
   // The process.
+  counter(
+    "edgevpn_process_errors_total",
+    "Errors nothing caught (the node keeps running), by kind",
+    ["kind"],
+    () => {
+      const c = processErrorCounts();
+      return [
+        [{ kind: "uncaught_error" }, c.uncaughtErrors],
+        [{ kind: "unhandled_rejection" }, c.unhandledRejections],
+      ];
+    },
+  );
   gauge("process_resident_memory_bytes", "Resident memory size in bytes", [], () => [
     [{}, Deno.memoryUsage().rss],
   ]);

@@ -1,4 +1,5 @@
 /** Timeout signals that never keep the process alive once their owner is done with them. */
+import { clampTimerMs } from "../util/timer.ts";
 
 /**
  * A signal aborted after `ms` or when `parent` aborts; call `clear()` when the operation
@@ -23,7 +24,7 @@ export function timeoutSignal(
   const onParentAbort = () => controller.abort(parent?.reason);
   const timer = setTimeout(
     () => controller.abort(new DOMException(`timed out after ${ms} ms`, "TimeoutError")),
-    ms,
+    clampTimerMs(ms),
   );
   if (parent?.aborted) onParentAbort();
   else parent?.addEventListener("abort", onParentAbort, { once: true });

@@ -139,9 +139,11 @@ export class BootstrapDialer {
 
   #schedule(): void {
     if (!this.#running) return;
-    const pending = this.#peers.filter((p) => !p.dialing && !this.#c.isConnected(p.peerId));
-    if (pending.length === 0) return;
-    const next = Math.min(...pending.map((p) => p.nextAttemptMs));
+    let next = Infinity;
+    for (const p of this.#peers) {
+      if (!p.dialing && !this.#c.isConnected(p.peerId)) next = Math.min(next, p.nextAttemptMs);
+    }
+    if (next === Infinity) return;
     this.#clock.clearTimeout(this.#timer);
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;

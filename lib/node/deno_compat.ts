@@ -1,5 +1,6 @@
 /** Node.js behaviour that js-libp2p relies on and Deno's web globals lack. */
 import { BroadcastChannel as NodeBroadcastChannel } from "node:worker_threads";
+import { clampTimerMs } from "../util/timer.ts";
 
 let installed = false;
 
@@ -50,7 +51,7 @@ function unrefTimeoutSignals(): void {
         buckets.delete(due);
         const reason = new DOMException("The operation was aborted due to timeout", "TimeoutError");
         for (const c of controllers) c.abort(reason);
-      }, Math.max(0, due * TIMEOUT_GRANULARITY_MS - Date.now()));
+      }, clampTimerMs(due * TIMEOUT_GRANULARITY_MS - Date.now()));
       Deno.unrefTimer(timer);
     }
     bucket.push(controller);

@@ -28,6 +28,9 @@ const QUERY_MAX_MS = 60_000;
 /** A peer is reported again at most this often. */
 const REPORT_EVERY_MS = 10_000;
 const MAX_REMEMBERED = 1024;
+/** After a failed receive the socket is read again after 100 ms, doubling up to 30 s. */
+const RECEIVE_RETRY_MS = 100;
+const RECEIVE_RETRY_MAX_MS = 30_000;
 
 /** A peer announced on the LAN. */
 export interface MdnsPeer {
@@ -47,6 +50,8 @@ export interface MdnsComponents {
   interfaces?(): string[];
   clock?: Clock;
   logger?: Logger;
+  /** Opens a UDP socket; default `Deno.listenDatagram` (tests pass their own). */
+  listen?: typeof Deno.listenDatagram;
 }
 
 interface Socket {
@@ -78,6 +83,8 @@ export class MdnsDiscovery {
   readonly #loops: Promise<void>[] = [];
   readonly #timers = new Set<unknown>();
   readonly #reported = new Map<string, number>();
+  readonly #wakers = new Set<() => void>();
+  #receiveErrors = 0;
   #running = false;
   #queryWaitMs = QUERY_FIRST_MS;
 
@@ -91,6 +98,11 @@ export class MdnsDiscovery {
     this.#host = `${peerName}.local.`;
   }
 
+  /** Receives that failed (each socket keeps reading after a pause). */
+  get receiveErrors(): number {
+    return this.#receiveErrors;
+  }
+
   /**
    * Opens the sockets and starts announcing and browsing.
    *
@@ -98,7 +110,8 @@ export class MdnsDiscovery {
    */
   async start(): Promise<void> {
     if (this.#running) return;
-    const listen = (Deno as { listenDatagram?: typeof Deno.listenDatagram }).listenDatagram;
+    const listen = this.#c.listen ??
+      (Deno as { listenDatagram?: typeof Deno.listenDatagram }).listenDatagram;
     if (typeof listen !== "function") {
       throw new EdgeVpnError(
         "MDNS_UNAVAILABLE",
@@ -166,6 +179,8 @@ export class MdnsDiscovery {
     this.#running = false;
     for (const t of this.#timers) this.#clock.clearTimeout(t);
     this.#timers.clear();
+    for (const wake of this.#wakers) wake();
+    this.#wakers.clear();
     await this.#send(this.#response(0)).catch(() => {});
     this.#closeSockets();
     await Promise.allSettled(this.#loops);
@@ -188,6 +203,21 @@ export class MdnsDiscovery {
       if (this.#running) fn();
     }, ms);
     this.#timers.add(t);
+  }
+
+  // Resolves after `ms`, or at once when stop() runs.
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.#wakers.delete(wake);
+        this.#timers.delete(t);
+        this.#clock.clearTimeout(t);
+        resolve();
+      };
+      const t = this.#clock.setTimeout(wake, ms);
+      this.#timers.add(t);
+      this.#wakers.add(wake);
+    });
   }
 
   #periodicQuery(): void {
@@ -287,14 +317,25 @@ export class MdnsDiscovery {
     );
   }
 
+  // A failed receive (an ICMP error reported on the socket, a network going away) pauses the
+  // loop, never ends it: a node whose mDNS stopped listening would never find its LAN again.
   async #receive(s: Socket): Promise<void> {
+    let failures = 0;
     while (this.#running) {
       let data: Uint8Array;
       let from: Deno.Addr;
       try {
         [data, from] = await s.conn.receive(new Uint8Array(MAX_MDNS_PACKET + 1));
-      } catch {
-        return;
+        failures = 0;
+      } catch (e) {
+        if (!this.#running) return;
+        this.#receiveErrors++;
+        const retryMs = Math.min(RECEIVE_RETRY_MS * 2 ** failures++, RECEIVE_RETRY_MAX_MS);
+        const fields = { via: s.local, error: errorMessage(e), retryInMs: retryMs };
+        if (failures === 1) this.#log.warn("mDNS receive failed; reading again", fields);
+        else this.#log.debug("mDNS receive failed again", fields);
+        await this.#pause(retryMs);
+        continue;
       }
       if (!this.#running) return;
       let m: DnsMessage;

@@ -15,6 +15,7 @@
  */
 import type { Connection } from "@libp2p/interface";
 import { type ByteChunk, concatBytes } from "../util/bytes.ts";
+import { clampTimerMs } from "../util/timer.ts";
 import { isCoalescingYamux, YAMUX, yamuxFrame } from "./muxer.ts";
 import type { TrafficMeter } from "./traffic.ts";
 
@@ -112,7 +113,16 @@ export class MessageStreams {
       return;
     }
     this.#attached.add(connection);
-    this.#interceptFrames(muxer as YamuxMuxerShape, connection.remotePeer.toString());
+    this.intercept(muxer as object, connection.remotePeer.toString());
+  }
+
+  /**
+   * What {@link attach} does once it knows the muxer is a yamux 8.0.x one: takes over its
+   * `handleStreamMessage` so that frames from `peer` go through the interception first. Open
+   * for tests, which drive it with frames of their own.
+   */
+  intercept(muxer: object, peer: string): void {
+    this.#interceptFrames(muxer as YamuxMuxerShape, peer);
   }
 
   /** Resets the streams still being collected and stops the timeout sweep. */
@@ -241,7 +251,7 @@ export class MessageStreams {
         clearInterval(this.#sweeper);
         this.#sweeper = undefined;
       }
-    }, Math.max(100, Math.min(this.#timeoutMs / 4, 5_000)));
+    }, clampTimerMs(Math.max(100, Math.min(this.#timeoutMs / 4, 5_000))));
   }
 }
 

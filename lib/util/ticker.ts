@@ -1,4 +1,5 @@
 /** The jittered exponential-backoff ticker every periodic EdgeVPN job runs on (cenkalti/backoff). */
+import { clampTimerMs } from "./timer.ts";
 
 /** Shape of a backoff schedule; only `maxIntervalMs` is required. */
 export interface BackoffOptions {
@@ -90,7 +91,7 @@ export function startBackoffTicker(
     } catch (error) {
       options.onError?.(error);
     }
-    if (!stopped) timer = setTimeout(run, schedule.next());
+    if (!stopped) timer = setTimeout(run, clampTimerMs(schedule.next()));
   };
   timer = setTimeout(run, 0);
   return {

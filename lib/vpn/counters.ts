@@ -59,8 +59,17 @@ export interface VpnCounters {
     nonMember: number;
     /** Fast streams reset for an impossible frame. */
     badFrame: number;
-    /** Packets dropped: a malformed `/edgevpn/0.1` stream or an unusable offload header. */
+    /** Packets dropped: a malformed `/edgevpn/0.1` stream. */
     badPacket: number;
+    /**
+     * Offload frames dropped: a virtio header that does not match its packet, `gso_size` below
+     * 48 or too many segments, a GSO type other than TCP.
+     */
+    badOffload: number;
+    /** Packets dropped: their source address belongs to another peer (or to us). */
+    spoofedSource: number;
+    /** Packets dropped: no entry holds their source and the sender is not our router. */
+    unknownSource: number;
     /** Packets the interface did not take. */
     tunWriteErrors: number;
   };
@@ -109,7 +118,15 @@ export function newVpnCounters(): VpnCounters {
       linkDown: 0,
       legacyFailed: 0,
     },
-    inbound: { nonMember: 0, badFrame: 0, badPacket: 0, tunWriteErrors: 0 },
+    inbound: {
+      nonMember: 0,
+      badFrame: 0,
+      badPacket: 0,
+      badOffload: 0,
+      spoofedSource: 0,
+      unknownSource: 0,
+      tunWriteErrors: 0,
+    },
     links: { dials: 0, dialFailures: 0, fallbacks: 0, streamsClosed: 0 },
     peers: new Map(),
   };

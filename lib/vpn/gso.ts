@@ -25,6 +25,14 @@ export const VirtioNetGsoType = {
 } as const;
 
 /**
+ * Smallest `gso_size` taken: Linux's `TCP_MIN_SND_MSS`. A frame with `gso_size` 1 would be cut
+ * into 65 000 segments (in software here, or by the kernel it is handed to).
+ */
+export const MIN_GSO_SIZE = 48;
+/** Most segments one offload frame may become: a 64 KiB super-packet at {@link MIN_GSO_SIZE}. */
+export const MAX_GSO_SEGMENTS = Math.ceil(0xffff / MIN_GSO_SIZE);
+
+/**
  * A decoded `virtio_net_hdr` (all fields host order, little-endian on Linux x86/arm).
  *
  * @example
@@ -215,6 +223,76 @@ export function completeChecksum(
 }
 
 /**
+ * Checks the `virtio_net_hdr` a peer sent against the packet behind it and rebuilds it in place
+ * from what was verified, so that nothing unchecked reaches the kernel or the segmenter:
+ *
+ * - `flags` keeps only `NEEDS_CSUM` (`DATA_VALID` would tell the kernel to trust a checksum
+ *   nobody verified);
+ * - without GSO, a partial checksum must be the TCP or UDP checksum of a packet that is not a
+ *   fragment; `hdr_len`, `gso_size` (and the checksum fields when no checksum is partial) are
+ *   zeroed, as the kernel writes them;
+ * - TCPv4/TCPv6 GSO needs a partial TCP checksum at the transport header (IPv6 extension
+ *   headers walked), a TCP header that fits, `gso_size` of at least {@link MIN_GSO_SIZE} and at
+ *   most {@link MAX_GSO_SEGMENTS} segments; `hdr_len` is set to the real IP + TCP header length;
+ * - any other `gso_type` (UDP, UDP_L4, unknown bits) is refused.
+ *
+ * Returns undefined when the frame may be written, else why not (a constant: nothing is
+ * allocated, it runs on every received frame).
+ *
+ * @example
+ * ```ts
+ * const problem = sanitizeOffloadFrame(frame);
+ * if (problem === undefined) tun.writeSync(frame);
+ * else counters.inbound.badOffload++;
+ * ```
+ */
+export function sanitizeOffloadFrame(frame: Uint8Array): string | undefined {
+  if (frame.length < VIRTIO_NET_HDR_LENGTH + 20) {
+    return "frame shorter than a header and an IP header";
+  }
+  const packet = frame.subarray(VIRTIO_NET_HDR_LENGTH);
+  const needsCsum = (frame[0] & VirtioNetHdrFlag.NEEDS_CSUM) !== 0;
+  const gsoType = frame[1];
+  const csumStart = u16le(frame, 6);
+  const csumOffset = u16le(frame, 8);
+  frame[0] = needsCsum ? VirtioNetHdrFlag.NEEDS_CSUM : 0;
+  if (gsoType === VirtioNetGsoType.NONE) {
+    if (needsCsum) {
+      const protocol = transportAt(packet, csumStart);
+      const expected = protocol === 6
+        ? TCP_CHECKSUM_OFFSET
+        : protocol === 17
+        ? UDP_CHECKSUM_OFFSET
+        : -1;
+      if (csumOffset !== expected || csumStart + csumOffset + 2 > packet.length) {
+        return "partial checksum not at a TCP or UDP checksum";
+      }
+    } else {
+      putU16le(frame, 6, 0);
+      putU16le(frame, 8, 0);
+    }
+    putU16le(frame, 2, 0);
+    putU16le(frame, 4, 0);
+    return undefined;
+  }
+  const type = gsoType & ~VirtioNetGsoType.ECN;
+  if (type !== VirtioNetGsoType.TCPV4 && type !== VirtioNetGsoType.TCPV6) {
+    return "gso_type other than TCPv4 or TCPv6";
+  }
+  if (!needsCsum) return "TCP GSO without a partial checksum";
+  const hdrLen = tcpGsoHeaderLength(
+    packet,
+    type === VirtioNetGsoType.TCPV6,
+    u16le(frame, 4),
+    csumStart,
+    csumOffset,
+  );
+  if (hdrLen < 0) return GSO_PROBLEMS[-hdrLen];
+  putU16le(frame, 2, hdrLen);
+  return undefined;
+}
+
+/**
  * Hands out the plain IP packets carried by one frame read from an `IFF_VNET_HDR` TUN, for
  * peers that cannot take super-packets (Go EdgeVPN's `/edgevpn/0.1`). Returns how many
  * packets `onPacket` received.
@@ -241,7 +319,9 @@ export function forEachPacket(
   onPacket: (packet: Uint8Array) => void,
 ): number {
   const hdr = parseVirtioNetHdr(frame);
-  if (hdr === null) throw invalid(`expected a ${VIRTIO_NET_HDR_LENGTH}-byte header`, frame);
+  if (hdr === null || frame.length < VIRTIO_NET_HDR_LENGTH + 20) {
+    throw invalid(`expected a ${VIRTIO_NET_HDR_LENGTH}-byte header and an IP packet`, frame);
+  }
   const packet = frame.subarray(VIRTIO_NET_HDR_LENGTH);
   const gsoType = hdr.gsoType & ~VirtioNetGsoType.ECN;
   if (gsoType === VirtioNetGsoType.NONE) {
@@ -293,29 +373,16 @@ interface TcpLayout {
 }
 
 function tcpLayout(packet: Uint8Array, hdr: VirtioNetHdr, v6: boolean): TcpLayout {
-  const version = packet.length > 0 ? packet[0] >> 4 : 0;
-  if (version !== (v6 ? 6 : 4)) {
-    throw invalid(`gso_type ${hdr.gsoType} does not match IP version ${version}`, packet);
-  }
-  const ipLen = hdr.csumStart;
-  const minIpLen = v6 ? 40 : 20;
-  if (ipLen < minIpLen || hdr.csumOffset !== TCP_CHECKSUM_OFFSET || ipLen + 20 > packet.length) {
+  const hdrLen = tcpGsoHeaderLength(packet, v6, hdr.gsoSize, hdr.csumStart, hdr.csumOffset);
+  if (hdrLen < 0) {
     throw invalid(
-      `csum_start ${hdr.csumStart}/csum_offset ${hdr.csumOffset} do not locate a TCP header`,
+      `${
+        GSO_PROBLEMS[-hdrLen]
+      } (gso_type ${hdr.gsoType}, gso_size ${hdr.gsoSize}, csum ${hdr.csumStart}+${hdr.csumOffset})`,
       packet,
     );
   }
-  if (!v6 && (packet[0] & 0x0f) * 4 !== ipLen) {
-    throw invalid(`csum_start ${ipLen} differs from the IPv4 header length`, packet);
-  }
-  const tcpLen = (packet[ipLen + 12] >> 4) * 4;
-  const hdrLen = ipLen + tcpLen;
-  if (tcpLen < 20 || hdrLen > packet.length) {
-    throw invalid(`TCP header length ${tcpLen} does not fit the packet`, packet);
-  }
-  if (hdr.gsoSize === 0 || hdrLen + hdr.gsoSize > 0xffff) {
-    throw invalid(`gso_size ${hdr.gsoSize} is unusable`, packet);
-  }
+  const ipLen = hdr.csumStart;
   return {
     v6,
     ipLen,
@@ -324,6 +391,55 @@ function tcpLayout(packet: Uint8Array, hdr: VirtioNetHdr, v6: boolean): TcpLayou
     seq: u32be(packet, ipLen + 4),
     ipId: v6 ? 0 : (packet[4] << 8) | packet[5],
   };
+}
+
+const GSO_PROBLEMS = [
+  "",
+  "gso_type does not match the IP version",
+  "csum_start/csum_offset do not locate the TCP checksum",
+  "TCP header does not fit the packet",
+  `gso_size below ${MIN_GSO_SIZE} or above what a 64 KiB packet holds`,
+  `more than ${MAX_GSO_SEGMENTS} segments`,
+] as const;
+
+// The IP + TCP header length of a TCP super-packet, or minus the index of its problem in
+// GSO_PROBLEMS. The TCP data offset decides the length: the kernel's hdr_len is only a hint.
+function tcpGsoHeaderLength(
+  packet: Uint8Array,
+  v6: boolean,
+  gsoSize: number,
+  csumStart: number,
+  csumOffset: number,
+): number {
+  if (packet.length < 20 || packet[0] >> 4 !== (v6 ? 6 : 4)) return -1;
+  if (csumOffset !== TCP_CHECKSUM_OFFSET || transportAt(packet, csumStart) !== 6) return -2;
+  if (csumStart + 20 > packet.length) return -3;
+  const tcpLen = (packet[csumStart + 12] >> 4) * 4;
+  const hdrLen = csumStart + tcpLen;
+  if (tcpLen < 20 || hdrLen > packet.length) return -3;
+  if (gsoSize < MIN_GSO_SIZE || hdrLen + gsoSize > 0xffff) return -4;
+  if (Math.ceil((packet.length - hdrLen) / gsoSize) > MAX_GSO_SEGMENTS) return -5;
+  return hdrLen;
+}
+
+// The protocol of the transport header that starts at `at`, or -1 when the IP headers do not
+// end there or the packet is an IPv4 fragment (whose transport header is elsewhere).
+function transportAt(packet: Uint8Array, at: number): number {
+  const version = packet[0] >> 4;
+  if (version === 4) {
+    const fragment = ((packet[6] & 0x3f) | packet[7]) !== 0;
+    return !fragment && (packet[0] & 0x0f) * 4 === at ? packet[9] : -1;
+  }
+  if (version !== 6 || packet.length < 40) return -1;
+  let next = packet[6];
+  let end = 40;
+  // Hop-by-hop, routing and destination options: (length + 1) × 8 bytes each.
+  for (let i = 0; i < 8 && end < at; i++) {
+    if ((next !== 0 && next !== 43 && next !== 60) || end + 2 > packet.length) return -1;
+    next = packet[end];
+    end += (packet[end + 1] + 1) * 8;
+  }
+  return end === at ? next : -1;
 }
 
 // Builds segment `index` (payload packet[start, end)) in `out`; returns its length.

@@ -6,13 +6,20 @@ import type { Logger } from "../util/logger.ts";
 import type { VpnTun } from "./components.ts";
 import { peerTraffic, type Traffic, type VpnCounters } from "./counters.ts";
 import { FrameDecoder, FrameError } from "./frame.ts";
-import { forEachPacket, VIRTIO_NET_HDR_LENGTH } from "./gso.ts";
-import { IpStreamSplitter } from "./packet.ts";
+import { forEachPacket, sanitizeOffloadFrame, VIRTIO_NET_HDR_LENGTH } from "./gso.ts";
+import { IpStreamSplitter, sourceKey } from "./packet.ts";
+import { newSender, type Sender, SourceTable, SourceVerdict } from "./sources.ts";
+
+/** At most one warning a minute about packets with a source their sender does not own. */
+const SPOOF_WARN_MS = 60_000;
 
 /**
  * Writes what peers send into the interface, in the form it takes: offload frames go in whole
  * when the interface has offload and are segmented (checksums completed) when it has not; plain
  * packets get a zeroed virtio header when it has. Failures are counted, never thrown.
+ *
+ * Before that, every packet's source address must be one its sender may use ({@link SourceTable}),
+ * and every virtio header is checked and rebuilt ({@link sanitizeOffloadFrame}).
  *
  * @example
  * ```ts
@@ -30,6 +37,10 @@ export class Ingress {
   readonly #afterWrite: () => void;
   #wrote = false;
   #closed = false;
+  #sources = SourceTable.empty();
+  #spoofWarnedAt = -Infinity;
+  /** Who sent the `/edgevpn/0.1` message being split, for the source check. */
+  readonly #legacySender: Sender = newSender("");
   /** The sender of the `/edgevpn/0.1` message being split. */
   #legacyPeer: Traffic = { packets: 0, bytes: 0 };
 
@@ -44,6 +55,11 @@ export class Ingress {
     this.#log = log;
     this.#afterWrite = afterWrite;
     this.#scratch = new Uint8Array(tun.offload ? 0 : 0xffff);
+  }
+
+  /** Replaces the table of who may send from which address (on every ledger change). */
+  set sources(table: SourceTable) {
+    this.#sources = table;
   }
 
   /** Streams being served now. */
@@ -65,8 +81,10 @@ export class Ingress {
       ? this.#counters.received.fastGso
       : this.#counters.received.fast;
     const peer = peerTraffic(this.#counters, stream.remotePeer).received;
+    const sender = newSender(stream.remotePeer);
     const onFrame = headerLength > 0
       ? (frame: Uint8Array) => {
+        if (!this.#admits(frame, VIRTIO_NET_HDR_LENGTH, sender)) return;
         const bytes = frame.length - VIRTIO_NET_HDR_LENGTH;
         traffic.packets++;
         traffic.bytes += bytes;
@@ -75,6 +93,7 @@ export class Ingress {
         this.#writeOffloadFrame(frame);
       }
       : (packet: Uint8Array) => {
+        if (!this.#admits(packet, 0, sender)) return;
         traffic.packets++;
         traffic.bytes += packet.length;
         peer.packets++;
@@ -109,6 +128,8 @@ export class Ingress {
     if (this.#closed) return false;
     if (tracing) traceMark("ingress.message");
     this.#legacyPeer = peerTraffic(this.#counters, peer).received;
+    this.#legacySender.peer = peer;
+    this.#legacySender.table = undefined;
     this.#splitter.reset();
     try {
       this.#splitter.push(message, this.#onLegacyPacket);
@@ -138,6 +159,7 @@ export class Ingress {
   }
 
   #onLegacyPacket = (packet: Uint8Array): void => {
+    if (!this.#admits(packet, 0, this.#legacySender)) return;
     const traffic: Traffic = this.#counters.received.legacy;
     traffic.packets++;
     traffic.bytes += packet.length;
@@ -147,6 +169,10 @@ export class Ingress {
   };
 
   #writeOffloadFrame(frame: Uint8Array): void {
+    if (sanitizeOffloadFrame(frame) !== undefined) {
+      this.#counters.inbound.badOffload++;
+      return;
+    }
     this.#wrote = true;
     if (this.#tun.offload) {
       if (!this.#tun.writeSync(frame)) this.#counters.inbound.tunWriteErrors++;
@@ -156,8 +182,28 @@ export class Ingress {
     try {
       forEachPacket(frame, this.#scratch, this.#writePlain);
     } catch {
-      this.#counters.inbound.badPacket++;
+      this.#counters.inbound.badOffload++;
     }
+  }
+
+  // Whether the packet at `offset` of `bytes` may come from `sender`; counts it when not.
+  #admits(bytes: Uint8Array, offset: number, sender: Sender): boolean {
+    const verdict = this.#sources.check(bytes, offset, sender);
+    if (verdict === SourceVerdict.OK) return true;
+    const inbound = this.#counters.inbound;
+    if (verdict === SourceVerdict.NOT_OWNED) inbound.spoofedSource++;
+    else inbound.unknownSource++;
+    const now = Date.now();
+    if (now - this.#spoofWarnedAt >= SPOOF_WARN_MS) {
+      this.#spoofWarnedAt = now;
+      this.#log.warn("dropped packets whose source address the sending peer does not own", {
+        peer: sender.peer,
+        source: sourceKey(bytes.subarray(offset)),
+        spoofed: inbound.spoofedSource,
+        unknown: inbound.unknownSource,
+      });
+    }
+    return false;
   }
 
   #writePlain = (packet: Uint8Array): void => this.#writePacket(packet);

@@ -30,3 +30,11 @@ export type { LinkInfo, LinkProtocol } from "./link.ts";
 export { type Machine, machineOf, MACHINES_BUCKET } from "./machine.ts";
 export { type Route, type RouteEntry, type RouteInput, RouteMiss, RouteTable } from "./routes.ts";
 export { createVpn, type Vpn, type VpnCountersSnapshot } from "./vpn.ts";
+export {
+  newSender,
+  type Sender,
+  type SourceInput,
+  SourceTable,
+  SourceVerdict,
+  type SourceVerdictCode,
+} from "./sources.ts";

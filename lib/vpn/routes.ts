@@ -224,8 +224,17 @@ export function peerIdOfMachine(value: string): string | undefined {
   }
 }
 
-// Go looks keys up by `dst.String()`, so only canonical text can ever match.
-function canonicalKey(key: string): string | null {
+/**
+ * The key when it is an IP in canonical text, else null: Go looks keys up by `dst.String()`, so
+ * only canonical text can ever match.
+ *
+ * @example
+ * ```ts
+ * canonicalKey("fd00::1"); // "fd00::1"
+ * canonicalKey("fd00:0::1"); // null
+ * ```
+ */
+export function canonicalKey(key: string): string | null {
   if (key.includes(":")) {
     const bytes = parseIPv6(key);
     return bytes !== null && formatIPv6(bytes) === key ? key : null;

@@ -5,6 +5,7 @@ import { emptyTunStats, TunDevice } from "../../ffi/tun.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { icmpEchoTag, pingSentAt, traceMark, tracing } from "../util/trace.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import { clampTimerMs } from "../util/timer.ts";
 import type { VpnComponents, VpnTun } from "./components.ts";
 import {
   parseRouter,
@@ -21,6 +22,7 @@ import { Ingress } from "./ingress.ts";
 import { type LinkContext, type LinkInfo, PeerLink } from "./link.ts";
 import { machineOf, MACHINES_BUCKET, needsAnnouncement } from "./machine.ts";
 import { type RouteEntry, RouteMiss, RouteTable } from "./routes.ts";
+import { SourceTable } from "./sources.ts";
 
 /** Streams per connection and protocol libp2p lets through (a packet each on `/edgevpn/0.1`). */
 const MAX_LEGACY_STREAMS = 1024;
@@ -70,6 +72,12 @@ export interface Vpn {
   links(): LinkInfo[];
   /** The current route table. */
   routes(): readonly RouteEntry[];
+  /**
+   * Resolves with `VPN_FORWARDING_STOPPED` when forwarding stops by itself (reading the
+   * interface failed); never resolves once `stop()` was called. A node must not run on without
+   * forwarding: its owner stops (the CLI exits 1).
+   */
+  readonly failure: Promise<EdgeVpnError>;
 }
 
 /**
@@ -114,6 +122,7 @@ class VpnService implements Vpn {
   #spare: Uint8Array | undefined;
   #handled: string[] = [];
   #state: "new" | "started" | "stopped" = "new";
+  readonly #failure = Promise.withResolvers<EdgeVpnError>();
 
   constructor(components: VpnComponents, options: VpnOptions) {
     this.#components = components;
@@ -132,6 +141,10 @@ class VpnService implements Vpn {
 
   get offload(): boolean {
     return this.#tun?.offload ?? false;
+  }
+
+  get failure(): Promise<EdgeVpnError> {
+    return this.#failure.promise;
   }
 
   async start(): Promise<void> {
@@ -160,6 +173,7 @@ class VpnService implements Vpn {
         now: Date.now,
       };
       const ingress = this.#ingress;
+      this.#rebuildRoutes();
       // Offload frames are taken only when our interface can write them whole.
       if (tun.offload) {
         await this.#handle(FAST_GSO_PROTOCOL, (st) => ingress.serveFast(st, VIRTIO_NET_HDR_LENGTH));
@@ -171,9 +185,8 @@ class VpnService implements Vpn {
         maxOutboundStreams: MAX_LEGACY_STREAMS,
       });
       this.#handled.push(LEGACY_PROTOCOL);
-      this.#rebuildRoutes();
       ledger.addEventListener("change", this.#onLedgerChange);
-      this.#refresh = setInterval(() => this.#rebuildRoutes(), s.routeRefreshMs);
+      this.#refresh = setInterval(() => this.#rebuildRoutes(), clampTimerMs(s.routeRefreshMs));
       this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
       this.#announce = ledger.announce(s.announceIntervalMs, () => this.#announceMachine());
       this.#reader = this.#readLoop(tun);
@@ -305,6 +318,14 @@ class VpnService implements Vpn {
       staticPeers: this.#staticPeers,
       router: this.#router,
     });
+    if (this.#ingress !== undefined) {
+      this.#ingress.sources = SourceTable.build({
+        selfPeerId: node.peerId,
+        machines,
+        staticPeers: this.#staticPeers,
+        router: this.#router,
+      });
+    }
   }
 
   async #announceMachine(): Promise<void> {
@@ -339,6 +360,13 @@ class VpnService implements Vpn {
         this.#log.error("reading the interface failed: forwarding stopped", {
           error: errorMessage(e),
         });
+        this.#failure.resolve(
+          new EdgeVpnError(
+            "VPN_FORWARDING_STOPPED",
+            `VPN forwarding stopped: ${errorMessage(e)}`,
+            { cause: e },
+          ),
+        );
       }
     }
   }

@@ -154,3 +154,22 @@ Deno.test("malformed tokens give one-line usage errors saying what is wrong", ()
   assertUsage(() => decodeToken(btoa(String.fromCharCode(...random))), /binary|YAML|at most/);
   assertUsage(() => decodeToken("A".repeat(10 * 1024 * 1024)), /at most/);
 });
+
+Deno.test("deeply nested or alias-heavy YAML is refused before the parser recurses on it", () => {
+  // Found by fuzzing: 2 000 `[` exhausted the yaml parser's stack after ~100 ms.
+  const refused = (text: string, why: RegExp) =>
+    assert.throws(
+      () => parseNetworkYaml(text, "config.yaml"),
+      (e: unknown) => e instanceof UsageError && e.code === "CONFIG_INVALID" && why.test(e.message),
+    );
+  refused("[".repeat(60_000), /at most 32 nested \[ or \{/);
+  refused("a: " + "{b: ".repeat(33) + "1" + "}".repeat(33), /at most 32 nested/);
+  refused("a: &a [" + "*a, ".repeat(101) + "]", /at most 100 aliases/);
+  // Quoted brackets are text, and a flow mapping of ordinary depth is fine.
+  const config = parseNetworkYaml(
+    "otp: {dht: {key: a, interval: 9, length: 6}, crypto: {key: b, interval: 9, length: 6}}\n" +
+      `room: '${"[".repeat(100)}'\nrendezvous: z\nmdns: m\n`,
+    "config.yaml",
+  );
+  assert.equal(config.room, "[".repeat(100));
+});

@@ -8,6 +8,7 @@ import {
   verifyPeerSignature,
 } from "../../lib/crypto/identity.ts";
 import { fromHex, toHex } from "../../lib/crypto/seal.ts";
+import { InputError } from "../../lib/util/errors.ts";
 
 const SEED = "7e0830617c4a7de83925dfb2694556b12936c477a0e1feb2e148ec9da60fee7d";
 
@@ -51,4 +52,15 @@ Deno.test("signatures verify against the signer's peer ID only", async () => {
   assert.equal(await verifyPeerSignature("not-a-peer", data, sig), false);
   assert.equal(isEd25519PeerId(a.peerId), true);
   assert.equal(isEd25519PeerId("QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"), false);
+});
+
+Deno.test("a peer ID far longer than any real one is refused before base58 decoding", async () => {
+  // Found by fuzzing: base58 decoding is quadratic, 5 000 characters took 50 ms.
+  const isLength = (e: unknown) =>
+    e instanceof InputError && e.code === "PEER_ID_INVALID" &&
+    /at most 128 characters/.test(e.message);
+  assert.throws(() => publicKeyFromPeerId("z".repeat(100_000)), isLength);
+  assert.equal(isEd25519PeerId("z".repeat(100_000)), false);
+  const id = await generateIdentity();
+  assert.deepEqual(publicKeyFromPeerId(id.peerId), id.publicKey);
 });

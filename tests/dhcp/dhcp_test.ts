@@ -4,11 +4,19 @@ import { leaseFileName } from "../../lib/crypto/derive.ts";
 import { dhcpDecision, nextFreeIP, nextIP, obtainAddress } from "../../lib/dhcp/dhcp.ts";
 import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
 import { leader } from "../../lib/util/leader.ts";
+import { formatIPv4 } from "../../lib/vpn/packet.ts";
 
 Deno.test("nextIP follows Go's utils.NextIP vectors", () => {
   assert.equal(nextIP("10.1.1.0", ["1.1.0.1"]), "1.1.0.2");
   assert.equal(nextIP("10.1.1.0", []), "10.1.1.0");
   assert.equal(nextIP("10.1.0.1", ["10.1.0.1", "10.1.0.9", "10.1.0.3"]), "10.1.0.10");
+});
+
+Deno.test("nextIP takes a machines bucket far larger than a call's argument limit", () => {
+  // Math.max(...used) threw RangeError beyond ~130 000 entries.
+  const used = Array.from({ length: 300_000 }, (_, i) => formatIPv4(0x0a000000 + i));
+  assert.equal(nextIP("10.1.0.1", used), formatIPv4(0x0a000000 + 300_000));
+  assert.equal(nextFreeIP("10.200.0.1", used), "10.200.0.1");
 });
 
 Deno.test("nextFreeIP stays on free host addresses of the base's /24", () => {

@@ -105,6 +105,9 @@ Deno.test({
       assert.equal(a.vpn.dropped.malformed, 0, "super-packets from the interface are well formed");
       // (nonMember may be 1: a's first stream can reach b before a's machines entry does.)
       assert.equal(b.vpn.inbound.badFrame, 0);
+      // The kernel's own super-packets pass the virtio and source checks.
+      assert.equal(b.vpn.inbound.badOffload, 0);
+      assert.equal(b.vpn.inbound.spoofedSource + b.vpn.inbound.unknownSource, 0);
       assert.deepEqual(a.links.map((l) => l.state), ["open"]);
     });
   },
@@ -207,6 +210,51 @@ Deno.test({
       assert.ok(ca.vpn.inbound.nonMember > 0, "a refused the intruder's streams");
       assert.equal(ca.tun.txPackets, 0, "nothing reached a's interface");
       assert.ok(cx.vpn.links.dials > 0, "the intruder did try");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "a member sending packets with another member's or an unknown source gets them dropped and counted",
+  ignore: skip !== undefined,
+  async fn() {
+    const lan = await createNamespaceLan("evs", 3, 239);
+    await withChildren(lan, async (children) => {
+      await startChildren(children, lan.nodes, () => ({}));
+      const [a, , c] = lan.nodes;
+      await pingUntilReply(a, "10.1.0.2");
+      await pingUntilReply(c, "10.1.0.2");
+      // The forger: node a's own kernel sends from c's address (and from one nobody holds)
+      // through a's VPN interface, as a member running any program could.
+      const ready = children[0].events.find((e) => e.event === "ready")!;
+      for (const forged of ["10.1.0.3/32", "10.1.0.99/32"]) {
+        await a.run("ip", ["addr", "add", forged, "dev", ready.interface as string]);
+      }
+      const [, beforeB, beforeC] = await Promise.all(children.map((ch) => ch.counters()));
+      for (const source of ["10.1.0.3", "10.1.0.99"]) {
+        await assert.rejects(
+          a.run("ping", ["-c", "3", "-i", "0.2", "-W", "1", "-I", source, "10.1.0.2"]),
+          `pings from ${source} go unanswered`,
+        );
+      }
+      const [ca, cb, cc] = await Promise.all(children.map((ch) => ch.counters()));
+      assert.ok(ca.vpn.sent.fastGso.packets + ca.vpn.sent.fast.packets >= 6, "a did send them");
+      assert.equal(cb.vpn.inbound.spoofedSource - beforeB.vpn.inbound.spoofedSource, 3);
+      assert.equal(cb.vpn.inbound.unknownSource - beforeB.vpn.inbound.unknownSource, 3);
+      assert.equal(
+        cb.tun.txPackets,
+        beforeB.tun.txPackets,
+        "none of them reached b's interface",
+      );
+      assert.equal(
+        cc.vpn.received.fastGso.packets + cc.vpn.received.fast.packets,
+        beforeC.vpn.received.fastGso.packets + beforeC.vpn.received.fast.packets,
+        "so c got no reply to pings it never sent",
+      );
+      // a's real address still works.
+      await pingUntilReply(a, "10.1.0.2");
+      assert.match(children[1].stderr(), /source address the sending peer does not own/);
     });
   },
 });

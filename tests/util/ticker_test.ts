@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { BackoffSchedule, startBackoffTicker } from "../../lib/util/ticker.ts";
+import { clampTimerMs, MAX_TIMER_MS } from "../../lib/util/timer.ts";
 
 Deno.test("backoff schedule starts at 5 s, doubles and caps at the interval", () => {
   const s = new BackoffSchedule({ maxIntervalMs: 60_000, random: () => 0.5 });
@@ -56,4 +57,22 @@ Deno.test("ticker reports a failing tick and keeps going", async () => {
   });
   ticker!.stop();
   assert.equal(errors.length, 1);
+});
+
+Deno.test("an interval beyond the timer limit waits, it does not become a 1 ms busy loop", async () => {
+  let ticks = 0;
+  const ticker = startBackoffTicker({ maxIntervalMs: 2 ** 40, initialIntervalMs: 2 ** 35 }, () => {
+    ticks++;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  ticker.stop();
+  assert.equal(ticks, 1, "only the immediate first tick");
+});
+
+Deno.test("timer delays are clamped to 0…2^31−1 ms; NaN and Infinity wait the longest", () => {
+  assert.equal(clampTimerMs(-1), 0);
+  assert.equal(clampTimerMs(1500), 1500);
+  assert.equal(clampTimerMs(2 ** 31), MAX_TIMER_MS);
+  assert.equal(clampTimerMs(Infinity), MAX_TIMER_MS);
+  assert.equal(clampTimerMs(NaN), MAX_TIMER_MS);
 });

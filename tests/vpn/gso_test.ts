@@ -6,8 +6,11 @@ import {
   completeChecksum,
   forEachPacket,
   internetChecksum,
+  MAX_GSO_SEGMENTS,
+  MIN_GSO_SIZE,
   parseVirtioNetHdr,
   pseudoHeaderSum,
+  sanitizeOffloadFrame,
   VIRTIO_NET_HDR_LENGTH,
   VirtioNetGsoType,
   VirtioNetHdrFlag,
@@ -302,4 +305,92 @@ Deno.test("the Internet checksum matches a reference at every alignment and leng
   }
   assert.equal(internetChecksum(new Uint8Array(100)), 0xffff, "all zeros");
   assert.equal(internetChecksum(new Uint8Array(100).fill(0xff)), 0, "all ones");
+});
+
+Deno.test("a frame with gso_size 1 is refused, not cut into 65 000 segments", () => {
+  const isInvalid = (e: unknown) => e instanceof InputError && e.code === "GSO_INVALID";
+  const scratch = new Uint8Array(65535);
+  for (const gsoSize of [1, MIN_GSO_SIZE - 1]) {
+    const big = tcpSuperPacket({ v6: false, payloadLength: 65_000, mss: gsoSize, flags: ACK });
+    let handed = 0;
+    assert.throws(() => forEachPacket(big.frame, scratch, () => handed++), isInvalid);
+    assert.equal(handed, 0);
+    assert.match(sanitizeOffloadFrame(big.frame) ?? "", /gso_size below 48/);
+  }
+  const smallest = tcpSuperPacket({
+    v6: false,
+    payloadLength: 65_000,
+    mss: MIN_GSO_SIZE,
+    flags: ACK,
+  });
+  assert.equal(sanitizeOffloadFrame(smallest.frame), undefined);
+  assert.equal(forEachPacket(smallest.frame, scratch, () => {}), Math.ceil(65_000 / MIN_GSO_SIZE));
+  assert.ok(Math.ceil(65_000 / MIN_GSO_SIZE) <= MAX_GSO_SEGMENTS);
+});
+
+Deno.test("a peer's virtio header is rebuilt: DATA_VALID dropped, hdr_len from the TCP header", () => {
+  for (const v6 of [false, true]) {
+    const { frame } = tcpSuperPacket({ v6, payloadLength: 3000, mss: 1000, flags: ACK, ecn: true });
+    const packet = frame.slice(VIRTIO_NET_HDR_LENGTH);
+    frame[0] |= VirtioNetHdrFlag.DATA_VALID | 0x80;
+    frame[2] = 0xff; // hdr_len 0xffff: far beyond the packet
+    frame[3] = 0xff;
+    assert.equal(sanitizeOffloadFrame(frame), undefined);
+    assert.deepEqual(parseVirtioNetHdr(frame), {
+      flags: VirtioNetHdrFlag.NEEDS_CSUM,
+      gsoType: (v6 ? VirtioNetGsoType.TCPV6 : VirtioNetGsoType.TCPV4) | VirtioNetGsoType.ECN,
+      hdrLen: (v6 ? 40 : 20) + 32,
+      gsoSize: 1000,
+      csumStart: v6 ? 40 : 20,
+      csumOffset: 16,
+    });
+    assert.deepEqual(frame.subarray(VIRTIO_NET_HDR_LENGTH), packet, "the packet is untouched");
+  }
+  // A plain packet: gso fields and unused checksum fields are zeroed, as the kernel writes them.
+  const plain = new Uint8Array(VIRTIO_NET_HDR_LENGTH + 28);
+  plain.set([VirtioNetHdrFlag.DATA_VALID, 0, 9, 9, 9, 9, 9, 9, 9, 9]);
+  plain.set([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17], VIRTIO_NET_HDR_LENGTH);
+  assert.equal(sanitizeOffloadFrame(plain), undefined);
+  assert.deepEqual([...plain.subarray(0, VIRTIO_NET_HDR_LENGTH)], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+});
+
+Deno.test("virtio headers that do not match their packet are refused", () => {
+  const tcp = (v6 = false) => tcpSuperPacket({ v6, payloadLength: 3000, mss: 1000, flags: ACK });
+  const refused = (edit: (frame: Uint8Array) => void, v6 = false): string => {
+    const { frame } = tcp(v6);
+    edit(frame);
+    return sanitizeOffloadFrame(frame) ?? "accepted";
+  };
+  const H = VIRTIO_NET_HDR_LENGTH;
+  assert.match(refused((f) => f[1] = VirtioNetGsoType.UDP_L4), /gso_type/);
+  assert.match(refused((f) => f[1] = 0x42), /gso_type/);
+  assert.match(refused((f) => f[1] = VirtioNetGsoType.TCPV6), /IP version/);
+  assert.match(refused((f) => f[0] = 0), /without a partial checksum/);
+  assert.match(refused((f) => f[6] = 24), /TCP checksum/); // csum_start past the IP header
+  assert.match(refused((f) => f[8] = 6), /TCP checksum/); // the UDP checksum offset
+  assert.match(refused((f) => f[H + 9] = 17), /TCP checksum/); // not TCP
+  assert.match(refused((f) => f[H + 7] = 1), /TCP checksum/); // an IPv4 fragment
+  assert.match(refused((f) => f[H + 20 + 12] = 0x40), /TCP header/); // data offset 16 bytes
+  assert.match(refused((f) => f[H + 6] = 43, true), /TCP checksum/); // a routing header, absent
+  assert.match(refused((f) => (f[1] = 0, f[8] = 20)), /partial checksum/);
+  assert.match(refused((f) => (f[1] = 0, f[6] = 0xff, f[7] = 0xff)), /partial checksum/);
+  assert.equal(refused((f) => f[1] = 0), "accepted");
+  assert.match(sanitizeOffloadFrame(new Uint8Array(25)) ?? "", /shorter/);
+});
+
+Deno.test("IPv6 extension headers before TCP are walked to csum_start", () => {
+  const { frame } = tcpSuperPacket({ v6: true, payloadLength: 2000, mss: 1000, flags: ACK });
+  const H = VIRTIO_NET_HDR_LENGTH;
+  // Insert an 8-byte destination-options header between the IPv6 header and TCP.
+  const withOptions = new Uint8Array(frame.length + 8);
+  withOptions.set(frame.subarray(0, H + 40));
+  withOptions.set([6, 0, 1, 4, 0, 0, 0, 0], H + 40);
+  withOptions.set(frame.subarray(H + 40), H + 48);
+  withOptions[H + 6] = 60;
+  new DataView(withOptions.buffer).setUint16(H + 4, withOptions.length - H - 40);
+  withOptions[6] = 48; // csum_start
+  assert.equal(sanitizeOffloadFrame(withOptions), undefined);
+  assert.equal(parseVirtioNetHdr(withOptions)!.hdrLen, 48 + 32);
+  withOptions[6] = 40;
+  assert.match(sanitizeOffloadFrame(withOptions) ?? "", /TCP checksum/);
 });

@@ -33,6 +33,7 @@ export class MemoryTun implements VpnTun {
   #onWrite: (() => void)[] = [];
   /** Writes fail (return false) while set. */
   refuseWrites = false;
+  #readError: Error | undefined;
 
   constructor(options: TunOptions) {
     this.options = options;
@@ -57,9 +58,18 @@ export class MemoryTun implements VpnTun {
     wake?.();
   }
 
+  /** Makes every later read throw `error`, as a device that went away does. */
+  failReads(error: Error): void {
+    this.#readError = error;
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
   async readBatch(buffers: Uint8Array[], lengths: Uint32Array): Promise<number> {
     for (;;) {
       if (this.#closed) return 0;
+      if (this.#readError) throw this.#readError;
       if (this.#inbox.length > 0) {
         let n = 0;
         while (n < buffers.length && this.#inbox.length > 0) {

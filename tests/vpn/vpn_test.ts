@@ -327,3 +327,89 @@ Deno.test("stop() closes the interface and every stream, and a stopped VPN canno
     await b.stop();
   }
 });
+
+/** `u16be length ‖ header ‖ packet`: one fast frame. */
+function fastFrame(packet: Uint8Array, header: Uint8Array = new Uint8Array()): Uint8Array {
+  const out = new Uint8Array(2 + header.length + packet.length);
+  out[0] = packet.length >> 8;
+  out[1] = packet.length & 0xff;
+  out.set(header, 2);
+  out.set(packet, 2 + header.length);
+  return out;
+}
+
+Deno.test("a member's packets with another member's, our own or an unknown source are dropped and counted, on every protocol", async () => {
+  const [a, b] = await pair({}, {});
+  const rogue = await startMesh(a.network, a.mesh.node.multiaddrs());
+  try {
+    await announceMachine(rogue, "10.1.0.66");
+    await waitFor(() => a.mesh.hasMachine(rogue.peerId), "the rogue's machines entry at a");
+    const own = udp4("10.1.0.66", "10.1.0.1", 40, 1);
+    const forged = [
+      udp4("10.1.0.2", "10.1.0.1", 40, 2), // b's address
+      udp4("10.1.0.1", "10.1.0.1", 40, 3), // a's own
+      udp4("10.1.0.99", "10.1.0.1", 40, 4), // nobody's; a has no router
+    ];
+    for (const header of [new Uint8Array(), new Uint8Array(10)]) {
+      const protocol = header.length > 0 ? FAST_GSO_PROTOCOL : FAST_PROTOCOL;
+      const s = await rogue.node.dialProtocol(a.mesh.peerId, protocol);
+      for (const p of [...forged, own]) await s.write(fastFrame(p, header));
+      await s.close();
+    }
+    for (const p of [...forged, own]) {
+      const s = await rogue.node.dialProtocol(a.mesh.peerId, LEGACY_PROTOCOL);
+      await s.write(p);
+      await s.close();
+    }
+    await waitFor(() => a.tun.written.length === 3, "the rogue's own packets on all 3 protocols");
+    await waitFor(() => {
+      const c = a.vpn.counters().vpn.inbound;
+      return c.spoofedSource === 6 && c.unknownSource === 3;
+    }, "6 spoofed and 3 unknown sources counted");
+    assert.deepEqual(a.tun.written, [own, own, own].map(withVnetHeader));
+    // b's real packets still arrive.
+    b.tun.inject(withVnetHeader(udp4("10.1.0.2", "10.1.0.1", 77)));
+    await a.tun.waitWritten(4);
+  } finally {
+    await rogue.stop();
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("a fast-gso frame with gso_size 1 is dropped and counted; the stream goes on", async () => {
+  const [a, b] = await pair({}, {});
+  try {
+    const bad = tcp4SuperFrame("10.1.0.2", "10.1.0.1", 60_000, 1000);
+    bad[4] = 1; // gso_size 1: 60 000 segments
+    bad[5] = 0;
+    const s = await b.mesh.node.dialProtocol(a.mesh.peerId, FAST_GSO_PROTOCOL);
+    const good = tcp4SuperFrame("10.1.0.2", "10.1.0.1", 3000, 1000);
+    for (const f of [bad, good]) {
+      await s.write(fastFrame(f.subarray(10), f.subarray(0, 10)));
+    }
+    await a.tun.waitWritten(1);
+    await s.close();
+    assert.equal(a.vpn.counters().vpn.inbound.badOffload, 1);
+    assert.deepEqual(a.tun.written, [good]);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("a read loop that dies is reported through failure, not left as a silent node", async () => {
+  const network = generateNetworkConfig();
+  const n = await startVpnNode(network, { address: "10.1.0.5/24" });
+  try {
+    let stoppedByItself: unknown;
+    n.vpn.failure.then((e) => stoppedByItself = e);
+    n.tun.failReads(new Error("Cannot read from mem0: read failed (EBADFD)"));
+    const error = await n.vpn.failure;
+    assert.equal(error.code, "VPN_FORWARDING_STOPPED");
+    assert.match(error.message, /^VPN forwarding stopped: Cannot read from mem0: .*EBADFD/);
+    assert.equal(stoppedByItself, error);
+  } finally {
+    await n.stop();
+  }
+});
