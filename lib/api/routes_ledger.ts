@@ -54,28 +54,36 @@ export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
     {
       method: "PUT",
       path: "/api/ledger/:bucket/:key/:value",
-      handler: (c) => {
+      handler: async (c) => {
         const bucket = nameParam(c, "bucket", maxNameBytes);
         const key = nameParam(c, "key", maxNameBytes);
         // Go stores the path text as a JSON string (the Go client puts base64url JSON there).
-        ledger.persist(interval, timeout, bucket, key, pathParam(c, "value"));
+        const value = pathParam(c, "value");
+        // The reply acknowledges a write that is in our ledger (and on disk with
+        // --ledger-state), so a crash right after it loses nothing; the job then re-announces
+        // it as Go's does, should a merge replace it.
+        await ledger.add(bucket, new Map([[key, value]]));
+        ledger.persist(interval, timeout, bucket, key, value);
         return sendJson(c, ANNOUNCING);
       },
     },
     {
       method: "DELETE",
       path: "/api/ledger/:bucket",
-      handler: (c) => {
-        ledger.announceDeleteBucket(interval, timeout, nameParam(c, "bucket", maxNameBytes));
+      handler: async (c) => {
+        const bucket = nameParam(c, "bucket", maxNameBytes);
+        await ledger.deleteBucket(bucket);
+        ledger.announceDeleteBucket(interval, timeout, bucket);
         return sendJson(c, ANNOUNCING);
       },
     },
     {
       method: "DELETE",
       path: "/api/ledger/:bucket/:key",
-      handler: (c) => {
+      handler: async (c) => {
         const bucket = nameParam(c, "bucket", maxNameBytes);
         const key = nameParam(c, "key", maxNameBytes);
+        await ledger.delete(bucket, key);
         ledger.announceDeleteBucketKey(interval, timeout, bucket, key);
         return sendJson(c, ANNOUNCING);
       },
