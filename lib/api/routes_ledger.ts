@@ -22,7 +22,7 @@ import {
  */
 export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
   const { ledger } = ctx.components;
-  const { announceIntervalMs: interval, announceTimeoutMs: timeout, maxNameBytes } = ctx.settings;
+  const { maxNameBytes } = ctx.settings;
   return [
     {
       method: "GET",
@@ -60,10 +60,10 @@ export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
         // Go stores the path text as a JSON string (the Go client puts base64url JSON there).
         const value = pathParam(c, "value");
         // The reply acknowledges a write that is in our ledger (and on disk with
-        // --ledger-state), so a crash right after it loses nothing; the job then re-announces
-        // it as Go's does, should a merge replace it.
+        // --ledger-state), so a crash right after it loses nothing. Go announces it from a job
+        // for a while instead; ours reaches the others through the ledger's sync, and no job
+        // is left to write it back after a DELETE that follows.
         await ledger.add(bucket, new Map([[key, value]]));
-        ledger.persist(interval, timeout, bucket, key, value);
         return sendJson(c, ANNOUNCING);
       },
     },
@@ -71,9 +71,7 @@ export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
       method: "DELETE",
       path: "/api/ledger/:bucket",
       handler: async (c) => {
-        const bucket = nameParam(c, "bucket", maxNameBytes);
-        await ledger.deleteBucket(bucket);
-        ledger.announceDeleteBucket(interval, timeout, bucket);
+        await ledger.deleteBucket(nameParam(c, "bucket", maxNameBytes));
         return sendJson(c, ANNOUNCING);
       },
     },
@@ -84,7 +82,6 @@ export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
         const bucket = nameParam(c, "bucket", maxNameBytes);
         const key = nameParam(c, "key", maxNameBytes);
         await ledger.delete(bucket, key);
-        ledger.announceDeleteBucketKey(interval, timeout, bucket, key);
         return sendJson(c, ANNOUNCING);
       },
     },
