@@ -1,7 +1,7 @@
 /**
  * The soak in its short mode (`deno task soak` runs an hour): five VPN nodes for 150 s with pings,
  * API polls and ledger writes, then the soak's own assertions (RSS growth under 10 % after the
- * 30 s warm-up, fds within ±10, zero errors, SIGTERM exits 0 within 2 s leaving nothing behind).
+ * 60 s warm-up, fds within ±10, zero errors, SIGTERM exits 0 within 2 s leaving nothing behind).
  * The CSV and PNG land in test-artifacts/soak/. Needs root and /dev/net/tun.
  */
 import assert from "node:assert/strict";
@@ -19,7 +19,7 @@ Deno.test({
   ignore: skip !== undefined,
   async fn() {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", SOAK, "--duration", "150", "--warmup", "30", "--out", OUT],
+      args: ["run", "-A", SOAK, "--duration", "150", "--warmup", "60", "--out", OUT],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
