@@ -154,3 +154,28 @@ export function unexpectedViolations(log: string): string[] {
     /ownership violation/.test(line) && !/rollback|stale/.test(line)
   );
 }
+
+/**
+ * The gossip messages our node dropped, by reason, from its `/api/counters`: ledger messages it
+ * could not decode or verify, and hub messages with a bad envelope or seal. Empty when every
+ * message of the Go peer was understood.
+ *
+ * @example
+ * ```ts
+ * assert.deepEqual(await droppedMessages(ourApi), {});
+ * ```
+ */
+export async function droppedMessages(api: UnixApi): Promise<Record<string, number>> {
+  const counters = await api.get("/api/counters") as {
+    Ledger: { rejectedMessages: Record<string, number> };
+    Node: Record<string, number>;
+  };
+  const dropped: Record<string, number> = {};
+  for (const [reason, n] of Object.entries(counters.Ledger.rejectedMessages)) {
+    dropped[`ledger.${reason}`] = n;
+  }
+  for (const [name, n] of Object.entries(counters.Node)) {
+    if (name.startsWith("hub.dropped.") && n > 0) dropped[name] = n;
+  }
+  return dropped;
+}

@@ -10,6 +10,7 @@ import { createNamespacePair } from "../../scripts/netns.ts";
 import { CliProcess, eventually, type LoggedProcess } from "../helpers/process.ts";
 import { pingUntilReply, transferOverTcp } from "../e2e/vpn_helpers.ts";
 import {
+  droppedMessages,
   GoProcess,
   interopGoBinary,
   unexpectedViolations,
@@ -124,6 +125,7 @@ Deno.test({
         assert.equal(received.sha256, sent.sha256, `data received in ${to.name}`);
       }
 
+      assert.deepEqual(await droppedMessages(ourApi), {}, "messages our node dropped");
       assert.deepEqual(unexpectedViolations(goNode.log), [], "violations on the Go node");
       assert.deepEqual(unexpectedViolations(ours.log), [], "violations on our node");
       assert.equal((await ours.stop()).code, 0, ours.log.slice(-2000));
