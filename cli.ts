@@ -8,7 +8,7 @@ import {
   type OptionSpec,
 } from "./lib/config/options.ts";
 import { type CliValues, resolveSettings } from "./lib/config/settings.ts";
-import type { Settings } from "./lib/config/options.ts";
+import type { CommandRunner } from "./lib/commands/context.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "./lib/util/errors.ts";
 import { createLogger, formatLogRecord, parseLogFormat, parseLogLevel } from "./lib/util/logger.ts";
 import { installProcessGuard } from "./lib/util/process_guard.ts";
@@ -16,30 +16,13 @@ import { VERSION } from "./lib/version.ts";
 
 const encoder = new TextEncoder();
 
-/** What every command runner receives from the CLI. */
-export interface CommandContext {
-  settings: Settings;
-  /** Positional arguments of the command. */
-  args: string[];
-  /** Writes text to standard output. */
-  out: (text: string) => void;
-  log: ReturnType<typeof createLogger>;
-  /** Aborted on SIGINT or SIGTERM. */
-  signal: AbortSignal;
-  home: string | undefined;
-  /** Options given on the command line or through their environment variable. */
-  explicit: ReadonlySet<OptionName>;
-}
-
-type Runner = (ctx: CommandContext) => Promise<void>;
-
 interface CommandDef {
   name: string;
   aliases?: string[];
   summary: string;
   scopes: OptionScope[];
   arguments?: string;
-  load: () => Promise<Runner>;
+  load: () => Promise<CommandRunner>;
   /** Subcommands (`edgevpn dns add`); the command itself still runs `load` without one. */
   subcommands?: CommandDef[];
 }
