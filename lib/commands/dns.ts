@@ -15,7 +15,7 @@ import {
   parseRecordData,
   parseZone,
 } from "../dns/mod.ts";
-import { systemClock } from "../hub/clock.ts";
+import { systemClock } from "../util/clock.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";

@@ -1,6 +1,6 @@
 /** Forwarding to upstream DNS servers: UDP with TCP fallback on truncation, a timeout, one query in flight per question, and a cache that honours TTLs. */
 import { LRUCache } from "lru-cache";
-import type { Clock } from "../hub/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import { parseIp } from "../node/cidr.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";

@@ -1,6 +1,6 @@
 /** What the DNS server answers: machine names of our zone, the `dns` bucket's records (Go EdgeVPN's rules), then forwarding. */
 import { LRUCache } from "lru-cache";
-import type { Clock } from "../hub/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { compareGoStrings } from "../ledger/json.ts";
 import { BUCKETS } from "../ledger/policy.ts";

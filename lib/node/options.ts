@@ -1,7 +1,7 @@
 /** Options of the libp2p node and their defaults (the single source the CLI and API share). */
 import type { NetworkConfig } from "../config/network.ts";
 import type { Identity } from "../crypto/identity.ts";
-import type { Clock } from "../hub/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 
 /**

@@ -1,5 +1,5 @@
 /** Wall-clock time and timers behind one small interface, so rotation can be tested. */
-import { clampTimerMs } from "../util/timer.ts";
+import { clampTimerMs } from "./timer.ts";
 
 /**
  * Time source and timer scheduler. `now()` is Unix time in milliseconds (wall clock: OTP
