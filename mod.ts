@@ -24,6 +24,7 @@ export { resolveSettings } from "./lib/config/settings.ts";
 export { md5Hex, totp } from "./lib/crypto/otp.ts";
 export {
   leaseFileName,
+  type NetworkSecrets,
   otpWindow,
   publicTopicAt,
   rendezvousAt,
