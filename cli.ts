@@ -13,6 +13,7 @@ import { EdgeVpnError, errorMessage, UsageError } from "./lib/util/errors.ts";
 import { createLogger, formatLogRecord, parseLogFormat, parseLogLevel } from "./lib/util/logger.ts";
 import { installProcessGuard } from "./lib/util/process_guard.ts";
 import { VERSION } from "./lib/version.ts";
+import { TunError } from "./ffi/errors.ts";
 
 const encoder = new TextEncoder();
 
@@ -238,7 +239,8 @@ export async function main(args: string[]): Promise<number> {
       printError(e.message);
       return 2;
     }
-    printError(e instanceof EdgeVpnError ? e.message : `unexpected failure: ${errorMessage(e)}`);
+    const known = e instanceof EdgeVpnError || e instanceof TunError;
+    printError(known ? e.message : `unexpected failure: ${errorMessage(e)}`);
     return 1;
   }
 }

@@ -6,7 +6,7 @@ import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
 import { fnv1a32, leader } from "../util/leader.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
-import { formatIPv4, parseIPv4 } from "../vpn/packet.ts";
+import { formatIPv4, parseIPv4 } from "../net/ip.ts";
 
 /** Nodes count as alive for DHCP when their heartbeat is younger than this (Go: 15 min). */
 export const DHCP_ALIVE_WINDOW_MS = 15 * 60_000;

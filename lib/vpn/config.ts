@@ -2,7 +2,7 @@
 import { base58btc } from "multiformats/bases/base58";
 import { OPTIONS } from "../config/options.ts";
 import { UsageError } from "../util/errors.ts";
-import { formatIPv4, formatIPv6, parseCidr, parseIPv4, parseIPv6 } from "./packet.ts";
+import { formatIPv4, formatIPv6, parseCidr, parseIPv4, parseIPv6 } from "../net/ip.ts";
 
 /**
  * Which data plane carries packets to peers: `auto` negotiates our fast protocols with every

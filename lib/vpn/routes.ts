@@ -1,5 +1,5 @@
 /** The VPN route table: a packet's peer from the `machines` bucket or a static table. */
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./packet.ts";
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "../net/ip.ts";
 
 /** Why a packet has no peer to go to. */
 export const RouteMiss = {

@@ -1,5 +1,5 @@
 /** Which peer may send packets from which source address: the anti-spoofing table of ingress. */
-import { parseIPv4, parseIPv6 } from "./packet.ts";
+import { parseIPv4, parseIPv6 } from "../net/ip.ts";
 import { canonicalKey, peerIdOfMachine } from "./routes.ts";
 
 /** Why a packet's source address is refused; 0 when it is accepted. */

@@ -3,22 +3,24 @@
 import assert from "node:assert/strict";
 import { InputError } from "../../lib/util/errors.ts";
 import {
-  destinationKey,
   formatIP,
   formatIPv4,
   formatIPv6,
+  parseCidr,
+  parseIP,
+  parseIPv4,
+  parseIPv6,
+} from "../../lib/net/ip.ts";
+import {
+  destinationKey,
   ipPacketLength,
   IpProtocol,
   IpStreamSplitter,
   ipv4Destination,
   ipv4Source,
   ipVersion,
-  parseCidr,
-  parseIP,
   parseIpHeader,
-  parseIPv4,
   parseIPv4Header,
-  parseIPv6,
   parseIPv6Header,
   sourceKey,
 } from "../../lib/vpn/packet.ts";
