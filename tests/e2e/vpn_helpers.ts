@@ -5,6 +5,7 @@ import { type ChildEvent, type ChildNode, spawnJsonChild } from "./node_child_he
 import type { VpnChildConfig } from "./vpn_child.ts";
 
 const CHILD = new URL("./vpn_child.ts", import.meta.url).pathname;
+const TCP_TOOL = new URL("./vpn_tcp_tool.ts", import.meta.url).pathname;
 
 /** Namespaces joined by one bridge (itself in a namespace of its own), removed by `close()`. */
 export interface NamespaceLan {
@@ -142,4 +143,48 @@ export function childConfig(
   extra: Partial<VpnChildConfig> = {},
 ): VpnChildConfig {
   return { network, listenMaddrs: ["/ip4/0.0.0.0/tcp/4001"], bootstrapPeers: [], vpn, ...extra };
+}
+
+/** What each end of a TCP transfer counted and hashed. */
+export interface TransferResult {
+  sent: { bytes: number; sha256: string };
+  received: { bytes: number; sha256: string };
+}
+
+/**
+ * Sends `bytes` pseudo-random bytes over TCP from namespace `from` to `toAddress:port`, where a
+ * receiver started in `to` listens; returns both ends' counts and hashes. Both tools are killed
+ * after `timeoutMs`, so a stalled tunnel fails the transfer instead of hanging it.
+ *
+ * @example
+ * ```ts
+ * const { sent, received } = await transferOverTcp(pair.a, pair.b, "10.1.0.2", 5 << 20);
+ * assert.equal(received.sha256, sent.sha256);
+ * ```
+ */
+export async function transferOverTcp(
+  from: Namespace,
+  to: Namespace,
+  toAddress: string,
+  bytes: number,
+  options: { port?: number; timeoutMs?: number } = {},
+): Promise<TransferResult> {
+  const port = String(options.port ?? 7000);
+  const signal = AbortSignal.timeout(options.timeoutMs ?? 60_000);
+  const run = (ns: Namespace, args: string[]) =>
+    ns.spawn(Deno.execPath(), ["run", "-A", TCP_TOOL, ...args], { signal });
+  const lastLine = (out: Deno.CommandOutput, what: string) => {
+    const dec = new TextDecoder();
+    if (!out.success) {
+      throw new Error(`${what} failed (${out.code}): ${dec.decode(out.stderr).trim()}`);
+    }
+    return JSON.parse(dec.decode(out.stdout).trim().split("\n").at(-1)!);
+  };
+  const receiver = run(to, ["recv", toAddress, port]).output();
+  const sender = run(from, ["send", toAddress, port, String(bytes)]).output();
+  const [sent, received] = await Promise.all([sender, receiver]);
+  return {
+    sent: lastLine(sent, `sender in ${from.name}`),
+    received: lastLine(received, `receiver in ${to.name}`),
+  };
 }
