@@ -55,6 +55,7 @@ export {
   type MeshLedgerOptions,
   type MeshOptions,
 } from "./lib/mesh/mesh.ts";
+export * as net from "./lib/net/mod.ts";
 export * as node from "./lib/node/mod.ts";
 export * as hub from "./lib/hub/mod.ts";
 export * as ledger from "./lib/ledger/mod.ts";

@@ -41,11 +41,7 @@ Deno.test("the source tree keeps its layers: ffi below lib, lib below the CLI, n
   const files = await sourceTree();
   assert.ok(files.size > 100, `expected the whole tree, read ${files.size} files`);
   const tree = new Map([...files].map(([path, text]) => [path, moduleFacts(text)]));
-  // Issue 10 stage 2 folds lib/node/cidr.ts into lib/net/ip.ts; until then these two stand.
-  const pending = ["cidr-parser-twice lib/node/cidr.ts", "cidr-parser-twice lib/net/ip.ts"];
-  const violations = checkArchitecture(tree).filter((v) =>
-    !pending.includes(`${v.rule} ${v.file}`)
-  );
+  const violations = checkArchitecture(tree);
   assert.deepEqual(violations.map((v) => v.message), []);
 });
 

@@ -1,5 +1,5 @@
 /** Names of the network's machines under a zone of ours (`<hostname>.edgevpn.`), derived from the `machines` bucket. */
-import { parseIp } from "../node/cidr.ts";
+import { parseIP } from "../net/ip.ts";
 import { domainName } from "./records.ts";
 
 /** A live machine of the zone: its peer, its names and its VPN addresses. */
@@ -102,7 +102,7 @@ export class MachineZone {
   rebuild(machines: ReadonlyMap<string, string>, isLive: (peerId: string) => boolean): void {
     const byPeer = new Map<string, { hostname: string; ipv4: string[]; ipv6: string[] }>();
     for (const [address, valueText] of machines) {
-      const bytes = parseIp(address);
+      const bytes = parseIP(address);
       const machine = parseMachine(valueText);
       if (!bytes || !machine || !isLive(machine.peerId)) continue;
       const entry = byPeer.get(machine.peerId) ??
@@ -184,7 +184,7 @@ export class MachineZone {
  * ```
  */
 export function reverseName(address: string): string {
-  const bytes = parseIp(address)!;
+  const bytes = parseIP(address)!;
   if (bytes.length === 4) return `${[...bytes].reverse().join(".")}.in-addr.arpa.`;
   const nibbles: string[] = [];
   for (const b of bytes) nibbles.push((b >> 4).toString(16), (b & 0xf).toString(16));

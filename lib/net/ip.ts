@@ -2,6 +2,9 @@
 
 import { InputError } from "../util/errors.ts";
 
+// `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128`: 49 characters; anything longer is no CIDR.
+const MAX_CIDR_TEXT = 49;
+
 /**
  * Formats a big-endian u32 IPv4 address in dotted decimal.
  *
@@ -82,6 +85,7 @@ export function formatIP(address: Uint8Array): string {
  * ```
  */
 export function parseIPv4(text: string): number | null {
+  if (text.length > 15) return null;
   const parts = text.split(".");
   if (parts.length !== 4) return null;
   let value = 0;
@@ -104,6 +108,8 @@ export function parseIPv4(text: string): number | null {
  * ```
  */
 export function parseIPv6(text: string): Uint8Array | null {
+  // The longest form: six groups of four digits and a dotted IPv4 part.
+  if (text.length > 45) return null;
   const halves = text.split("::");
   if (halves.length > 2) return null;
   const head = halves[0] === "" ? [] : halves[0].split(":");
@@ -155,30 +161,160 @@ export function parseIP(text: string): Uint8Array | null {
   return out;
 }
 
-/** An address with its prefix length, as in `10.1.0.1/24`. */
+/**
+ * An address with its prefix length, as in `10.1.0.1/24`: a network and one address in it. The
+ * TUN device takes it as it is (`InterfaceAddress` of `ffi/netdev.ts`).
+ *
+ * @example
+ * ```ts
+ * const cidr: Cidr = { address: new Uint8Array([10, 1, 0, 1]), prefixLength: 24 };
+ * formatCidr(cidr); // "10.1.0.1/24"
+ * ```
+ */
 export interface Cidr {
-  /** 4 bytes for IPv4, 16 for IPv6 (the host address, not masked). */
-  address: Uint8Array;
-  prefixLength: number;
+  /** 4 bytes for IPv4, 16 for IPv6: the address as written, host bits kept. */
+  readonly address: Uint8Array;
+  readonly prefixLength: number;
+}
+
+/** Options of {@link parseCidr}. */
+export interface ParseCidrOptions {
+  /**
+   * Take an address without `/prefix` as a one-address network (`/32`, `/128`), as Go
+   * EdgeVPN's blacklist does. Off by default: `--address` needs its prefix.
+   */
+  bareAddress?: boolean;
 }
 
 /**
- * Parses `address/prefix` text, or null when either part is invalid.
+ * Parses `address/prefix` text (IPv4 or IPv6), or null when either part is invalid. The
+ * address follows {@link parseIP} (Go's `net.ParseIP`: no leading zeros, no zone); the prefix
+ * is a decimal without leading zeros, at most 32 or 128.
  *
  * @example
  * ```ts
  * parseCidr("10.1.0.1/24"); // { address: Uint8Array [10, 1, 0, 1], prefixLength: 24 }
+ * parseCidr("fd00::/8")?.prefixLength; // 8
+ * parseCidr("203.0.113.5", { bareAddress: true })?.prefixLength; // 32
+ * parseCidr("10.1.0.1/33"); // null
  * ```
  */
-export function parseCidr(text: string): Cidr | null {
+export function parseCidr(text: string, options: ParseCidrOptions = {}): Cidr | null {
+  if (text.length > MAX_CIDR_TEXT) return null;
   const slash = text.indexOf("/");
-  if (slash < 0) return null;
+  if (slash < 0) {
+    if (!options.bareAddress) return null;
+    const address = parseIP(text);
+    return address === null ? null : { address, prefixLength: address.length * 8 };
+  }
   const address = parseIP(text.slice(0, slash));
   const prefixText = text.slice(slash + 1);
   if (address === null || !/^(0|[1-9][0-9]{0,2})$/.test(prefixText)) return null;
   const prefixLength = Number(prefixText);
   if (prefixLength > address.length * 8) return null;
   return { address, prefixLength };
+}
+
+/**
+ * The canonical text of a CIDR: the address as Go prints it, then the prefix.
+ *
+ * @example
+ * ```ts
+ * formatCidr(parseCidr("fd00:0:0::1/64")!); // "fd00::1/64"
+ * ```
+ */
+export function formatCidr(cidr: Cidr): string {
+  return `${formatIP(cidr.address)}/${cidr.prefixLength}`;
+}
+
+/**
+ * The network of a CIDR: its address with the host bits cleared.
+ *
+ * @example
+ * ```ts
+ * formatCidr(cidrNetwork(parseCidr("10.1.0.7/24")!)); // "10.1.0.0/24"
+ * ```
+ */
+export function cidrNetwork(cidr: Cidr): Cidr {
+  const address = cidr.address.slice();
+  for (let bit = cidr.prefixLength; bit < address.length * 8; bit++) {
+    address[bit >> 3] &= ~(0x80 >> (bit & 7));
+  }
+  return { address, prefixLength: cidr.prefixLength };
+}
+
+/**
+ * True when `address` (text or 4/16 bytes) lies in the network of `cidr`. An IPv4-mapped IPv6
+ * address (`::ffff:a.b.c.d`) matches IPv4 networks; text that is no address matches nothing.
+ *
+ * @example
+ * ```ts
+ * const net = parseCidr("10.0.0.0/8")!;
+ * cidrContains(net, "10.2.3.4"); // true
+ * cidrContains(net, "::ffff:10.2.3.4"); // true
+ * cidrContains(net, "fd00::1"); // false
+ * ```
+ */
+export function cidrContains(cidr: Cidr, address: string | Uint8Array): boolean {
+  let ip = typeof address === "string" ? parseIP(address) : address;
+  if (ip === null) return false;
+  if (ip.length === 16 && cidr.address.length === 4 && isIPv4Mapped(ip, 0)) ip = ip.subarray(12);
+  if (ip.length !== cidr.address.length) return false;
+  const full = cidr.prefixLength >> 3;
+  for (let i = 0; i < full; i++) if (ip[i] !== cidr.address[i]) return false;
+  const rest = cidr.prefixLength & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return (ip[full] & mask) === (cidr.address[full] & mask);
+}
+
+/**
+ * The host addresses of an IPv4 network as big-endian u32 values, `first` to `last`: without
+ * the network and broadcast addresses, except in a /31 or /32 where every address is a host.
+ * Null for IPv6.
+ *
+ * @example
+ * ```ts
+ * const hosts = cidrHosts(parseCidr("10.1.0.9/24")!)!;
+ * formatIPv4(hosts.first); // "10.1.0.1"
+ * formatIPv4(hosts.last); // "10.1.0.254"
+ * ```
+ */
+export function cidrHosts(cidr: Cidr): { first: number; last: number } | null {
+  if (cidr.address.length !== 4) return null;
+  const size = 2 ** (32 - cidr.prefixLength);
+  const network = readU32(cidrNetwork(cidr).address, 0);
+  if (size <= 2) return { first: network, last: network + size - 1 };
+  return { first: network + 1, last: network + size - 2 };
+}
+
+/**
+ * Canonical text (Go's `net.IP.String()`) of an IPv4 or IPv6 address, or null when it is not one.
+ *
+ * @example
+ * ```ts
+ * canonicalIP("fd00:0::1"); // "fd00::1"
+ * canonicalIP("::ffff:10.1.0.1"); // "10.1.0.1"
+ * ```
+ */
+export function canonicalIP(text: string): string | null {
+  const bytes = parseIP(text);
+  return bytes === null ? null : formatIP(bytes);
+}
+
+/**
+ * The eight groups of an IPv6 address in hex, without `::` and without dotted IPv4, as wire
+ * encoders (dns-packet) take it whatever the address.
+ *
+ * @example
+ * ```ts
+ * expandedIPv6(parseIPv6("::ffff:1.2.3.4")!); // "0:0:0:0:0:ffff:102:304"
+ * ```
+ */
+export function expandedIPv6(bytes: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i++) groups.push(group(bytes, 0, i).toString(16));
+  return groups.join(":");
 }
 
 /**

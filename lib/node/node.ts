@@ -27,7 +27,6 @@ import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { timeoutSignal } from "./abort.ts";
 import { BootstrapDialer } from "./bootstrap.ts";
-import { cidrContains, parseCidr } from "./cidr.ts";
 import { installDenoCompat } from "./deno_compat.ts";
 import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.ts";
 import { GossipPubSub } from "./gossip.ts";
@@ -569,10 +568,9 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
    */
   setBlockedCidrs(cidrs: readonly string[]): void {
     this.#rules.setBlockedCidrs(cidrs);
-    const nets = cidrs.map(parseCidr);
     for (const c of this.#libp2p.getConnections()) {
       const ip = c.remoteAddr.getComponents().find((x) => x.name === "ip4" || x.name === "ip6");
-      if (ip?.value && nets.some((n) => cidrContains(n, ip.value!))) {
+      if (ip?.value && this.#rules.addressRefusal(ip.value) === "blockedAddress") {
         c.close().catch((e) => c.abort(e));
       }
     }

@@ -154,7 +154,7 @@ function isFunction(node: AstNode | undefined): boolean {
  * A function that parses CIDR or IP-address text: its name says so (`parseCidr`,
  * `parseCIDRList`, `cidrFromText`, `parseIp`, `parseIPv6`, `decodeIpv4`, …). The tree keeps all
  * of them in one module (the IP module); a second module defining one is a second parser whose
- * behaviour will drift from the first, as `lib/node/cidr.ts` and `lib/vpn/packet.ts` did.
+ * behaviour will drift from the first, as the node's and the VPN's parsers once did.
  * Header parsers (`parseIPv4Header`) and formatters do not count.
  */
 export const ADDRESS_PARSER_NAME =
