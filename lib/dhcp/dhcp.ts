@@ -1,5 +1,5 @@
 /** DHCP over the ledger (Go `--dhcp`): the leader of the nodes without an address hands one out. */
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, dhcpCodec, peerIdOf } from "../ledger/buckets.ts";
 import type { Job, Ledger } from "../ledger/ledger.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
@@ -183,7 +183,7 @@ export async function obtainAddress(
       self,
       alive: ledger.availableNodes(options.aliveWindowMs ?? DHCP_ALIVE_WINDOW_MS),
       machines,
-      lead: lead === undefined ? undefined : jsonString(lead),
+      lead: lead === undefined ? undefined : dhcpCodec.parse(lead) || undefined,
       base: options.base,
     };
   };
@@ -259,24 +259,6 @@ async function readLease(path: string, log: Logger): Promise<string | undefined>
     return undefined;
   }
   return text;
-}
-
-function peerIdOf(valueText: string): string | undefined {
-  try {
-    const v = JSON.parse(valueText);
-    return typeof v?.PeerID === "string" ? v.PeerID : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function jsonString(text: string): string | undefined {
-  try {
-    const v = JSON.parse(text);
-    return typeof v === "string" ? v : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

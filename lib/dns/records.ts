@@ -1,6 +1,5 @@
 /** Records of the `dns` ledger bucket: the value (type number → data text) and the data text of each type, checked and turned into wire form. */
 import { Buffer } from "node:buffer";
-import { JsonObject, parseJson } from "../ledger/json.ts";
 import { expandedIPv6, parseIPv4, parseIPv6 } from "../net/ip.ts";
 import { EdgeVpnError } from "../util/errors.ts";
 import { dnsTypeName } from "./types.ts";
@@ -28,32 +27,6 @@ export const STRUCTURED_TYPES: readonly number[] = [1, 2, 5, 6, 12, 15, 16, 28, 
 
 /** Longest record data text considered (the ledger bounds values; this bounds parsing). */
 const MAX_TEXT = 65_535;
-
-/**
- * Reads a `dns` ledger value as Go's `types.DNS` unmarshals it: an object whose member names are
- * uint16 decimal type numbers (`"1"`, `"28"`, `"01"` is 1), last duplicate winning; other
- * members and non-string data are skipped. Anything but an object gives no records.
- *
- * @example
- * ```ts
- * parseDnsValue('{"1":"10.1.0.5","28":"fd::5"}'); // Map { 1 => "10.1.0.5", 28 => "fd::5" }
- * ```
- */
-export function parseDnsValue(valueText: string): Map<number, string> {
-  const out = new Map<number, string>();
-  let json;
-  try {
-    json = parseJson(valueText);
-  } catch {
-    return out;
-  }
-  if (!(json instanceof JsonObject)) return out;
-  for (const [key, value] of json.entries) {
-    if (!/^[0-9]{1,5}$/.test(key) || Number(key) > 0xffff) continue;
-    if (typeof value === "string") out.set(Number(key), value);
-  }
-  return out;
-}
 
 /**
  * Checks the data text of a record of `type` as a zone file writes it after the type

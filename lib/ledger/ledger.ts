@@ -2,7 +2,7 @@
 
 import { verifyPeerSignature } from "../crypto/identity.ts";
 import { EdgeVpnError, errorMessage, InputError } from "../util/errors.ts";
-import { formatRfc3339Seconds, msToNs } from "../util/gotime.ts";
+import { msToNs } from "../util/gotime.ts";
 import { leader } from "../util/leader.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { startBackoffTicker, type Ticker } from "../util/ticker.ts";
@@ -37,10 +37,9 @@ import {
   pruneTombstones,
   type Violation,
 } from "./merge.ts";
+import { BUCKETS, healthcheckCodec } from "./buckets.ts";
 import {
-  BUCKETS,
   defaultRegistry,
-  heartbeatTime,
   isLive,
   liveValues,
   type OwnershipMode,
@@ -384,7 +383,7 @@ export class Ledger extends EventTarget {
     const max = msToNs(maxTimeMs);
     const out: string[] = [];
     for (const [peer, value] of liveValues(this.#last.storage.get(BUCKETS.healthcheck))) {
-      const t = heartbeatTime(value);
+      const t = healthcheckCodec.parse(value);
       if (t !== undefined && t + max > now) out.push(peer);
     }
     return out.sort(compareGoStrings);
@@ -527,7 +526,7 @@ export class Ledger extends EventTarget {
       throw new EdgeVpnError("LEDGER_IDENTITY_MISSING", "Heartbeat needs an identity");
     }
     return await this.add(BUCKETS.healthcheck, {
-      [this.#selfId]: formatRfc3339Seconds(this.#now()),
+      [this.#selfId]: healthcheckCodec.value(msToNs(this.#now())),
     });
   }
 

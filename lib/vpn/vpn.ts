@@ -21,6 +21,7 @@ import { FAST_GSO_PROTOCOL, FAST_PROTOCOL, LEGACY_PROTOCOL } from "./frame.ts";
 import { VIRTIO_NET_HDR_LENGTH } from "./gso.ts";
 import { Ingress } from "./ingress.ts";
 import { type LinkContext, type LinkInfo, PeerLink } from "./link.ts";
+import { machineCodec } from "../ledger/buckets.ts";
 import { machineOf, MACHINES_BUCKET, needsAnnouncement } from "./machine.ts";
 import { type RouteEntry, RouteMiss, RouteTable } from "./routes.ts";
 import { SourceTable } from "./sources.ts";
@@ -339,7 +340,7 @@ class VpnService implements Vpn {
       hostname: this.#settings.hostname ?? hostname(),
       address: this.address.ip,
     });
-    await ledger.add(MACHINES_BUCKET, { [this.address.ip]: machine });
+    await ledger.add(MACHINES_BUCKET, { [this.address.ip]: machineCodec.value(machine) });
     this.#log.debug("announced machine", { address: this.address.ip });
   }
 
