@@ -1,4 +1,4 @@
-/** Wall-clock time and timers behind one small interface, so rotation can be tested. */
+/** Wall-clock time and timers behind one small interface, so every periodic job can run on a fake clock in tests. */
 import { clampTimerMs } from "./timer.ts";
 
 /**
