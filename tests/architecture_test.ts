@@ -37,7 +37,7 @@ function rules(violations: Violation[]): string[] {
   return violations.map((v) => `${v.rule} ${v.file}:${v.line}`);
 }
 
-Deno.test("the source tree keeps its layers: ffi below lib, lib below the CLI, no cycle between areas, one address parser, libp2p only in lib/node", async () => {
+Deno.test("the source tree keeps its layers: ffi below lib, lib below the CLI, no cycle between areas, one address parser, libp2p only in lib/node, internals cast only in the workaround file", async () => {
   const files = await sourceTree();
   assert.ok(files.size > 100, `expected the whole tree, read ${files.size} files`);
   const tree = new Map([...files].map(([path, text]) => [path, moduleFacts(text)]));
@@ -168,5 +168,20 @@ Deno.test("two areas importing each other are a cycle, reported at one import of
     "area-cycle lib/config/token.ts:2",
     "area-cycle lib/vpn/vpn.ts:1",
     "area-cycle ffi/tun.ts:1",
+  ]);
+});
+
+Deno.test("casts through unknown outside the workaround file are reported, in lib/ and ffi/ only", () => {
+  const cast = `const m = muxer as unknown as { _newStream(): void };`;
+  const violations = checkArchitecture(factsOf({
+    "lib/node/workarounds.ts": cast,
+    "lib/node/muxer.ts": `\n${cast}`,
+    "ffi/tun.ts": `const x = (y as unknown as number) + 1;`,
+    "lib/node/fine.ts": `const a = b as unknown; const c = d as string; const e = <unknown> f;`,
+    "tests/node/muxer_test.ts": cast,
+  }));
+  assert.deepEqual(rules(violations), [
+    "cast-outside-workarounds lib/node/muxer.ts:2",
+    "cast-outside-workarounds ffi/tun.ts:1",
   ]);
 });

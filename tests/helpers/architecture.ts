@@ -14,6 +14,8 @@ export interface ModuleFacts {
   imports: ModuleImport[];
   /** Names of every function the file declares (at any depth), with their line. */
   functions: { name: string; line: number }[];
+  /** Lines of every `x as unknown as T`: a cast past the type system, into someone's internals. */
+  unknownCasts: number[];
 }
 
 /** One broken rule, as a line a developer can act on. */
@@ -23,7 +25,8 @@ export interface Violation {
     | "lib-imports-cli"
     | "cidr-parser-twice"
     | "libp2p-outside-node"
-    | "area-cycle";
+    | "area-cycle"
+    | "cast-outside-workarounds";
   file: string;
   line: number;
   message: string;
@@ -47,7 +50,7 @@ export function moduleFacts(source: string): ModuleFacts {
     plugins: ["typescript"],
     errorRecovery: false,
   }) as unknown as { program: AstNode };
-  const facts: ModuleFacts = { imports: [], functions: [] };
+  const facts: ModuleFacts = { imports: [], functions: [], unknownCasts: [] };
   const lineOf = (n: AstNode) => n.loc?.start.line ?? 0;
   const literal = (n: unknown): string | undefined => {
     const node = n as AstNode | undefined;
@@ -96,6 +99,14 @@ export function moduleFacts(source: string): ModuleFacts {
         if (specifier !== undefined) {
           facts.imports.push({ specifier, kind: "static", line: lineOf(node) });
         }
+        break;
+      }
+      case "TSAsExpression": {
+        const inner = node.expression as AstNode;
+        if (
+          inner.type === "TSAsExpression" &&
+          (inner.typeAnnotation as AstNode).type === "TSUnknownKeyword"
+        ) facts.unknownCasts.push(lineOf(node));
         break;
       }
       case "FunctionDeclaration":
@@ -168,6 +179,9 @@ export const ADDRESS_PARSER_NAME =
 export const LIBP2P_SPECIFIER =
   /^(npm:\/?)?(libp2p(@|\/|$)|@libp2p\/|@chainsafe\/|@multiformats\/)/;
 
+/** The one file of `lib/` allowed to cast through `unknown` into dependency internals. */
+export const WORKAROUNDS_FILE = "lib/node/workarounds.ts";
+
 /** Where libp2p may be imported: the node layer and its own tests. */
 export function mayImportLibp2p(file: string): boolean {
   return file.startsWith("lib/node/") || file.startsWith("tests/node/");
@@ -192,7 +206,9 @@ export function resolveSpecifier(file: string, specifier: string): string {
  * - address and CIDR parsers (see {@link ADDRESS_PARSER_NAME}) live in one module only;
  * - libp2p packages (see {@link LIBP2P_SPECIFIER}) are imported only by `lib/node/`;
  * - the areas of `lib/` (one per folder) and `ffi/` import each other without a cycle, so
- *   every dependency points one way (see {@link areaOf}).
+ *   every dependency points one way (see {@link areaOf});
+ * - `as unknown as` (a cast into a dependency's internals) appears in `lib/` and `ffi/` only in
+ *   {@link WORKAROUNDS_FILE}, headed by the dependency versions it was written for.
  */
 export function checkArchitecture(tree: ReadonlyMap<string, ModuleFacts>): Violation[] {
   const violations: Violation[] = [];
@@ -225,6 +241,17 @@ export function checkArchitecture(tree: ReadonlyMap<string, ModuleFacts>): Viola
           file,
           line: imp.line,
           message: `${file}:${imp.line} imports ${imp.specifier}: only lib/node/ talks to libp2p`,
+        });
+      }
+    }
+    if ((file.startsWith("lib/") || file.startsWith("ffi/")) && file !== WORKAROUNDS_FILE) {
+      for (const line of facts.unknownCasts) {
+        violations.push({
+          rule: "cast-outside-workarounds",
+          file,
+          line,
+          message:
+            `${file}:${line} casts through unknown: reach into dependency internals only in ${WORKAROUNDS_FILE}`,
         });
       }
     }
