@@ -20,7 +20,6 @@ import {
   rcodeOf,
 } from "./wire.ts";
 
-export const DEFAULT_FORWARD_SERVERS: readonly string[] = ["8.8.8.8:53", "1.1.1.1:53"];
 /** Time allowed to each upstream server for one question (UDP and a TCP retry together). */
 export const DEFAULT_FORWARD_TIMEOUT_MS = 5_000;
 /** Longest time an answer stays cached, whatever its TTL. */

@@ -4,6 +4,7 @@
  * `save_queue.ts`.
  */
 
+import { OPTIONS } from "../config/options.ts";
 import { verifyPeerSignature } from "../crypto/identity.ts";
 import { EdgeVpnError, errorMessage, InputError } from "../util/errors.ts";
 import { msToNs } from "../util/gotime.ts";
@@ -64,10 +65,10 @@ import { decodeMessage, DEFAULT_MESSAGE_LIMITS, type Digest, type MessageLimits 
 export type { Job } from "./jobs.ts";
 export { versionAfter } from "./entry.ts";
 
-/** Go's default ownership TTL: 4 × the 120 s heartbeat interval. */
-export const DEFAULT_OWNERSHIP_TTL_MS = 480_000;
-/** Tombstones older than this are garbage: 3 × Go's 900 s aliveness max-interval. */
-export const DEFAULT_TOMBSTONE_TTL_MS = 2_700_000;
+/** Go's default ownership TTL: 4 × the heartbeat interval (120 s): 480 s. */
+export const DEFAULT_OWNERSHIP_TTL_MS = 4 * OPTIONS.alivenessHealthcheckInterval.default * 1000;
+/** Tombstones older than this are garbage: 3 × Go's aliveness max-interval (900 s): 2 700 s. */
+export const DEFAULT_TOMBSTONE_TTL_MS = 3 * OPTIONS.alivenessHealthcheckMaxInterval.default * 1000;
 /** Longest random wait before answering a peer whose head differs (lets one peer answer for all). */
 export const DEFAULT_REPLY_DELAY_MS = 500;
 /** How long the same (their head, our head) divergence is not answered again. */

@@ -1,4 +1,5 @@
 /** A running EdgeVPN network member: the libp2p node, its sealed hub and the shared ledger. */
+import { OPTIONS } from "../config/options.ts";
 import { BUCKETS, peerIdOf } from "../ledger/buckets.ts";
 import { createLedger, type Job, type Ledger } from "../ledger/ledger.ts";
 import { openDiskStore } from "../ledger/store_disk.ts";
@@ -180,4 +181,5 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   return new Mesh(node, ledger, options);
 }
 
-const DEFAULT_HEARTBEAT_MS = 120_000;
+/** Go `--aliveness-healthcheck-interval`, from the option table. */
+const DEFAULT_HEARTBEAT_MS = OPTIONS.alivenessHealthcheckInterval.default * 1000;

@@ -1,6 +1,7 @@
 /** VPN options, their defaults, and parsing of the address, router and static peer table. */
 import { base58btc } from "multiformats/bases/base58";
 import { OPTIONS } from "../config/options.ts";
+import { parseGoDuration } from "../config/settings.ts";
 import { UsageError } from "../util/errors.ts";
 import { canonicalIP, formatIP, parseCidr, readU32 } from "../net/ip.ts";
 
@@ -72,7 +73,7 @@ export const VPN_DEFAULTS = {
   bootstrapIface: OPTIONS.bootstrapIface.default,
   router: OPTIONS.router.default,
   staticPeertable: [] as readonly string[],
-  streamTimeoutMs: 15_000,
+  streamTimeoutMs: parseGoDuration(OPTIONS.timeout.default)!,
   announceIntervalMs: OPTIONS.ledgerAnnounceInterval.default * 1000,
   dataPlane: "auto" as DataPlane,
   offload: true,
