@@ -10,8 +10,6 @@
  * worker thread that then wakes the event loop.
  */
 
-import { libc } from "./libc.ts";
-
 let cached: number | null | undefined;
 
 /**
@@ -78,13 +76,4 @@ function socketInode(address: string, port: number): number | undefined {
     if (fields[1] === local && fields[3] === "0A") return Number(fields[9]);
   }
   return undefined;
-}
-
-/**
- * Waits on the calling thread, at most `timeoutMs`, until one of `fds` (a `struct pollfd`
- * array) has an event; returns `poll`'s result. Blocks the event loop: use it only with
- * {@link eventLoopFd} among the descriptors and a short timeout.
- */
-export function pollNow(fds: Uint8Array, count: number, timeoutMs: number): number {
-  return libc().poll(fds, BigInt(count), timeoutMs);
 }

@@ -54,13 +54,14 @@ export interface TunOptions {
   /** The clone device (default `/dev/net/tun`). */
   devicePath?: string;
   /**
-   * For this long (ms) after the last frame read or written, a reader that finds the device empty waits on
-   * the JavaScript thread itself, in one `poll` on the device and on Deno's event loop (see
-   * `ffi/event_loop.ts`), in slices of at most {@link HOT_SLICE_MS}, instead of in a worker
-   * thread: the kernel then wakes the reader directly, one thread wake-up instead of two. The
-   * event loop's I/O wakes such a wait at once; its timers may fire up to one slice late.
-   * 0 (the default) always waits in a worker thread; so does a thread whose event loop
-   * descriptor cannot be found.
+   * For this long (ms) after the last frame read or written, a reader that finds the device
+   * empty waits on the JavaScript thread itself, in one `poll` on the device and on Deno's event
+   * loop (see `ffi/event_loop.ts`), in slices of at most {@link HOT_SLICE_MS}, instead of in a
+   * worker thread: the kernel then wakes the reader directly, one thread wake-up instead of two.
+   * The event loop's I/O ends such a wait at once (the reader then lets the event loop run while
+   * a worker watches the device for 1 ms); its timers may fire up to one slice late. 0 (the
+   * default) always waits in a worker thread; so does a thread whose event loop descriptor
+   * cannot be found.
    */
   hotReadMs?: number;
 }
@@ -128,7 +129,9 @@ const EVENTFD_SIGNAL = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
  * An open TUN device (`IFF_TUN | IFF_NO_PI`, optionally `IFF_VNET_HDR`), non-blocking.
  *
  * Reads drain the device with synchronous `read` calls until `EAGAIN`, then wait for the next
- * packet with `poll` on a worker thread, so the event loop is never blocked. `close()` wakes
+ * packet with `poll` on a worker thread, so the event loop is never blocked (or, for a while
+ * after traffic, on the JavaScript thread together with the event loop:
+ * {@link TunOptions.hotReadMs}). `close()` wakes
  * that `poll` through an eventfd and resolves once every descriptor is released.
  *
  * Configuration (`open` options, `setMtu`, `setIPv4`, ...) addresses the interface by name
