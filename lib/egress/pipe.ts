@@ -151,11 +151,21 @@ export async function pipeStream(
   return result;
 }
 
-// Our side is done; a peer that never ends its side must not keep the stream open forever.
-async function lingerThenReset(stream: NodeStream): Promise<void> {
+/**
+ * Waits for the peer to finish a stream whose writing side we closed, resetting it when the
+ * peer has not ended its side after `lingerMs`: a peer that never does must not keep the
+ * stream open forever.
+ *
+ * @example
+ * ```ts
+ * await stream.close();
+ * await lingerThenReset(stream);
+ * ```
+ */
+export async function lingerThenReset(stream: NodeStream, lingerMs = LINGER_MS): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), clampTimerMs(LINGER_MS));
+    timer = setTimeout(() => resolve("late"), clampTimerMs(lingerMs));
   });
   try {
     if (await Promise.race([stream.closed, late]) === "late") stream.reset();
