@@ -2,6 +2,7 @@
 import { Counter, Gauge, Registry } from "prom-client";
 import type { ApiRoute } from "../api/route.ts";
 import type { DnsCounters } from "../dns/server.ts";
+import type { EgressCounters } from "../egress/egress.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { NodeCounters } from "../node/node.ts";
 import type { TrafficStats } from "../node/traffic.ts";
@@ -40,6 +41,8 @@ export interface MetricsComponents {
   dhcp?: () => DhcpStatus;
   /** The DNS server's counters once it runs. */
   dns?: () => DnsCounters | undefined;
+  /** The egress node's counters once it runs. */
+  egress?: () => EgressCounters | undefined;
 }
 
 /** A started metrics collector. */
@@ -337,6 +340,46 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
         ]]
         : [];
     },
+  );
+
+  // Egress node (when one runs).
+  const egress = () => components.egress?.();
+  const egressRead = (pick: (e: EgressCounters) => Labelled[]) => (): Labelled[] => {
+    const e = egress();
+    return e ? pick(e) : [];
+  };
+  counter(
+    "edgevpn_egress_requests_total",
+    "Requests served as an egress node: Go's HTTP protocol, our tunnel",
+    ["kind"],
+    egressRead((e) => [[{ kind: "http" }, e.httpRequests], [{ kind: "tunnel" }, e.tunnels]]),
+  );
+  gauge(
+    "edgevpn_egress_active",
+    "Egress requests and tunnels open now",
+    [],
+    egressRead((e) => [[{}, e.active]]),
+  );
+  counter(
+    "edgevpn_egress_refused_total",
+    "Egress requests refused or failed, by reason",
+    ["reason"],
+    egressRead((e) => [
+      [{ reason: "forbidden" }, e.forbidden],
+      [{ reason: "target_failure" }, e.targetFailures],
+      [{ reason: "malformed" }, e.malformed],
+      [{ reason: "timeout" }, e.timedOut],
+      [{ reason: "overloaded" }, e.overloaded],
+    ]),
+  );
+  counter(
+    "edgevpn_egress_bytes_total",
+    "Bytes an egress node sent to destinations (out) and received from them (in)",
+    ["direction"],
+    egressRead((e) => [
+      [{ direction: "out" }, e.bytesToTargets],
+      [{ direction: "in" }, e.bytesFromTargets],
+    ]),
   );
 
   // DHCP.
