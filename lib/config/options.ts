@@ -688,7 +688,8 @@ export const OPTIONS = {
     env: "APILISTEN",
     kind: "string",
     default: "127.0.0.1:8081",
-    help: "address of the HTTP API with --api (host:port or unix:///path); must differ from --listen",
+    help:
+      "address of the HTTP API with --api (host:port or unix:///path); must differ from --listen",
     scope: "proxy",
   },
   proxyInterval: {

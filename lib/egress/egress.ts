@@ -190,8 +190,9 @@ export function createEgress(components: EgressComponents, options: EgressOption
     const { head, rest } = read;
     let target: TunnelTarget;
     let path: string;
+    let host: string;
     try {
-      ({ target, path } = destinationOf(head));
+      ({ target, path, host } = destinationOf(head));
     } catch (e) {
       counters.malformed++;
       if (e instanceof HttpHeadError) return await answer(e.status, e.message);
@@ -207,7 +208,7 @@ export function createEgress(components: EgressComponents, options: EgressOption
       return await answer(status, `egress: ${errorMessage(e)}`);
     }
     const result = await pipeStream(stream, conn, {
-      toConnFirst: concat(forwardedHead(head, path, target.host), rest),
+      toConnFirst: concat(forwardedHead(head, path, host), rest),
       reader,
       until: "conn",
       signal: stopping.signal,
@@ -308,7 +309,9 @@ export function createEgress(components: EgressComponents, options: EgressOption
  * Where Go's egress sends a request: the Host header's authority (port 80 by default, https
  * when it is 443, as Go), and the origin-form path of the target.
  */
-function destinationOf(head: HttpRequestHead): { target: TunnelTarget; path: string } {
+function destinationOf(
+  head: HttpRequestHead,
+): { target: TunnelTarget; path: string; host: string } {
   if (head.method === "CONNECT") {
     throw new HttpHeadError(405, "CONNECT is carried by our tunnel protocol, not by this one");
   }
@@ -327,7 +330,7 @@ function destinationOf(head: HttpRequestHead): { target: TunnelTarget; path: str
     throw new HttpHeadError(400, "malformed request target");
   }
   if (!authority) throw new HttpHeadError(400, "no Host header");
-  return { target: parseAuthority(authority, 80), path };
+  return { target: parseAuthority(authority, 80), path, host: authority };
 }
 
 /** Go's egress speaks https to port 443: the TLS session is ours, verified against `host`. */

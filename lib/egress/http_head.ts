@@ -311,8 +311,8 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * The head to send to the destination: origin-form `path`, the `Host` the request named (or
- * `host` when it named none), hop-by-hop fields removed and `Connection: close` (one request
+ * The head to send to the destination: origin-form `path`, `Host: host` (replacing the one
+ * sent, as a proxy must), hop-by-hop fields removed and `Connection: close` (one request
  * per connection), except that a protocol upgrade (WebSocket) keeps its `Upgrade` and
  * `Connection: upgrade`.
  *
@@ -327,8 +327,7 @@ export function forwardedHead(head: HttpRequestHead, path: string, host: string)
     .map((s) => s.trim()).filter((s) => s !== "");
   const upgrade = connection.includes("upgrade") ? headerValues(head, "upgrade")[0] : undefined;
   const named = new Set(connection);
-  const hostHeader = headerValues(head, "host")[0] || host;
-  const lines = [`${head.method} ${path} ${head.version}`, `Host: ${hostHeader}`];
+  const lines = [`${head.method} ${path} ${head.version}`, `Host: ${host}`];
   for (const h of head.headers) {
     const lower = h.name.toLowerCase();
     if (lower === "host" || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
