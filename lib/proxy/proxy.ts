@@ -506,7 +506,7 @@ function absoluteTarget(head: HttpRequestHead): { target: TunnelTarget; path: st
       "https:// URLs go through CONNECT (clients do this by themselves for https)",
     );
   }
-  if (!/^http:\/\//i.test(head.target)) {
+  if (!/^http:\/\/[^/?#]/i.test(head.target)) {
     throw new HttpHeadError(
       400,
       `this is a proxy: expected an absolute http:// URL or CONNECT host:port, got ${
