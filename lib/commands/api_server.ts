@@ -17,6 +17,7 @@ import {
 import type { Settings } from "../config/options.ts";
 import type { DnsCounters } from "../dns/server.ts";
 import type { EgressCounters } from "../egress/egress.ts";
+import type { ProxyCounters } from "../proxy/proxy.ts";
 import { expandHome } from "../config/settings.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { createDashboard } from "../dashboard/dashboard.ts";
@@ -49,6 +50,8 @@ export interface NodeApiContext {
   dns?: () => DnsCounters | undefined;
   /** The egress node's counters once it runs. */
   egress?: () => EgressCounters | undefined;
+  /** The proxy's counters once it runs. */
+  proxy?: () => ProxyCounters | undefined;
 }
 
 /** Go's `metrics.Stats` of a traffic meter. */
@@ -107,6 +110,7 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
     dhcp: ctx.dhcp,
     dns: ctx.dns,
     egress: ctx.egress,
+    proxy: ctx.proxy,
   });
   const dashboard = createDashboard({
     node,
