@@ -37,10 +37,12 @@ export interface CurlResult {
   stderr: string;
 }
 
-/** Runs curl with `args` (silent, errors shown, 20 s at most). */
-export async function curl(args: string[]): Promise<CurlResult> {
-  const out = await new Deno.Command("curl", {
-    args: ["-sS", "--max-time", "20", "--noproxy", "", ...args],
+/** Runs curl with `args` (silent, errors shown, 20 s at most), in namespace `netns` if given. */
+export async function curl(args: string[], netns?: string): Promise<CurlResult> {
+  const argv = ["curl", "-sS", "--max-time", "20", "--noproxy", "", ...args];
+  const [cmd, ...rest] = netns ? ["ip", "netns", "exec", netns, ...argv] : argv;
+  const out = await new Deno.Command(cmd, {
+    args: rest,
     stdin: "null",
     env: { http_proxy: "", https_proxy: "", HTTP_PROXY: "", HTTPS_PROXY: "", ALL_PROXY: "" },
   }).output();
@@ -50,7 +52,7 @@ export async function curl(args: string[]): Promise<CurlResult> {
 
 /** A self-signed certificate for 127.0.0.1 and localhost, valid one day (PEM texts and the certificate's path). */
 export async function selfSignedCertificate(): Promise<
-  { cert: string; key: string; certPath: string }
+  { cert: string; key: string; certPath: string; keyPath: string }
 > {
   const dir = await Deno.makeTempDir({ prefix: "evtls" });
   const certPath = `${dir}/cert.pem`;
@@ -83,6 +85,7 @@ export async function selfSignedCertificate(): Promise<
     cert: await Deno.readTextFile(certPath),
     key: await Deno.readTextFile(keyPath),
     certPath,
+    keyPath,
   };
 }
 
