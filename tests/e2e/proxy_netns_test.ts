@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { encodeToken, generateNetworkConfig } from "../../lib/config/token.ts";
 import { generateIdentity } from "../../lib/crypto/identity.ts";
 import { PRIVKEY_FILE } from "../../lib/node/privkey.ts";
-import { namespaceSkipReason } from "../../scripts/netns.ts";
 import { CliProcess, eventually, LoggedProcess } from "../helpers/process.ts";
 import {
   curl,
@@ -16,7 +15,7 @@ import {
   opensslSkipReason,
   selfSignedCertificate,
 } from "../proxy/helpers.ts";
-import { createNamespaceLan } from "./vpn_helpers.ts";
+import { createNamespaceLan, namespaceSkipReason } from "../../scripts/netns.ts";
 
 const skip = namespaceSkipReason({ tun: true }) ?? curlSkipReason() ?? opensslSkipReason();
 if (skip) console.log(`proxy namespace test skipped: ${skip}`);
