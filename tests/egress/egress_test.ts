@@ -10,6 +10,7 @@ import {
   TunnelStatus,
 } from "../../lib/egress/mod.ts";
 import { BUCKETS } from "../../lib/ledger/policy.ts";
+import { createNodeMetrics } from "../../lib/metrics/prometheus.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import { waitFor } from "../node/helpers.ts";
 import { meshPair, readStreamText, startEchoServer, startHttpTarget } from "./helpers.ts";
@@ -106,6 +107,17 @@ Deno.test("the tunnel protocol connects to a TCP destination: bytes both ways, h
     assert.equal(echo.accepted, 1);
     await waitFor(() => egress.counters().active === 0, "tunnel finished");
     assert.equal(egress.counters().bytesToTargets, payload.length);
+    const metrics = createNodeMetrics({
+      node: a.node,
+      ledger: a.ledger,
+      egress: () => egress.counters(),
+    });
+    const text = await metrics.text();
+    assert.match(text, /edgevpn_egress_requests_total\{kind="tunnel"\} 1\n/);
+    assert.match(
+      text,
+      new RegExp(`edgevpn_egress_bytes_total\\{direction="out"\\} ${payload.length}\\n`),
+    );
   } finally {
     await echo.close();
     await stop();
