@@ -1,5 +1,5 @@
 /** `edgevpn proxy`: a node serving HTTP, CONNECT and SOCKS5 on --listen, leaving through the network's egress nodes. */
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import { formatApiAddress, parseApiListen } from "../api/listen.ts";
 import { egressComponentsOf } from "../egress/mod.ts";
 import { createMesh } from "../mesh/mesh.ts";

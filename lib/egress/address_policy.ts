@@ -1,5 +1,5 @@
 /** Which destination addresses an egress node may connect to (`--egress-allow-private`). */
-import { type Cidr, cidrContains, parseCidr, parseIp } from "../node/cidr.ts";
+import { type Cidr, cidrContains, parseCidr, parseIP } from "../net/ip.ts";
 
 /**
  * Networks that are not the public internet: this host, private and shared address space,
@@ -30,14 +30,14 @@ const NON_PUBLIC: readonly Cidr[] = [
   "fe80::/10",
   "fec0::/10", // old site-local
   "ff00::/8", // multicast
-].map(parseCidr);
+].map(cidr);
 
 /** Prefixes of IPv6 forms that carry an IPv4 address, and where its 4 bytes start. */
 const EMBEDDED_V4: readonly { net: Cidr; at: number }[] = [
-  { net: parseCidr("::ffff:0:0/96"), at: 12 }, // IPv4-mapped
-  { net: parseCidr("::/96"), at: 12 }, // IPv4-compatible (deprecated)
-  { net: parseCidr("64:ff9b::/96"), at: 12 }, // well-known NAT64
-  { net: parseCidr("2002::/16"), at: 2 }, // 6to4
+  { net: cidr("::ffff:0:0/96"), at: 12 }, // IPv4-mapped
+  { net: cidr("::/96"), at: 12 }, // IPv4-compatible (deprecated)
+  { net: cidr("64:ff9b::/96"), at: 12 }, // well-known NAT64
+  { net: cidr("2002::/16"), at: 2 }, // 6to4
 ];
 
 /**
@@ -53,8 +53,8 @@ const EMBEDDED_V4: readonly { net: Cidr; at: number }[] = [
  * ```
  */
 export function isNonPublicAddress(address: string | Uint8Array): boolean {
-  const bytes = typeof address === "string" ? parseIp(address) : address;
-  if (bytes === undefined || (bytes.length !== 4 && bytes.length !== 16)) return true;
+  const bytes = typeof address === "string" ? parseIP(address) : address;
+  if (bytes === null || (bytes.length !== 4 && bytes.length !== 16)) return true;
   if (NON_PUBLIC.some((net) => cidrContains(net, bytes))) return true;
   if (bytes.length === 16) {
     for (const { net, at } of EMBEDDED_V4) {
@@ -62,4 +62,10 @@ export function isNonPublicAddress(address: string | Uint8Array): boolean {
     }
   }
   return false;
+}
+
+function cidr(text: string): Cidr {
+  const parsed = parseCidr(text);
+  if (parsed === null) throw new Error(`bad built-in network ${text}`);
+  return parsed;
 }

@@ -1,6 +1,6 @@
 /** Connects an egress node to a destination: resolve, check each address against the policy, connect to a checked one. */
 import { lookup } from "node:dns/promises";
-import { parseIp } from "../node/cidr.ts";
+import { parseIP } from "../net/ip.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { clampTimerMs } from "../util/timer.ts";
 import { isNonPublicAddress } from "./address_policy.ts";
@@ -69,7 +69,7 @@ export async function connectTarget(
   const deadline = AbortSignal.timeout(clampTimerMs(options.timeoutMs));
   const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
   const where = `${target.host}:${target.port}`;
-  const addresses = parseIp(target.host) !== undefined
+  const addresses = parseIP(target.host) !== null
     ? [target.host]
     : await resolveHost(target.host, options.resolve ?? systemResolver, signal);
   const allowed = options.allowPrivate
@@ -111,7 +111,7 @@ async function resolveHost(
   aborted.catch(() => {});
   try {
     const addresses = await Promise.race([resolving, aborted]);
-    const valid = addresses.filter((a) => parseIp(a) !== undefined);
+    const valid = addresses.filter((a) => parseIP(a) !== null);
     if (valid.length === 0) throw new Error("no address");
     return valid;
   } catch (e) {

@@ -1,5 +1,5 @@
 /** An egress node: announces itself in the `egress` bucket and connects members' requests to the internet (Go's HTTP protocol and our tunnel). */
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, EGRESS_OK, egressCodec } from "../ledger/buckets.ts";
 import type { Job } from "../ledger/ledger.ts";
 import type { NodeStream } from "../node/stream.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -92,8 +92,6 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_ACTIVE = 1024;
 /** How long a refused peer has to end its side after our answer. */
 const ANSWER_LINGER_MS = 5_000;
-/** Go's value in the `egress` bucket. */
-const ANNOUNCED_VALUE = "ok";
 
 /**
  * Creates an egress node: once started it announces `egress[self] = "ok"` (Go's
@@ -278,9 +276,9 @@ export function createEgress(components: EgressComponents, options: EgressOption
       );
       job = ledger.announceUpdate(
         options.announceIntervalMs,
-        BUCKETS.egress,
+        egressCodec.bucket,
         node.peerId,
-        ANNOUNCED_VALUE,
+        egressCodec.value(EGRESS_OK),
       );
       log.info("egress node: announced in the egress bucket", {
         allowPrivate: options.allowPrivate,

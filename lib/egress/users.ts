@@ -1,6 +1,6 @@
 /** The `users` entry a proxy needs before Go's (and our) egress nodes accept its streams. */
 import type { Job } from "../ledger/ledger.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, userCodec } from "../ledger/buckets.ts";
 import { goTimeString, msToNs } from "../util/gotime.ts";
 import type { EgressLedger } from "./components.ts";
 
@@ -23,7 +23,7 @@ export function announceUser(
   return ledger.announce(intervalMs, async () => {
     if (ledger.getKey(BUCKETS.users, peerId) !== undefined) return;
     await ledger.add(BUCKETS.users, {
-      [peerId]: { PeerID: peerId, Timestamp: goTimeString(msToNs(now())) },
+      [peerId]: userCodec.value({ PeerID: peerId, Timestamp: goTimeString(msToNs(now())) }),
     });
   });
 }

@@ -1,6 +1,6 @@
 /** The proxy's `--listen` address and Go's check that it does not take the API's socket. */
 import type { ApiListenTarget } from "../api/listen.ts";
-import { parseIp } from "../node/cidr.ts";
+import { parseIP } from "../net/ip.ts";
 import { UsageError } from "../util/errors.ts";
 
 /** A TCP address to listen on. */
@@ -34,7 +34,7 @@ export function parseProxyListen(text: string): ListenAddress {
   const portText = text.slice(colon + 1);
   if (hostname.startsWith("[") && hostname.endsWith("]")) {
     hostname = hostname.slice(1, -1);
-    if (parseIp(hostname) === undefined) throw bad();
+    if (parseIP(hostname) === null) throw bad();
   } else if (hostname.includes(":") || /[\s[\]/]/.test(hostname)) throw bad();
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw bad();
   return { hostname: hostname === "" ? "0.0.0.0" : hostname, port: Number(portText) };

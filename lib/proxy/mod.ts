@@ -4,7 +4,6 @@ export { type ListenAddress, listenersConflict, parseProxyListen } from "./liste
 export { EgressPicker, type EgressPickerOptions } from "./picker.ts";
 export { createProxy, type Proxy, type ProxyCounters, type ProxyOptions } from "./proxy.ts";
 export {
-  formatIpv6,
   parseSocksGreeting,
   parseSocksRequest,
   SocksCommand,

@@ -1,5 +1,5 @@
 /** Chooses the egress node for a proxied request: announced, alive, not failing, able to carry it. */
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS } from "../ledger/buckets.ts";
 import type { EgressLedger } from "../egress/components.ts";
 
 /** How long an egress node that failed is passed over while others are available. */

@@ -1,5 +1,6 @@
 /** SOCKS5 framing (RFC 1928) for the proxy: the greeting, the request and the reply, parsed within bounds. */
 import { isTunnelHost, type TunnelTarget } from "../egress/protocol.ts";
+import { formatIP } from "../net/ip.ts";
 import { InputError } from "../util/errors.ts";
 
 /** The version byte of every SOCKS5 message. */
@@ -108,12 +109,12 @@ export function parseSocksRequest(bytes: Uint8Array): SocksRequest | undefined {
   switch (bytes[3]) {
     case 1:
       if (bytes.length < 10) return undefined;
-      host = [...bytes.subarray(4, 8)].join(".");
+      host = formatIP(bytes.subarray(4, 8));
       at = 8;
       break;
     case 4:
       if (bytes.length < 22) return undefined;
-      host = formatIpv6(bytes.subarray(4, 20));
+      host = formatIP(bytes.subarray(4, 20));
       at = 20;
       break;
     case 3: {
@@ -152,33 +153,4 @@ export function parseSocksRequest(bytes: Uint8Array): SocksRequest | undefined {
  */
 export function socksReply(code: SocksReplyCode): Uint8Array {
   return Uint8Array.of(SOCKS_VERSION, code, 0, 1, 0, 0, 0, 0, 0, 0);
-}
-
-/**
- * The RFC 5952 text of a 16-byte IPv6 address (the longest run of two or more zero groups
- * becomes `::`).
- *
- * @example
- * ```ts
- * formatIpv6(new Uint8Array(16).fill(0, 0, 15).fill(1, 15)); // "::1"
- * ```
- */
-export function formatIpv6(bytes: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
-  let bestAt = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) [bestAt, bestLength] = [i, j - i];
-    i = j;
-  }
-  const hex = (list: number[]) => list.map((g) => g.toString(16)).join(":");
-  if (bestAt < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestAt))}::${hex(groups.slice(bestAt + bestLength))}`;
 }

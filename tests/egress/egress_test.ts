@@ -9,7 +9,7 @@ import {
   GO_EGRESS_PROTOCOL,
   TunnelStatus,
 } from "../../lib/egress/mod.ts";
-import { BUCKETS } from "../../lib/ledger/policy.ts";
+import { BUCKETS } from "../../lib/ledger/buckets.ts";
 import { createNodeMetrics } from "../../lib/metrics/prometheus.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import { waitFor } from "../node/helpers.ts";
@@ -31,7 +31,7 @@ async function egressPair(options: Partial<EgressOptions> = {}) {
   await egress.start();
   const user = announceUser(b.ledger, b.peerId, 500);
   await waitFor(
-    () => a.isUser(b.peerId) && b.ledger.getKey(BUCKETS.egress, a.peerId) === '"ok"',
+    () => a.isUser(b.peerId) && b.ledger.getKey(BUCKETS.egress, a.peerId) === '"ok"', // Go's exact text
     "users entry on A and egress entry on B",
   );
   return {

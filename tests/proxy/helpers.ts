@@ -1,7 +1,7 @@
 /** Test support for the proxy: curl as the client, a self-signed certificate, egress and proxy meshes on loopback. */
 import { generateNetworkConfig } from "../../lib/config/token.ts";
 import { createEgress, type Egress, egressComponentsOf } from "../../lib/egress/mod.ts";
-import { BUCKETS } from "../../lib/ledger/policy.ts";
+import { BUCKETS } from "../../lib/ledger/buckets.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import { createProxy, type Proxy, type ProxyOptions } from "../../lib/proxy/mod.ts";
 import { startLoopbackMesh } from "../mesh/helpers.ts";

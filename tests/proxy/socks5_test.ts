@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  formatIpv6,
   parseSocksGreeting,
   parseSocksRequest,
   SocksError,
@@ -66,13 +65,14 @@ Deno.test("malformed SOCKS5 messages throw SocksError with the reply to send", (
   assert.deepEqual([...socksReply(SocksReply.notAllowed)], [5, 2, 0, 1, 0, 0, 0, 0, 0, 0]);
 });
 
-Deno.test("IPv6 addresses are written as RFC 5952 text", () => {
-  const v6 = (...groups: number[]) => Uint8Array.from(groups.flatMap((g) => [g >> 8, g & 0xff]));
-  assert.equal(formatIpv6(v6(0, 0, 0, 0, 0, 0, 0, 1)), "::1");
-  assert.equal(formatIpv6(v6(0, 0, 0, 0, 0, 0, 0, 0)), "::");
-  assert.equal(formatIpv6(v6(0x2001, 0xdb8, 0, 0, 1, 0, 0, 1)), "2001:db8::1:0:0:1");
-  assert.equal(formatIpv6(v6(0x2001, 0xdb8, 0, 1, 1, 1, 1, 1)), "2001:db8:0:1:1:1:1:1");
-  assert.equal(formatIpv6(v6(0xfe80, 0, 0, 0, 0, 0, 0, 0)), "fe80::");
+Deno.test("SOCKS5 IPv6 addresses become RFC 5952 text, IPv4-mapped ones IPv4 text", () => {
+  const v6 = (...groups: number[]) => groups.flatMap((g) => [g >> 8, g & 0xff]);
+  const host = (...groups: number[]) =>
+    parseSocksRequest(Uint8Array.of(5, 1, 0, 4, ...v6(...groups), 0, 80))?.target.host;
+  assert.equal(host(0, 0, 0, 0, 0, 0, 0, 1), "::1");
+  assert.equal(host(0x2001, 0xdb8, 0, 0, 1, 0, 0, 1), "2001:db8::1:0:0:1");
+  assert.equal(host(0xfe80, 0, 0, 0, 0, 0, 0, 0), "fe80::");
+  assert.equal(host(0, 0, 0, 0, 0, 0xffff, 0x7f00, 1), "127.0.0.1");
 });
 
 Deno.test("the picker chooses live announced egress nodes, passes over failing ones and, for tunnels, Go-only ones", () => {
