@@ -39,6 +39,13 @@ export interface EgressOptions {
   requestTimeoutMs?: number;
   /** Requests and tunnels served at once; more are refused (default 1024). */
   maxActive?: number;
+  /**
+   * Destination ports that Go's protocol reaches over TLS (default `[443]`: Go's rule, https
+   * when the Host port is 443).
+   */
+  tlsPorts?: readonly number[];
+  /** PEM certificates trusted for those TLS destinations besides the system's roots. */
+  caCerts?: readonly string[];
 }
 
 /**
@@ -90,6 +97,8 @@ export interface Egress {
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_ACTIVE = 1024;
+/** Go's egress speaks TLS to a destination whose Host port is this one. */
+const GO_TLS_PORT = 443;
 /** How long a refused peer has to end its side after our answer. */
 const ANSWER_LINGER_MS = 5_000;
 
@@ -111,6 +120,7 @@ export function createEgress(components: EgressComponents, options: EgressOption
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const maxActive = options.maxActive ?? DEFAULT_MAX_ACTIVE;
+  const tlsPorts = new Set(options.tlsPorts ?? [GO_TLS_PORT]);
   const counters: EgressCounters = {
     httpRequests: 0,
     tunnels: 0,
@@ -199,7 +209,9 @@ export function createEgress(components: EgressComponents, options: EgressOption
     let conn: Deno.Conn;
     try {
       conn = await connect(target);
-      if (target.port === 443) conn = await startTls(conn as Deno.TcpConn, target.host);
+      if (tlsPorts.has(target.port)) {
+        conn = await startTls(conn as Deno.TcpConn, target.host, options.caCerts);
+      }
     } catch (e) {
       countFailure(e);
       const status = e instanceof TargetError ? httpStatusOf(e.status) : 502;
@@ -332,9 +344,16 @@ function destinationOf(
 }
 
 /** Go's egress speaks https to port 443: the TLS session is ours, verified against `host`. */
-async function startTls(conn: Deno.TcpConn, host: string): Promise<Deno.TlsConn> {
+async function startTls(
+  conn: Deno.TcpConn,
+  host: string,
+  caCerts: readonly string[] | undefined,
+): Promise<Deno.TlsConn> {
   try {
-    const tls = await Deno.startTls(conn, { hostname: host });
+    const tls = await Deno.startTls(conn, {
+      hostname: host,
+      ...(caCerts ? { caCerts: [...caCerts] } : {}),
+    });
     await tls.handshake();
     return tls;
   } catch (e) {

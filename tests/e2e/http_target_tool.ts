@@ -1,7 +1,7 @@
 /**
  * A destination for proxy tests, run inside a namespace: `http_target_tool.ts <port> [cert key]`
  * serves `hello <path>` on 127.0.0.1:<port> (HTTPS with a certificate) and prints
- * `request <path>` for each request.
+ * `request <path> <n> bytes` for each request, n the length of the body it received.
  */
 const [portText, certPath, keyPath] = Deno.args;
 const tls = certPath && keyPath
@@ -12,8 +12,9 @@ Deno.serve({
   port: Number(portText),
   ...tls,
   onListen: ({ port }) => console.log(`listening ${port}`),
-}, (req) => {
+}, async (req) => {
   const path = new URL(req.url).pathname;
-  console.log(`request ${path}`);
+  const body = await req.arrayBuffer();
+  console.log(`request ${path} ${body.byteLength} bytes`);
   return new Response(`hello ${path}`);
 });

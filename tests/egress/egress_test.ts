@@ -13,6 +13,7 @@ import { BUCKETS } from "../../lib/ledger/buckets.ts";
 import { createNodeMetrics } from "../../lib/metrics/prometheus.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import { waitFor } from "../node/helpers.ts";
+import { opensslSkipReason, selfSignedCertificate } from "../proxy/helpers.ts";
 import { meshPair, readStreamText, startEchoServer, startHttpTarget } from "./helpers.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -83,6 +84,74 @@ Deno.test("Go's egress protocol: one HTTP request per stream is performed and it
     await waitFor(() => egress.counters().active === 0, "requests finished");
   } finally {
     await target.close();
+    await stop();
+  }
+});
+
+Deno.test({
+  name:
+    "Go's egress protocol: a Host port in the TLS ports (443, as Go) takes TLS to the destination",
+  ignore: opensslSkipReason() !== undefined,
+  async fn() {
+    const tls = await selfSignedCertificate();
+    const target = startHttpTarget(tls);
+    const { a, b, egress, stop } = await egressPair({
+      tlsPorts: [target.port],
+      caCerts: [tls.cert],
+    });
+    const plain = startHttpTarget();
+    try {
+      const got = await goRequest(
+        b,
+        a,
+        `GET /tls HTTP/1.1\r\nHost: 127.0.0.1:${target.port}\r\n\r\n`,
+      );
+      assert.match(got, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(got, /\r\n\r\nhello \/tls$/);
+      assert.deepEqual(target.requests.map((r) => r.path), ["/tls"]);
+      // Other ports stay plain HTTP.
+      assert.match(
+        await goRequest(b, a, `GET /p HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\n\r\n`),
+        /hello \/p$/,
+      );
+      await waitFor(() => egress.counters().active === 0, "requests finished");
+    } finally {
+      await plain.close();
+      await target.close();
+      await stop();
+    }
+  },
+});
+
+Deno.test("Go's egress protocol: a 4 MiB response comes back byte for byte", async () => {
+  const { a, b, egress, stop } = await egressPair();
+  const body = new Uint8Array(4 << 20).map((_, i) => (i * 7 + (i >> 12)) & 0xff);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response(body),
+  );
+  try {
+    const s = await b.node.dialProtocol(a.peerId, GO_EGRESS_PROTOCOL);
+    await s.write(enc(`GET /big HTTP/1.1\r\nHost: 127.0.0.1:${server.addr.port}\r\n\r\n`));
+    const chunks: Uint8Array[] = [];
+    for await (const c of s) chunks.push(c.slice());
+    await s.close();
+    const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      all.set(c, at);
+      at += c.length;
+    }
+    const head = new TextDecoder("latin1").decode(all.subarray(0, 1024));
+    const headLength = head.indexOf("\r\n\r\n") + 4;
+    assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(head, /content-length: 4194304\r\n/i);
+    assert.equal(all.length - headLength, body.length);
+    assert.ok(all.subarray(headLength).every((v, i) => v === body[i]), "the body is intact");
+    await waitFor(() => egress.counters().active === 0, "request finished");
+    assert.equal(egress.counters().bytesFromTargets, all.length);
+  } finally {
+    await server.shutdown();
     await stop();
   }
 });
@@ -179,22 +248,34 @@ Deno.test("bad requests: malformed heads and tunnel headers are answered and cou
   }
 });
 
-Deno.test("peers without a users entry are reset, as Go does", async () => {
+Deno.test("peers without a users entry are reset on both protocols, as Go does", async () => {
   const { a, b, stop } = await meshPair();
   const egress = createEgress(egressComponentsOf(a), {
     announceIntervalMs: 500,
     allowPrivate: true,
   });
   await egress.start();
+  const echo = startEchoServer();
   try {
     await waitFor(() => b.ledger.getKey(BUCKETS.egress, a.peerId) !== undefined, "egress entry");
-    const s = await b.node.dialProtocol(a.peerId, GO_EGRESS_PROTOCOL);
-    await assert.rejects(async () => {
-      await s.write(enc("GET / HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n"));
-      await readStreamText(s);
-    });
-    assert.equal(egress.counters().httpRequests, 0);
+    const requests: [string, Uint8Array][] = [
+      [GO_EGRESS_PROTOCOL, enc("GET / HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n")],
+      [EGRESS_TUNNEL_PROTOCOL, encodeTunnelRequest({ host: "127.0.0.1", port: echo.port })],
+    ];
+    for (const [protocol, request] of requests) {
+      const s = await b.node.dialProtocol(a.peerId, protocol);
+      // Reset at once: nothing comes back (the reset reads as an error or as an end).
+      const got = await (async () => {
+        await s.write(request);
+        return await readStreamText(s);
+      })().catch(() => "");
+      assert.equal(got, "", protocol);
+    }
+    const c = egress.counters();
+    assert.equal(c.httpRequests + c.tunnels, 0);
+    assert.equal(echo.accepted, 0, "nothing reached the destination");
   } finally {
+    await echo.close();
     await egress.stop();
     await stop();
   }

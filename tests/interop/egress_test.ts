@@ -127,7 +127,7 @@ Deno.test({
           "http://127.0.0.1:8000/post",
         ], ns);
         assert.equal(post.stdout, "hello /post", post.stderr);
-        assert.match(target.log, /request \/post/);
+        assert.match(target.log, /request \/post 50000 bytes/);
       } catch (e) {
         throw new Error(
           `${e}\n--- egress (ours)\n${egress.log.slice(-3000)}\n--- proxy (Go)\n${
@@ -140,13 +140,22 @@ Deno.test({
 
 Deno.test({
   name:
-    "interop egress: our proxy leaves through Go EdgeVPN's egress node (plain HTTP); CONNECT gets a clear 502",
+    "interop egress: our proxy leaves through Go EdgeVPN's egress node (plain HTTP GET and a 50 kB POST); CONNECT gets a clear 502",
   ignore: go === undefined,
   fn: () =>
     egressAndProxy(true, async (ns, egress, proxy, target) => {
       try {
         await firstAnswer(ns, "/from-our-proxy");
         assert.match(target.log, /request \/from-our-proxy/);
+        const post = await curl([
+          "-x",
+          "http://127.0.0.1:3128",
+          "--data-binary",
+          "z".repeat(50_000),
+          "http://127.0.0.1:8000/post-through-go",
+        ], ns);
+        assert.equal(post.stdout, "hello /post-through-go", post.stderr);
+        assert.match(target.log, /request \/post-through-go 50000 bytes/);
         const connect = await curl([
           "-i",
           "-x",

@@ -72,6 +72,9 @@ export async function selfSignedCertificate(): Promise<
       "/CN=localhost",
       "-addext",
       "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      // An end-entity certificate (rustls refuses a CA certificate as a server's).
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
       "-keyout",
       keyPath,
       "-out",
