@@ -1,8 +1,8 @@
 /**
- * `join --egress` and `edgevpn proxy` as separate processes in namespaces: destinations that
- * exist only on the egress nodes' own loopback answer HTTP, HTTPS (CONNECT) and SOCKS5 asked
- * in the proxy's namespace; after one egress node is killed, every request goes through the
- * other.
+ * Egress nodes (`edgevpn --egress` and `join` with `EGRESS=true`) and `edgevpn proxy` as
+ * separate processes in namespaces: destinations that exist only on the egress nodes' own
+ * loopback answer HTTP, HTTPS (CONNECT) and SOCKS5 asked in the proxy's namespace; after one
+ * egress node is killed, every request goes through the other.
  */
 import assert from "node:assert/strict";
 import { encodeToken, generateNetworkConfig } from "../../lib/config/token.ts";
@@ -24,7 +24,7 @@ const TOOL = new URL("./http_target_tool.ts", import.meta.url).pathname;
 
 Deno.test({
   name:
-    "join --egress in two namespaces, proxy in a third: HTTP, HTTPS and SOCKS5 reach the egress nodes' loopback; killing one egress node keeps requests working",
+    "edgevpn --egress and join (EGRESS=true) in two namespaces, proxy in a third: HTTP, HTTPS and SOCKS5 reach the egress nodes' loopback; killing one egress node keeps requests working",
   ignore: skip !== undefined,
   async fn() {
     const lan = await createNamespaceLan("evp", 3, 245);
@@ -67,18 +67,20 @@ Deno.test({
         );
         targets.push(http, https);
         processes.push(http, https);
+        // Node 0 runs the root command with flags, node 1 `join` with the environment.
+        const egressArgs = i === 0 ? ["--egress", "--egress-announce-time", "1"] : ["join"];
         processes.push(
           new CliProcess([
-            "join",
+            ...egressArgs,
             ...common(i),
             "--address",
             `10.1.0.${i + 1}/24`,
-            "--egress",
-            "--egress-announce-time",
-            "1",
             "--aliveness-healthcheck-interval",
             "1",
-          ], { netns: lan.nodes[i].name }),
+          ], {
+            netns: lan.nodes[i].name,
+            env: i === 0 ? {} : { EGRESS: "true", EGRESSANNOUNCE: "1" },
+          }),
         );
       }
       const proxy = new CliProcess([
