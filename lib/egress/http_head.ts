@@ -1,4 +1,14 @@
-/** HTTP/1.x request heads for egress and the proxy: bounded incremental reading, parsing, targets, rewriting for the destination. */
+/**
+ * HTTP/1.x request heads for egress and the proxy: bounded incremental reading, parsing,
+ * targets, rewriting for the destination.
+ *
+ * Deno's own server (`Deno.serve`) cannot do this job: it gives no way to take the raw
+ * connection after a `CONNECT` (only WebSocket upgrades), cannot share a socket with SOCKS5
+ * told apart by the first byte, and has no entry point for bytes arriving on a libp2p stream
+ * (Go's `/edgevpn/egress/0.1`). Only the head is parsed here; bodies and responses are relayed
+ * as bytes, so framing is the destination's and the client's business once the head is checked
+ * for smuggling.
+ */
 import { InputError } from "../util/errors.ts";
 import { isTunnelHost, type TunnelTarget } from "./protocol.ts";
 

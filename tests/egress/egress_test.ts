@@ -9,7 +9,10 @@ import {
   GO_EGRESS_PROTOCOL,
   TunnelStatus,
 } from "../../lib/egress/mod.ts";
+import { startEgressOf } from "../../lib/commands/egress.ts";
+import { resolveSettings } from "../../lib/config/settings.ts";
 import { BUCKETS } from "../../lib/ledger/buckets.ts";
+import { silentLogger } from "../../lib/util/logger.ts";
 import { createNodeMetrics } from "../../lib/metrics/prometheus.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import { waitFor } from "../node/helpers.ts";
@@ -277,6 +280,42 @@ Deno.test("peers without a users entry are reset on both protocols, as Go does",
   } finally {
     await echo.close();
     await egress.stop();
+    await stop();
+  }
+});
+
+Deno.test("--egress-allow-private and EGRESSALLOWPRIVATE reach the egress node: false refuses a loopback destination, the default (Go's) serves it", async () => {
+  const { a, b, stop } = await meshPair();
+  const target = startHttpTarget();
+  const user = announceUser(b.ledger, b.peerId, 500);
+  try {
+    await waitFor(() => a.isUser(b.peerId), "users entry on A");
+    const request = `GET /x HTTP/1.1\r\nHost: 127.0.0.1:${target.port}\r\n\r\n`;
+    const cases: [string, ReturnType<typeof resolveSettings>, RegExp][] = [
+      [
+        "--egress-allow-private=false",
+        resolveSettings({ egressAllowPrivate: "false" }, {}),
+        /^HTTP\/1\.1 403 /,
+      ],
+      [
+        "EGRESSALLOWPRIVATE=false",
+        resolveSettings({}, { EGRESSALLOWPRIVATE: "false" }),
+        /^HTTP\/1\.1 403 /,
+      ],
+      ["the default", resolveSettings({}, {}), /^HTTP\/1\.1 200 [^]*hello \/x$/],
+    ];
+    for (const [what, settings, expected] of cases) {
+      const egress = await startEgressOf(a, settings, silentLogger);
+      try {
+        assert.match(await goRequest(b, a, request), expected, what);
+      } finally {
+        await egress.stop();
+      }
+    }
+    assert.equal(target.requests.length, 1, "only the default let a request through");
+  } finally {
+    user.stop();
+    await target.close();
     await stop();
   }
 });
