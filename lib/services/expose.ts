@@ -2,12 +2,12 @@
 import type { Job } from "../ledger/ledger.ts";
 import { BUCKETS } from "../ledger/policy.ts";
 import type { NodeStream } from "../node/stream.ts";
-import { concatBytes } from "../util/bytes.ts";
 import { EdgeVpnError, errorMessage, InputError } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
 import { formatTcpAddress, parseTcpAddress, type TcpAddress } from "./address.ts";
 import type { ServiceComponents } from "./components.ts";
+import { readHeader } from "./header.ts";
 import { pipeStream } from "./pipe.ts";
 import {
   GO_SERVICE_PROTOCOL,
@@ -189,7 +189,14 @@ export class ServiceExposer {
     const reader = stream[Symbol.asyncIterator]();
     let request;
     try {
-      request = await this.#readRequest(stream, reader);
+      const { value, rest } = await readHeader(
+        stream,
+        reader,
+        parseServiceRequest,
+        this.#requestTimeoutMs,
+        2 + MAX_SERVICE_NAME_BYTES,
+      );
+      request = { name: value.name, rest };
     } catch (e) {
       this.#counters.badRequest++;
       this.#log.debug("bad service request", { peer: stream.remotePeer, error: errorMessage(e) });
@@ -272,27 +279,6 @@ export class ServiceExposer {
         }`,
       );
       return undefined;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async #readRequest(
-    stream: NodeStream,
-    reader: AsyncIterator<Uint8Array>,
-  ): Promise<{ name: string; rest: Uint8Array }> {
-    let buffered: Uint8Array = new Uint8Array(0);
-    const timer = setTimeout(() => stream.reset(), clampTimerMs(this.#requestTimeoutMs));
-    try {
-      while (true) {
-        const parsed = parseServiceRequest(buffered);
-        if (parsed) return { name: parsed.name, rest: buffered.subarray(parsed.length) };
-        const next = await reader.next();
-        if (next.done) {
-          throw new InputError("SERVICE_REQUEST_INVALID", "Service request: the stream ended");
-        }
-        buffered = buffered.length === 0 ? next.value : concatBytes([buffered, next.value]);
-      }
     } finally {
       clearTimeout(timer);
     }

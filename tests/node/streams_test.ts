@@ -220,3 +220,25 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+Deno.test("a stream the peer resets at once or later fails its reader instead of ending cleanly", async () => {
+  const network = generateNetworkConfig();
+  const a = await startNode(network);
+  const b = await startNode(network, { bootstrapPeers: a.multiaddrs() });
+  try {
+    await a.handle("/edgevpn-test/reset-now/1.0", (s) => s.reset(), { membersOnly: false });
+    await a.handle("/edgevpn-test/reset-later/1.0", async (s) => {
+      await s.write(enc.encode("partial"));
+      await new Promise((r) => setTimeout(r, 100));
+      s.reset();
+    }, { membersOnly: false });
+    for (const protocol of ["/edgevpn-test/reset-now/1.0", "/edgevpn-test/reset-later/1.0"]) {
+      const s = await b.dialProtocol(a.peerId, protocol);
+      await assert.rejects(async () => {
+        for await (const _ of s) { /* read until the reset */ }
+      }, protocol);
+    }
+  } finally {
+    await stopAll([b, a]);
+  }
+});
