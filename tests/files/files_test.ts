@@ -3,7 +3,7 @@ import { generateNetworkConfig } from "../../lib/config/token.ts";
 import {
   createFileSharer,
   FILE_PROTOCOL,
-  FileError,
+  type FileError,
   GO_FILE_PROTOCOL,
   partPaths,
   receiveFile,
