@@ -121,6 +121,24 @@ const COMMANDS: CommandDef[] = [
     arguments: "[name] [address]",
     load: async () => (await import("./lib/commands/services.ts")).runServiceConnect,
   },
+  {
+    name: "file-send",
+    aliases: ["fs"],
+    summary:
+      "share a file with the network: file-send NAME PATH (receivers verify its SHA-256 and can resume)",
+    scopes: ["common", "named", "file"],
+    arguments: "[name] [path]",
+    load: async () => (await import("./lib/commands/files.ts")).runFileSend,
+  },
+  {
+    name: "file-receive",
+    aliases: ["fr"],
+    summary:
+      "download a file shared in the network: file-receive NAME PATH; exits 0 once it is saved",
+    scopes: ["common", "named", "file", "fileReceive"],
+    arguments: "[name] [path]",
+    load: async () => (await import("./lib/commands/files.ts")).runFileReceive,
+  },
 ];
 
 function addOptions(cmd: Command, scopes: OptionScope[]): void {

@@ -423,6 +423,9 @@ class Receiver {
   }
 
   // Appends the stream's bytes to the partial file from `offset`; returns its final size.
+  // Each chunk is hashed and written as it arrives (push mode, synchronous writes to the page
+  // cache): nothing queues in memory, and the peer's window opens only as the disk takes the
+  // bytes.
   async #write(
     stream: NodeStream,
     reader: AsyncIterator<Uint8Array>,
@@ -432,47 +435,39 @@ class Receiver {
     hash: Sha256,
   ): Promise<number> {
     const stallMs = this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let last = Date.now();
     let stalled = false;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stalled = true;
-        stream.reset();
-      }, clampTimerMs(stallMs));
-    };
+    const watchdog = setInterval(() => {
+      if (Date.now() - last < stallMs) return;
+      stalled = true;
+      stream.reset();
+    }, clampTimerMs(Math.min(1_000, stallMs / 4)));
     using file = await Deno.open(this.#part, { write: true, create: true });
     await file.truncate(offset);
     await file.seek(offset, Deno.SeekMode.Start);
     let received = offset;
-    const progress = (n: number) => {
-      received += n;
-      if (size !== undefined && received > size) {
+    const put = (bytes: Uint8Array) => {
+      last = Date.now();
+      if (size !== undefined && received + bytes.length > size) {
         throw new Error(`the sender sent more than the ${size} bytes it announced`);
       }
-      this.#o.onProgress?.({ received, total: size, resumedFrom: offset });
-    };
-    const put = async (bytes: Uint8Array) => {
       let at = 0;
-      while (at < bytes.length) at += await file.write(bytes.subarray(at));
+      while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
       hash.update(bytes);
-      progress(bytes.length);
+      received += bytes.length;
+      this.#o.onProgress?.({ received, total: size, resumedFrom: offset });
     };
     try {
-      arm();
+      // The header was read by iterating; chunks that came with it go first in push mode.
+      await reader.return?.();
       this.#o.onProgress?.({ received, total: size, resumedFrom: offset });
-      if (head.length > 0) await put(head);
-      while (true) {
-        const next = await reader.next();
-        if (next.done) break;
-        arm();
-        await put(next.value);
-      }
+      if (head.length > 0) put(head);
+      await stream.consume(put);
     } catch (e) {
       if (stalled) throw new Error(`nothing arrived for ${Math.round(stallMs / 1000)}s`);
       throw e;
     } finally {
-      clearTimeout(timer);
+      clearInterval(watchdog);
     }
     await file.sync();
     return received;

@@ -177,8 +177,9 @@ class Libp2pNodeStream implements NodeStream {
     this.#chunks.length = 0;
     this.#head = 0;
     this.#buffered = 0;
-    if (this.#stream.readStatus === "paused") this.#stream.resume();
     for (const chunk of held) if (!this.#push(chunk)) return promise;
+    // Only now: resume() hands over at once what arrived while paused, after those held.
+    if (this.#stream.readStatus === "paused") this.#stream.resume();
     this.#settle();
     return promise;
   }
