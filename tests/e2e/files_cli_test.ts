@@ -70,7 +70,7 @@ Deno.test("file-receive gets a 200 MB file from file-send with the same SHA-256,
       ...nodeFlags(token, r.address),
     ]);
     sender = s.proc;
-    await receiver.waitFor(/Received 'big'/, 120_000).catch(async (e) => {
+    await receiver.waitFor(/Received 'big'/, 120_000).catch((e) => {
       throw new Error(`${e}\n--- sender:\n${sender?.log}`);
     });
     const status = await receiver.child.status;
