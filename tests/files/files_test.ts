@@ -10,6 +10,8 @@ import {
 } from "../../lib/files/mod.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import { serviceComponentsOf } from "../../lib/services/mod.ts";
+import { createApiServer } from "../../lib/api/server.ts";
+import { FakeNode } from "../api/helpers.ts";
 import { startLoopbackMesh } from "../mesh/helpers.ts";
 import { waitFor } from "../node/helpers.ts";
 import { randomBytes, sha256Hex } from "../services/helpers.ts";
@@ -68,6 +70,11 @@ Deno.test("a shared file arrives verified, through a temporary file beside the t
       assert.equal(progress.at(-1), content.length);
       assert.equal(await sha256Hex(await Deno.readFile(`${dir}/dst`)), got.sha256);
       assert.deepEqual(await leftovers(dir, ["src", "dst"]), []);
+      const api = createApiServer({ ledger: b.ledger, node: new FakeNode(b.peerId) }).app;
+      assert.deepEqual(await (await api.request("/api/files")).json(), [
+        { PeerID: a.peerId, Name: "blob" },
+      ]);
+      assert.equal((await (await api.request("/api/summary")).json()).Files, 1);
 
       await Deno.writeTextFile(`${dir}/other`, "mine");
       await assert.rejects(

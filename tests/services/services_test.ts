@@ -8,6 +8,8 @@ import {
   SERVICE_PROTOCOL,
   serviceComponentsOf,
 } from "../../lib/services/mod.ts";
+import { createApiServer } from "../../lib/api/server.ts";
+import { FakeNode } from "../api/helpers.ts";
 import { startLoopbackMesh } from "../mesh/helpers.ts";
 import { waitFor } from "../node/helpers.ts";
 import {
@@ -65,6 +67,19 @@ Deno.test("a service exposed on one node answers through another node's local po
     assert.ok(got.every((v, i) => v === body[i]), "10 MB byte-exact");
     assert.equal(exposer.counters().served, 2);
     await waitFor(() => exposer.counters().active === 0 && echo.counters().active === 0, "idle");
+
+    // The API of the connecting node lists both services, and the connector as a user.
+    const api = createApiServer({ ledger: b.ledger, node: new FakeNode(b.peerId) }).app;
+    const listed = await (await api.request("/api/services")).json();
+    assert.deepEqual(
+      listed.map((e: { Name: string; PeerID: string }) => `${e.Name}@${e.PeerID}`).sort(),
+      [`blob@${a.peerId}`, `echo@${a.peerId}`],
+    );
+    const users = await (await api.request("/api/users")).json();
+    assert.ok(users.some((u: { PeerID: string }) => u.PeerID === b.peerId), "b is a user");
+    const summary = await (await api.request("/api/summary")).json();
+    assert.equal(summary.Services, 2);
+    assert.ok(summary.Users >= 1);
   } finally {
     await blob.stop();
     await echo.stop();
