@@ -129,9 +129,9 @@ export async function runFileReceive(ctx: CommandContext): Promise<void> {
     });
     progress.stop();
     ctx.out(
-      `Received '${name}' to ${got.path}: ${got.size} bytes (${
-        formatBytes(got.size)
-      }), SHA-256 ${got.sha256} ${
+      `Received '${name}' to ${got.path}: ${got.size} bytes (${formatBytes(got.size)}) in ${
+        (got.elapsedMs / 1000).toFixed(2)
+      } s, SHA-256 ${got.sha256} ${
         got.verified ? "(verified)" : "(not verified: the sender announced no hash)"
       }\n`,
     );

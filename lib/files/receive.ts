@@ -68,6 +68,8 @@ export interface ReceivedFile {
   resumedFrom: number;
   /** The peer that sent it. */
   from: string;
+  /** Milliseconds the successful attempt took, from opening its stream to the rename. */
+  elapsedMs: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -209,6 +211,7 @@ class Receiver {
       this.#assertRunning();
       const peer = await this.#provider();
       let stream: NodeStream;
+      const attempt = Date.now();
       try {
         stream = await this.#c.node.dialProtocol(peer, [FILE_PROTOCOL, GO_FILE_PROTOCOL], {
           signal: this.#signal,
@@ -228,7 +231,7 @@ class Receiver {
         const result = stream.protocol === GO_FILE_PROTOCOL
           ? await this.#receiveGo(stream)
           : await this.#receiveOurs(stream);
-        if (result !== "restart") return result;
+        if (result !== "restart") return { ...result, elapsedMs: Date.now() - attempt };
         if (++restarts > MAX_RESTARTS) {
           throw new FileError(
             "FILE_KEEPS_CHANGING",
@@ -242,9 +245,9 @@ class Receiver {
         this.#assertRunning();
         if (e instanceof FileError && FINAL.has(e.code)) throw e;
         this.#log.info(
-          `file '${this.#o.name}': transfer from ${peer} interrupted (${
+          `file '${this.#o.name}': transfer from ${peer} stopped (${
             errorMessage(e)
-          }); resuming`,
+          }); trying again`,
         );
         await this.#pause();
       } finally {
@@ -330,7 +333,7 @@ class Receiver {
     await Deno.remove(this.#part).catch(() => {});
   }
 
-  async #receiveOurs(stream: NodeStream): Promise<ReceivedFile | "restart"> {
+  async #receiveOurs(stream: NodeStream): Promise<Omit<ReceivedFile, "elapsedMs"> | "restart"> {
     const hash = await Sha256.create();
     let meta = await this.#readMeta();
     let offset = 0;
@@ -406,7 +409,7 @@ class Receiver {
     };
   }
 
-  async #receiveGo(stream: NodeStream): Promise<ReceivedFile> {
+  async #receiveGo(stream: NodeStream): Promise<Omit<ReceivedFile, "elapsedMs">> {
     await Deno.remove(this.#meta).catch(() => {});
     const hash = await Sha256.create();
     const reader = stream[Symbol.asyncIterator]();
