@@ -1,5 +1,5 @@
 /** `edgevpn file-send` (`fs`) and `file-receive` (`fr`). */
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import {
   checkReadableFile,
   checkTarget,

@@ -1,5 +1,5 @@
 /** `edgevpn service-add` (`sa`) and `service-connect` (`sc`), and `--expose`/`--connect` of every command running services. */
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import type { Settings } from "../config/options.ts";
 import { createMesh, type Mesh } from "../mesh/mesh.ts";
 import {

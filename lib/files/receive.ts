@@ -1,10 +1,10 @@
 /** Receives a shared file to disk: verified, resumable, never half-written at its target. */
 import { basename, dirname, join } from "node:path";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS } from "../ledger/buckets.ts";
 import type { NodeStream } from "../node/stream.ts";
 import type { ServiceComponents } from "../services/components.ts";
 import { readHeader } from "../services/header.ts";
-import { announceUser, ownerOfEntry } from "../services/users.ts";
+import { announceUser, providerOf } from "../services/users.ts";
 import { syncDirectory, writeFileAtomic } from "../util/atomic_file.ts";
 import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
@@ -266,7 +266,7 @@ class Receiver {
   async #provider(): Promise<string> {
     const started = Date.now();
     let told = started;
-    const lookup = () => ownerOfEntry(this.#c.ledger.getKey(BUCKETS.files, this.#o.name));
+    const lookup = () => providerOf(this.#c.ledger, BUCKETS.files, this.#o.name);
     while (true) {
       const peer = lookup();
       if (peer !== undefined && peer !== this.#c.node.peerId) return peer;

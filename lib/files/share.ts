@@ -1,10 +1,10 @@
 /** Shares files with the network: announces them and serves both file protocols from disk. */
 import type { Job } from "../ledger/ledger.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, fileCodec } from "../ledger/buckets.ts";
 import type { NodeStream } from "../node/stream.ts";
 import type { ServiceComponents } from "../services/components.ts";
 import { readHeader } from "../services/header.ts";
-import { ownerOfEntry } from "../services/users.ts";
+import { providerOf } from "../services/users.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
@@ -212,8 +212,8 @@ export class FileSharer {
     this.#job = this.#c.ledger.announce(this.#announceMs, async () => {
       const missing: Record<string, unknown> = {};
       for (const name of this.#files.keys()) {
-        if (ownerOfEntry(this.#c.ledger.getKey(BUCKETS.files, name)) !== self) {
-          missing[name] = { PeerID: self, Name: name };
+        if (providerOf(this.#c.ledger, BUCKETS.files, name) !== self) {
+          missing[name] = fileCodec.value({ PeerID: self, Name: name });
         }
       }
       if (Object.keys(missing).length > 0) await this.#c.ledger.add(BUCKETS.files, missing);

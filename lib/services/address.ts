@@ -1,5 +1,5 @@
 /** `host:port` text of service backends and of local listeners. */
-import { parseIp } from "../node/cidr.ts";
+import { parseIP } from "../net/ip.ts";
 import { UsageError } from "../util/errors.ts";
 
 /** A TCP endpoint. */
@@ -41,7 +41,7 @@ export function parseTcpAddress(
   const bracket = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text);
   if (bracket) {
     [, host, portText] = bracket;
-    if (parseIp(host) === undefined || !host.includes(":")) throw bad();
+    if (parseIP(host) === null || !host.includes(":")) throw bad();
   } else {
     const m = /^([^:\[\]]*):(\d{1,5})$/.exec(text);
     if (!m) throw bad();
@@ -54,7 +54,7 @@ export function parseTcpAddress(
     host = "0.0.0.0";
   } else if (host.toLowerCase() === "localhost") {
     host = "127.0.0.1";
-  } else if (parseIp(host) === undefined && (listen || !HOSTNAME.test(host))) {
+  } else if (parseIP(host) === null && (listen || !HOSTNAME.test(host))) {
     throw bad();
   }
   return { hostname: host, port };

@@ -1,5 +1,5 @@
 /** What services and file sharing need from the rest of the node, as narrow interfaces. */
-import type { Clock } from "../hub/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import type { EdgeNode } from "../node/node.ts";

@@ -1,6 +1,6 @@
 /** Reaches a service of the network through a local TCP listener (Go's `service-connect`). */
 import type { Job } from "../ledger/ledger.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS } from "../ledger/buckets.ts";
 import type { NodeStream } from "../node/stream.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
@@ -15,7 +15,7 @@ import {
   SERVICE_PROTOCOL,
   ServiceStatus,
 } from "./protocol.ts";
-import { announceUser, ownerOfEntry } from "./users.ts";
+import { announceUser, providerOf } from "./users.ts";
 
 /** Options of {@link createServiceConnector}. */
 export interface ServiceConnectorOptions {
@@ -121,7 +121,7 @@ export class ServiceConnector {
 
   /** The peer exposing the service according to the ledger, or undefined. */
   provider(): string | undefined {
-    return ownerOfEntry(this.#c.ledger.getKey(BUCKETS.services, this.#name));
+    return providerOf(this.#c.ledger, BUCKETS.services, this.#name);
   }
 
   /**

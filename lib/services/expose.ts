@@ -1,6 +1,6 @@
 /** Exposes local TCP services to the network: announces them and serves both service protocols. */
 import type { Job } from "../ledger/ledger.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, serviceCodec } from "../ledger/buckets.ts";
 import type { NodeStream } from "../node/stream.ts";
 import { EdgeVpnError, errorMessage, InputError } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
@@ -16,7 +16,7 @@ import {
   SERVICE_PROTOCOL,
   ServiceStatus,
 } from "./protocol.ts";
-import { ownerOfEntry } from "./users.ts";
+import { providerOf } from "./users.ts";
 
 /** One exposed service: its name in the network and the backend it forwards to. */
 export interface ExposedService {
@@ -156,8 +156,8 @@ export class ServiceExposer {
     this.#job = this.#c.ledger.announce(this.#announceMs, async () => {
       const missing: Record<string, unknown> = {};
       for (const name of this.#services.keys()) {
-        if (ownerOfEntry(this.#c.ledger.getKey(BUCKETS.services, name)) !== self) {
-          missing[name] = { PeerID: self, Name: name };
+        if (providerOf(this.#c.ledger, BUCKETS.services, name) !== self) {
+          missing[name] = serviceCodec.value({ PeerID: self, Name: name });
         }
       }
       if (Object.keys(missing).length > 0) await this.#c.ledger.add(BUCKETS.services, missing);

@@ -31,4 +31,4 @@ export {
   ServiceStatus,
   type ServiceStatusCode,
 } from "./protocol.ts";
-export { announceUser, ownerOfEntry } from "./users.ts";
+export { announceUser, providerOf } from "./users.ts";

@@ -1,6 +1,6 @@
 /** The `users` entry a node needs before Go's service, file and egress servers accept it. */
 import type { Job } from "../ledger/ledger.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, fileCodec, serviceCodec, userCodec } from "../ledger/buckets.ts";
 import { goTimeString, msToNs } from "../util/gotime.ts";
 import type { ServiceLedger } from "./components.ts";
 
@@ -24,26 +24,28 @@ export function announceUser(
   return ledger.announce(intervalMs, async () => {
     if (ledger.getKey(BUCKETS.users, peerId) !== undefined) return;
     await ledger.add(BUCKETS.users, {
-      [peerId]: { PeerID: peerId, Timestamp: goTimeString(msToNs(now())) },
+      [peerId]: userCodec.value({ PeerID: peerId, Timestamp: goTimeString(msToNs(now())) }),
     });
   });
 }
 
 /**
- * The `PeerID` of a `services` or `files` value (`{"PeerID","Name"}`), or undefined when the
- * text is not such an object.
+ * The peer that announced `name` in a `services` or `files` bucket (the value's `PeerID`, read
+ * by the bucket's codec), or undefined when there is no such entry or it names nobody.
  *
  * @example
  * ```ts
- * ownerOfEntry('{"PeerID":"12D3KooW…","Name":"db"}'); // "12D3KooW…"
+ * providerOf(ledger, "services", "db"); // "12D3KooW…"
  * ```
  */
-export function ownerOfEntry(valueText: string | undefined): string | undefined {
-  if (valueText === undefined || valueText.length > 4096) return undefined;
-  try {
-    const v = JSON.parse(valueText);
-    return typeof v?.PeerID === "string" && v.PeerID !== "" ? v.PeerID : undefined;
-  } catch {
-    return undefined;
-  }
+export function providerOf(
+  ledger: Pick<ServiceLedger, "getKey">,
+  bucket: typeof BUCKETS.services | typeof BUCKETS.files,
+  name: string,
+): string | undefined {
+  const text = ledger.getKey(bucket, name);
+  if (text === undefined) return undefined;
+  const codec = bucket === BUCKETS.services ? serviceCodec : fileCodec;
+  const peer = codec.parse(text).PeerID;
+  return peer === "" ? undefined : peer;
 }

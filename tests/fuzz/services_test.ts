@@ -15,7 +15,6 @@ import {
   parseServiceRequest,
   parseServiceStatus,
 } from "../../lib/services/protocol.ts";
-import { ownerOfEntry } from "../../lib/services/users.ts";
 import { chunked, concat, fc, fuzz, mutated } from "./harness.ts";
 
 const name = fc.string({ minLength: 1, maxLength: 80, unit: "grapheme" }).filter((s) => {
@@ -103,18 +102,4 @@ fuzz({
   name: "service answer status byte",
   arbitrary: fc.integer({ min: 0, max: 255 }),
   run: (byte) => parseServiceStatus(byte),
-});
-
-fuzz({
-  name: "owner of a services/files ledger value",
-  arbitrary: fc.oneof(
-    fc.string({ maxLength: 200 }),
-    fc.record({ PeerID: fc.oneof(fc.string(), fc.integer(), fc.constant(null)), Name: fc.string() })
-      .map((v) => JSON.stringify(v)),
-    fc.jsonValue().map((v) => JSON.stringify(v)),
-  ),
-  run: (text) => {
-    const owner = ownerOfEntry(text);
-    assert.ok(owner === undefined || (typeof owner === "string" && owner !== ""));
-  },
 });
