@@ -2,14 +2,19 @@ import assert from "node:assert/strict";
 import { generateNetworkConfig } from "../../lib/config/token.ts";
 import {
   createFileSharer,
+  encodeFileAnswer,
+  encodeFileRequest,
   FILE_PROTOCOL,
   type FileError,
+  FileStatus,
   GO_FILE_PROTOCOL,
   partPaths,
   receiveFile,
 } from "../../lib/files/mod.ts";
+import { fileCodec } from "../../lib/ledger/buckets.ts";
+import { createLogger } from "../../lib/util/logger.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
-import { serviceComponentsOf } from "../../lib/services/mod.ts";
+import { announceUser, serviceComponentsOf } from "../../lib/services/mod.ts";
 import { createApiServer } from "../../lib/api/server.ts";
 import { FakeNode } from "../api/helpers.ts";
 import { startLoopbackMesh } from "../mesh/helpers.ts";
@@ -261,4 +266,133 @@ Deno.test("paths that cannot be shared or written are refused with their reason"
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a file cut short while being sent: the transfer is reset, the receiver starts over and saves the new content verified; one that keeps changing gives up leaving nothing", async () => {
+  await withFiles(async ({ a, b, dir }) => {
+    const content = randomBytes(32 << 20);
+    await Deno.writeFile(`${dir}/src`, content);
+    const sharer = createFileSharer(serviceComponentsOf(a), {
+      files: [{ name: "blob", path: `${dir}/src` }],
+      announceIntervalMs: ANNOUNCE_MS,
+    });
+    await sharer.start();
+    try {
+      // The first bytes arrive while the sender is still within its first windows: the file
+      // is cut to 3 MiB under it.
+      let cut = false;
+      const got = await receiveFile(serviceComponentsOf(b), {
+        name: "blob",
+        path: `${dir}/dst`,
+        announceIntervalMs: ANNOUNCE_MS,
+        retryMs: 100,
+        onProgress: (p) => {
+          if (cut || p.total === undefined || p.received === 0) return;
+          cut = true;
+          Deno.truncateSync(`${dir}/src`, 3 << 20);
+        },
+      });
+      const now = content.subarray(0, 3 << 20);
+      assert.ok(cut);
+      assert.equal(got.verified, true);
+      assert.equal(got.size, now.length);
+      assert.equal(got.sha256, await sha256Hex(now));
+      assert.equal(await sha256Hex(await Deno.readFile(`${dir}/dst`)), got.sha256);
+      assert.ok(sharer.counters().failed >= 1, "the transfer of the old version was reset");
+      assert.deepEqual(await leftovers(dir, ["src", "dst"]), []);
+
+      // Cut again at every new start: after a few restarts the receiver gives up.
+      await Deno.writeFile(`${dir}/src`, content);
+      let attempt = -1;
+      await assert.rejects(
+        receiveFile(serviceComponentsOf(b), {
+          name: "blob",
+          path: `${dir}/dst2`,
+          announceIntervalMs: ANNOUNCE_MS,
+          retryMs: 100,
+          onProgress: (p) => {
+            if (p.total === undefined || p.received === 0 || attempt === p.total) return;
+            attempt = p.total;
+            Deno.truncateSync(`${dir}/src`, p.total - (1 << 20));
+          },
+        }),
+        (e: FileError) => e.code === "FILE_KEEPS_CHANGING",
+      );
+      assert.deepEqual(await leftovers(dir, ["src", "dst"]), [], "no partial file is left");
+    } finally {
+      await sharer.stop();
+    }
+  });
+});
+
+Deno.test("stalls: a receiver that takes nothing is reset by the sender, a sender that goes quiet is left and asked again; names are never paths", async () => {
+  await withFiles(async ({ a, b, dir }) => {
+    await Deno.writeFile(`${dir}/src`, randomBytes(16 << 20));
+    const sharer = createFileSharer(serviceComponentsOf(a), {
+      files: [{ name: "blob", path: `${dir}/src` }],
+      announceIntervalMs: ANNOUNCE_MS,
+      stallTimeoutMs: 500,
+    });
+    await sharer.start();
+    const user = announceUser(b.ledger, b.peerId, ANNOUNCE_MS);
+    try {
+      await waitFor(() => a.isUser(b.peerId), "b's users entry at a");
+      // Names are keys of the sharer's table, never paths: a traversal is an unknown name.
+      for (const name of ["../src", `${dir}/src`, "./blob", "blob/"]) {
+        const s = await b.node.dialProtocol(a.peerId, FILE_PROTOCOL);
+        await s.write(encodeFileRequest({ name, offset: 0 }));
+        const answer: number[] = [];
+        for await (const chunk of s) answer.push(...chunk);
+        assert.deepEqual(answer, [FileStatus.unknownFile], name);
+      }
+      assert.equal(sharer.counters().unknownFile, 4);
+
+      // A receiver that asks and then reads nothing: the sender's writes wait on the window
+      // until its stall timeout resets the stream.
+      const quiet = await b.node.dialProtocol(a.peerId, FILE_PROTOCOL);
+      await quiet.write(encodeFileRequest({ name: "blob", offset: 0 }));
+      await waitFor(() => sharer.counters().started === 1, "the transfer starts");
+      await waitFor(
+        () => sharer.counters().failed === 1 && sharer.counters().active === 0,
+        "the stalled transfer is reset",
+      );
+      quiet.reset();
+    } finally {
+      user.stop();
+      await sharer.stop();
+    }
+
+    // A sender that answers, sends a little and goes quiet.
+    let served = 0;
+    const held: (() => void)[] = [];
+    await a.node.handle(FILE_PROTOCOL, async (s) => {
+      served++;
+      for await (const _ of s) { /* the request, until the receiver's close */ }
+      await s.write(encodeFileAnswer({ status: 0, size: 1 << 20, sha256: new Uint8Array(32) }));
+      await s.write(new Uint8Array(1000));
+      await new Promise<void>((resolve) => held.push(resolve));
+    });
+    await a.ledger.add("files", { quiet: fileCodec.value({ PeerID: a.peerId, Name: "quiet" }) });
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const receiving = receiveFile(
+      serviceComponentsOf(b, {
+        logger: createLogger({ level: "info", sink: (r) => lines.push(r.msg) }),
+      }),
+      {
+        name: "quiet",
+        path: `${dir}/quiet`,
+        announceIntervalMs: ANNOUNCE_MS,
+        retryMs: 100,
+        stallTimeoutMs: 500,
+        signal: stop.signal,
+      },
+    );
+    await waitFor(() => served >= 2, "the receiver leaves the quiet sender and asks again", 10_000);
+    stop.abort();
+    for (const release of held) release();
+    await assert.rejects(receiving, (e: FileError) => e.code === "ABORTED");
+    assert.ok(lines.some((l) => /nothing arrived for [01]s/.test(l)), lines.join("\n"));
+    await assert.rejects(Deno.stat(`${dir}/quiet`), Deno.errors.NotFound);
+  });
 });

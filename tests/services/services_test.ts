@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { generateNetworkConfig } from "../../lib/config/token.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import {
+  announceUser,
   createServiceConnector,
   createServiceExposer,
   GO_SERVICE_PROTOCOL,
@@ -127,6 +128,49 @@ Deno.test("our connector reaches a node that speaks only Go's service protocol; 
     assert.deepEqual(await exchange(connectors[0].address.port, hello), hello);
   } finally {
     for (const c of connectors) await c.stop();
+    await exposer.stop();
+    await server.close();
+    await stop();
+  }
+});
+
+Deno.test("a member that opens the named protocol and sends no request is reset after the request timeout and counted; the exposer keeps serving", async () => {
+  const { a, b, stop } = await pair();
+  const server = startTcpServer(echoHandler);
+  const exposer = createServiceExposer(serviceComponentsOf(a), {
+    services: [{ name: "echo", address: server.address }],
+    announceIntervalMs: ANNOUNCE_MS,
+    requestTimeoutMs: 300,
+  });
+  const user = announceUser(b.ledger, b.peerId, ANNOUNCE_MS);
+  try {
+    await exposer.start();
+    await waitFor(() => a.isUser(b.peerId), "b's users entry at a");
+    const quiet = await b.node.dialProtocol(a.peerId, SERVICE_PROTOCOL);
+    // Half a request, then nothing.
+    await quiet.write(Uint8Array.of(1));
+    const started = Date.now();
+    const got = await readAll(asConn(quiet)).catch(() => new Uint8Array());
+    assert.equal(got.length, 0);
+    assert.ok(Date.now() - started < 5_000, "reset well before any default timeout");
+    await waitFor(() => exposer.counters().badRequest === 1, "the stalled request is counted");
+    assert.equal(exposer.counters().active, 0);
+    assert.equal(server.accepted, 0, "no backend connection for a request never completed");
+
+    const connector = createServiceConnector(serviceComponentsOf(b), {
+      name: "echo",
+      listen: "127.0.0.1:0",
+      announceIntervalMs: ANNOUNCE_MS,
+    });
+    await connector.start();
+    try {
+      const hello = new TextEncoder().encode("still serving");
+      assert.deepEqual(await exchange(connector.address.port, hello), hello);
+    } finally {
+      await connector.stop();
+    }
+  } finally {
+    user.stop();
     await exposer.stop();
     await server.close();
     await stop();
