@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { hashFileInto, partPaths, Sha256, toHex } from "../../lib/files/mod.ts";
-import { runCli } from "../helpers/cli.ts";
+import { REPO_ROOT, runCli } from "../helpers/cli.ts";
 import { CliProcess } from "../helpers/process.ts";
 import { newToken, nodeFlags, peakRss, startNode } from "./services_helpers.ts";
 
@@ -32,6 +32,14 @@ async function sha256Of(path: string): Promise<string> {
   return toHex(hash.digest());
 }
 
+/** The `--v8-flags` of `deno task edgevpn` (deno.json), as users run the node. */
+async function taskV8Flags(): Promise<string> {
+  const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`));
+  const flags = /--v8-flags=(\S+)/.exec(config.tasks.edgevpn)?.[1];
+  assert.ok(flags, "deno task edgevpn sets V8 flags");
+  return flags;
+}
+
 /** Samples a process's peak RSS until it exits; `last()` is the highest sample. */
 function watchPeakRss(pid: number): { last: () => number; stop: () => void } {
   let last = 0;
@@ -53,9 +61,9 @@ Deno.test("file-receive gets a 200 MB file from file-send with the same SHA-256,
   try {
     const sha256 = await randomFile(`${dir}/src`, SIZE);
     // The receiver starts first, so its memory is measured once it is up and waiting.
-    // As users run it (deno task edgevpn, the compiled binary): with a small young generation.
+    // As users run it (deno task edgevpn, the compiled binary): with the task's V8 flags.
     const r = await startNode(["fr", "big", `${dir}/dst`, ...nodeFlags(token)], {
-      DENO_V8_FLAGS: "--max-semi-space-size=1",
+      DENO_V8_FLAGS: await taskV8Flags(),
     });
     receiver = r.proc;
     await receiver.waitFor(/Waiting for file 'big' to appear in the network/, 30_000);
