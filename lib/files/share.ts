@@ -4,7 +4,7 @@ import { BUCKETS, fileCodec } from "../ledger/buckets.ts";
 import type { NodeStream } from "../node/stream.ts";
 import type { ServiceComponents } from "../services/components.ts";
 import { readHeader } from "../services/header.ts";
-import { providerOf } from "../services/users.ts";
+import { providerOf, untilUser, USER_GRACE_MS } from "../services/users.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
@@ -34,6 +34,8 @@ export interface FileSharerOptions {
   requestTimeoutMs?: number;
   /** A transfer whose receiver takes nothing for this long is reset (default 60 s). */
   stallTimeoutMs?: number;
+  /** How long a stream waits for its peer's `users` entry to arrive (default 5 s). */
+  userGraceMs?: number;
 }
 
 /**
@@ -142,6 +144,7 @@ export class FileSharer {
   readonly #announceMs: number;
   readonly #requestTimeoutMs: number;
   readonly #stallTimeoutMs: number;
+  readonly #userGraceMs: number;
   readonly #digests = new Map<string, Promise<FileDigest>>();
   readonly #active = new Set<NodeStream>();
   readonly #counters: FileSharerCounters = {
@@ -183,6 +186,7 @@ export class FileSharer {
     this.#announceMs = options.announceIntervalMs;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    this.#userGraceMs = options.userGraceMs ?? USER_GRACE_MS;
   }
 
   /**
@@ -200,14 +204,21 @@ export class FileSharer {
       );
     }
     this.#started = true;
-    const admits = (peer: string) => {
-      if (this.#c.isUser(peer)) return true;
+    const admitted = (serve: (s: NodeStream) => Promise<void>) => async (s: NodeStream) => {
+      if (await untilUser(this.#c.ledger, this.#c.isUser, s.remotePeer, this.#userGraceMs)) {
+        return await serve(s);
+      }
       this.#counters.refused++;
-      this.#log.debug("reset file stream: the peer has no users entry", { peer });
-      return false;
+      this.#log.debug("reset file stream: the peer has no users entry", { peer: s.remotePeer });
+      s.reset();
     };
-    await this.#c.node.handle(FILE_PROTOCOL, (s) => this.#serveNamed(s), { membersOnly: admits });
-    await this.#c.node.handle(GO_FILE_PROTOCOL, (s) => this.#serveGo(s), { membersOnly: admits });
+    // Admission is Go's users rule (below the connection gater, which takes only members).
+    await this.#c.node.handle(FILE_PROTOCOL, admitted((s) => this.#serveNamed(s)), {
+      membersOnly: false,
+    });
+    await this.#c.node.handle(GO_FILE_PROTOCOL, admitted((s) => this.#serveGo(s)), {
+      membersOnly: false,
+    });
     const self = this.#c.node.peerId;
     this.#job = this.#c.ledger.announce(this.#announceMs, async () => {
       const missing: Record<string, unknown> = {};

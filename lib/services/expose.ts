@@ -16,7 +16,7 @@ import {
   SERVICE_PROTOCOL,
   ServiceStatus,
 } from "./protocol.ts";
-import { providerOf } from "./users.ts";
+import { providerOf, untilUser, USER_GRACE_MS } from "./users.ts";
 
 /** One exposed service: its name in the network and the backend it forwards to. */
 export interface ExposedService {
@@ -35,6 +35,8 @@ export interface ServiceExposerOptions {
   connectTimeoutMs?: number;
   /** Longest wait for a dialer's request header (default 10 s). */
   requestTimeoutMs?: number;
+  /** How long a stream waits for its peer's `users` entry to arrive (default 5 s). */
+  userGraceMs?: number;
 }
 
 /**
@@ -89,6 +91,7 @@ export class ServiceExposer {
   readonly #announceMs: number;
   readonly #connectTimeoutMs: number;
   readonly #requestTimeoutMs: number;
+  readonly #userGraceMs: number;
   readonly #active = new Set<AbortController>();
   readonly #counters: ServiceExposerCounters = {
     served: 0,
@@ -129,6 +132,7 @@ export class ServiceExposer {
     this.#announceMs = options.announceIntervalMs;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#userGraceMs = options.userGraceMs ?? USER_GRACE_MS;
   }
 
   /** Names and backends of the exposed services. */
@@ -140,17 +144,22 @@ export class ServiceExposer {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    const admits = (peer: string) => {
-      if (this.#c.isUser(peer)) return true;
+    const admitted = (serve: (s: NodeStream) => Promise<void>) => async (s: NodeStream) => {
+      if (await untilUser(this.#c.ledger, this.#c.isUser, s.remotePeer, this.#userGraceMs)) {
+        return await serve(s);
+      }
       this.#counters.refused++;
-      this.#log.debug("reset service stream: the peer has no users entry", { peer });
-      return false;
+      this.#log.debug("reset service stream: the peer has no users entry", {
+        peer: s.remotePeer,
+      });
+      s.reset();
     };
-    await this.#c.node.handle(SERVICE_PROTOCOL, (s) => this.#serveNamed(s), {
-      membersOnly: admits,
+    // Admission is Go's users rule (below the connection gater, which takes only members).
+    await this.#c.node.handle(SERVICE_PROTOCOL, admitted((s) => this.#serveNamed(s)), {
+      membersOnly: false,
     });
-    await this.#c.node.handle(GO_SERVICE_PROTOCOL, (s) => this.#serveGo(s), {
-      membersOnly: admits,
+    await this.#c.node.handle(GO_SERVICE_PROTOCOL, admitted((s) => this.#serveGo(s)), {
+      membersOnly: false,
     });
     const self = this.#c.node.peerId;
     this.#job = this.#c.ledger.announce(this.#announceMs, async () => {

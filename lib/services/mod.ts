@@ -31,4 +31,4 @@ export {
   ServiceStatus,
   type ServiceStatusCode,
 } from "./protocol.ts";
-export { announceUser, providerOf } from "./users.ts";
+export { announceUser, providerOf, untilUser, USER_GRACE_MS } from "./users.ts";

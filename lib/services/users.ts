@@ -2,6 +2,7 @@
 import type { Job } from "../ledger/ledger.ts";
 import { BUCKETS, fileCodec, serviceCodec, userCodec } from "../ledger/buckets.ts";
 import { goTimeString, msToNs } from "../util/gotime.ts";
+import { clampTimerMs } from "../util/timer.ts";
 import type { ServiceLedger } from "./components.ts";
 
 /**
@@ -48,4 +49,39 @@ export function providerOf(
   const codec = bucket === BUCKETS.services ? serviceCodec : fileCodec;
   const peer = codec.parse(text).PeerID;
   return peer === "" ? undefined : peer;
+}
+
+/** How long a stream from a peer without a `users` entry waits for it before being reset. */
+export const USER_GRACE_MS = 5_000;
+
+/**
+ * Resolves true once `isUser(peer)` holds, checking again at every ledger change, or false
+ * after `ms`. A receiver or connector announces its `users` entry as it starts and may open
+ * its stream before the entry has reached us; Go resets such a stream at once, and Go's
+ * `file-receive` then saves an empty file and exits 0.
+ *
+ * @example
+ * ```ts
+ * if (!(await untilUser(ledger, isUser, peer, USER_GRACE_MS))) stream.reset();
+ * ```
+ */
+export function untilUser(
+  ledger: Pick<ServiceLedger, "addEventListener" | "removeEventListener">,
+  isUser: (peer: string) => boolean,
+  peer: string,
+  ms: number,
+): Promise<boolean> {
+  if (isUser(peer)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const finish = (ok: boolean) => {
+      clearTimeout(timer);
+      ledger.removeEventListener("change", check);
+      resolve(ok);
+    };
+    const check = () => {
+      if (isUser(peer)) finish(true);
+    };
+    const timer = setTimeout(() => finish(isUser(peer)), clampTimerMs(ms));
+    ledger.addEventListener("change", check);
+  });
 }

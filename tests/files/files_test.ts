@@ -184,13 +184,14 @@ Deno.test("content that changed under the announced hash fails the check and lea
   });
 });
 
-Deno.test("a node speaking only Go's file protocol is received from; non-users are refused and counted; unknown names give up", async () => {
+Deno.test("a node speaking only Go's file protocol is received from; non-users are refused and counted, a users entry arriving during the grace is served; unknown names give up", async () => {
   await withFiles(async ({ a, b, dir }) => {
     const content = randomBytes(3 << 20);
     await Deno.writeFile(`${dir}/src`, content);
     const sharer = createFileSharer(serviceComponentsOf(a), {
       files: [{ name: "blob", path: `${dir}/src` }],
       announceIntervalMs: ANNOUNCE_MS,
+      userGraceMs: 2_000,
     });
     await sharer.start();
     try {
@@ -204,6 +205,21 @@ Deno.test("a node speaking only Go's file protocol is received from; non-users a
         assert.equal(bytes, 0, `${protocol}: nothing for a non-user`);
       }
       assert.equal(sharer.counters().refused, 2);
+
+      // Go's file-receive opens its stream as soon as it sees the files entry, maybe before
+      // its own users entry has reached the sender: Go resets it, and the Go receiver saves an
+      // empty file. Ours waits for the entry.
+      const early = await b.node.dialProtocol(a.peerId, GO_FILE_PROTOCOL);
+      await new Promise((r) => setTimeout(r, 200));
+      const user = announceUser(b.ledger, b.peerId, ANNOUNCE_MS);
+      try {
+        let bytes = 0;
+        for await (const chunk of early) bytes += chunk.length;
+        assert.equal(bytes, content.length, "served once the users entry arrived");
+        assert.equal(sharer.counters().refused, 2);
+      } finally {
+        user.stop();
+      }
 
       await a.node.unhandle(FILE_PROTOCOL);
       const got = await receiveFile(serviceComponentsOf(b), {

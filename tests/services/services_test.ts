@@ -183,6 +183,7 @@ Deno.test("streams from peers without a users entry are reset and counted, on bo
   const exposer = createServiceExposer(serviceComponentsOf(a), {
     services: [{ name: "echo", address: server.address }],
     announceIntervalMs: ANNOUNCE_MS,
+    userGraceMs: 300,
   });
   try {
     await exposer.start();
