@@ -68,6 +68,8 @@ export * as metrics from "./lib/metrics/mod.ts";
 export * as dns from "./lib/dns/mod.ts";
 export * as services from "./lib/services/mod.ts";
 export * as files from "./lib/files/mod.ts";
+export * as egress from "./lib/egress/mod.ts";
+export * as proxy from "./lib/proxy/mod.ts";
 export { type NodeApiContext, startNodeApi } from "./lib/commands/api_server.ts";
 export {
   dhcpDecision,
