@@ -22,6 +22,7 @@ import {
   vpnComponentsOf,
 } from "../vpn/mod.ts";
 import { meshOptionsOf, untilAborted } from "./common.ts";
+import { servicePlanOf, servicesOptionsOf, startServices } from "./services.ts";
 import { loadOrCreateStateNetwork } from "./network_state.ts";
 import { assertCanCreateTun } from "./privileges.ts";
 
@@ -40,6 +41,7 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
   if (!s.dhcp) parseVpnAddress(s.address);
   const dnsModule = s.dns === "" ? undefined : await import("./dns.ts");
   const dnsOptions = dnsModule?.dnsOptionsOf(s, s.dns, "--dns");
+  const plan = servicePlanOf(s);
   const network = await loadNetworkConfig({
     token: s.token,
     configPath: s.config === "" ? "" : expandHome(s.config, ctx.home),
@@ -84,6 +86,14 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
         egress: () => running.egress?.counters(),
       });
       stops.unshift(() => api.stop());
+    }
+    // Services need no VPN address: they run while DHCP waits.
+    if (plan.expose.length > 0 || plan.connect.length > 0) {
+      const services = await startServices(mesh, plan, {
+        ...servicesOptionsOf(ctx),
+        giveUpAfterMs: undefined,
+      });
+      stops.unshift(() => services.stop());
     }
     // Egress needs no VPN address: it serves while DHCP waits.
     if (s.egress) {
