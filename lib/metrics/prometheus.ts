@@ -24,6 +24,8 @@ export interface MetricsNode {
   topicPeers(): readonly string[];
   connections(): readonly { transport: string; direction: string }[];
   counters(): NodeCounters;
+  /** The gossip hub's per-peer figures (an `EdgeNode`'s hub). */
+  readonly hub?: { peerStats(): Map<string, { received: number; dropped: number }> };
   readonly traffic: {
     readonly total: { stats(): TrafficStats };
     byPeer(): Map<string, TrafficStats>;
@@ -226,6 +228,22 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     ["reason"],
     () =>
       Object.entries(node.counters().hub.dropped).map(([reason, n]): Labelled => [{ reason }, n]),
+  );
+  counter(
+    "edgevpn_gossip_peer_messages_total",
+    "Gossip messages opened and dropped (rate limits, overload, junk) per delivering peer",
+    ["peer", "outcome"],
+    () =>
+      [...node.hub?.peerStats() ?? []].flatMap(([peer, s]): Labelled[] => [
+        [{ peer, outcome: "received" }, s.received],
+        [{ peer, outcome: "dropped" }, s.dropped],
+      ]),
+  );
+  counter(
+    "edgevpn_peers_banned_total",
+    "Peers that are not members banned for sending gossip that does not open",
+    [],
+    () => [[{}, node.counters().bans]],
   );
   gauge(
     "edgevpn_ledger_height",

@@ -3,6 +3,7 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import type { StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
 import { type ByteChunk, concatBytes } from "../util/bytes.ts";
 import { traceMark, tracing } from "../util/trace.ts";
+import { boundFrames } from "./frame_limits.ts";
 
 /** What `yamux()` accepts (its `Config` type is not exported from the package root). */
 type YamuxInit = Parameters<typeof yamux>[0];
@@ -46,6 +47,7 @@ export function coalescingYamux(init: YamuxInit = {}): () => StreamMuxerFactory 
     const create = factory.createStreamMuxer.bind(factory);
     factory.createStreamMuxer = (maConn) => {
       const muxer = create(maConn);
+      boundFrames(muxer);
       tagStreams(muxer);
       updateWindowsAtHalf(muxer);
       coalesce(muxer);
