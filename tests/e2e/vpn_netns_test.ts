@@ -12,25 +12,12 @@ import {
   createNamespaceLan,
   pingUntilReply,
   spawnVpnChild,
+  transferOverTcp,
   type VpnChild,
 } from "./vpn_helpers.ts";
 
 const skip = namespaceSkipReason({ tun: true });
 if (skip) console.log(`VPN namespace tests skipped: ${skip}`);
-
-const TOOL = new URL("./vpn_tcp_tool.ts", import.meta.url).pathname;
-
-/** Sends `bytes` from `from` to `toAddress` (a VPN address of `to`) over TCP; returns both ends' hashes. */
-async function transfer(from: Namespace, to: Namespace, toAddress: string, bytes: number) {
-  const recv = to.spawn(Deno.execPath(), ["run", "-A", TOOL, "recv", toAddress, "7000"]);
-  const received = recv.output();
-  const sent = JSON.parse(
-    await from.run(Deno.execPath(), ["run", "-A", TOOL, "send", toAddress, "7000", String(bytes)]),
-  );
-  const out = await received;
-  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-  return { sent, received: JSON.parse(lines[lines.length - 1]) };
-}
 
 /** `10.1.0.<n>/24` by default; `addressOf` overrides it. */
 type AddressOf = (i: number) => string;
@@ -95,7 +82,12 @@ Deno.test({
       await startChildren(children, [pair.a, pair.b], () => ({ mtu: 1420 }));
       await pingUntilReply(pair.a, "10.1.0.2");
       await pingUntilReply(pair.b, "10.1.0.1");
-      const { sent, received } = await transfer(pair.a, pair.b, "10.1.0.2", 50 * 1024 * 1024);
+      const { sent, received } = await transferOverTcp(
+        pair.a,
+        pair.b,
+        "10.1.0.2",
+        50 * 1024 * 1024,
+      );
       assert.equal(received.bytes, 50 * 1024 * 1024);
       assert.equal(received.sha256, sent.sha256);
       const [a, b] = await Promise.all(children.map((c) => c.counters()));
@@ -126,7 +118,7 @@ Deno.test({
       );
       await pingUntilReply(pair.a, "10.1.0.2");
       await pingUntilReply(pair.b, "10.1.0.1");
-      const { sent, received } = await transfer(pair.a, pair.b, "10.1.0.2", 5 * 1024 * 1024);
+      const { sent, received } = await transferOverTcp(pair.a, pair.b, "10.1.0.2", 5 * 1024 * 1024);
       assert.equal(received.sha256, sent.sha256);
       const [a, b] = await Promise.all(children.map((c) => c.counters()));
       assert.ok(a.vpn.sent.legacy.packets > 3000, `${a.vpn.sent.legacy.packets} legacy packets`);

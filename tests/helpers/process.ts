@@ -1,21 +1,31 @@
-/** A long-running `cli.ts` child process whose stderr log is collected for assertions. */
+/** Long-running child processes (`cli.ts` or another program) whose output is collected for assertions. */
 import { REPO_ROOT } from "./cli.ts";
 
-/** A CLI child process (e.g. `start`, `api`, `join`), optionally inside a network namespace. */
-export class CliProcess {
+/** Where and how a logged child process runs. */
+export interface LoggedProcessOptions {
+  /** Network namespace to run in (`ip netns exec`). */
+  netns?: string;
+  /** Variables added to the environment (or the whole environment with `clearEnv`). */
+  env?: Record<string, string>;
+  /** Start from an empty environment instead of this process's. */
+  clearEnv?: boolean;
+}
+
+/** A long-running child process (`argv[0]` is the program), optionally inside a namespace. */
+export class LoggedProcess {
   readonly child: Deno.ChildProcess;
   #text = "";
   readonly #done: Promise<void>;
 
-  constructor(args: string[], options: { netns?: string; env?: Record<string, string> } = {}) {
-    const deno = [Deno.execPath(), "run", "-A", `${REPO_ROOT}cli.ts`, ...args];
-    const [cmd, ...rest] = options.netns ? ["ip", "netns", "exec", options.netns, ...deno] : deno;
+  constructor(argv: string[], options: LoggedProcessOptions = {}) {
+    const [cmd, ...rest] = options.netns ? ["ip", "netns", "exec", options.netns, ...argv] : argv;
     const child = new Deno.Command(cmd, {
       args: rest,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1", ...options.env },
+      clearEnv: options.clearEnv,
     }).spawn();
     this.child = child;
     const dec = new TextDecoder();
@@ -60,6 +70,13 @@ export class CliProcess {
     } catch { /* already exited */ }
     await this.child.status;
     await this.#done;
+  }
+}
+
+/** A CLI child process (e.g. `start`, `api`, `join`), optionally inside a network namespace. */
+export class CliProcess extends LoggedProcess {
+  constructor(args: string[], options: LoggedProcessOptions = {}) {
+    super([Deno.execPath(), "run", "-A", `${REPO_ROOT}cli.ts`, ...args], options);
   }
 }
 
