@@ -5,6 +5,7 @@
  * back under a new identity (as a real attacker would), until every message is sent or it
  * cannot get in any more. Built with the same packages as the node; test-only.
  *
+ * A message counts as sent once GossipSub handed it to the connection to the victim.
  * Prints one JSON event per line: `topic`, `progress`, `done`.
  */
 import { multiaddr } from "@multiformats/multiaddr";
@@ -26,6 +27,8 @@ export interface OutsiderConfig {
   deadlineMs: number;
   /** Identities to try at most (a new one each time the victim drops us). */
   maxIdentities: number;
+  /** Identities attacking at once. */
+  parallel: number;
 }
 
 /** Bytes queued on the gossip stream to `peer`, not yet taken by the connection. */
@@ -41,49 +44,47 @@ async function main(config: OutsiderConfig): Promise<void> {
   const victim = multiaddr(config.victim);
   const victimId = config.victim.split("/p2p/")[1];
   const junk = crypto.getRandomValues(new Uint8Array(Math.min(config.bytes, 65536)));
-  const payload = new Uint8Array(config.bytes);
-  for (let at = 0; at < payload.length; at += junk.length) {
-    payload.set(junk.subarray(0, payload.length - at), at);
-  }
   const deadline = Date.now() + config.deadlineMs;
-  let sent = 0;
-  let delivered = 0;
-  let identities = 0;
-  let refusedDials = 0;
+  const totals = { sent: 0, identities: 0, refusedDials: 0 };
   let topic = "";
-  while (sent < config.count && identities < config.maxIdentities && Date.now() < deadline) {
-    identities++;
+  // One identity: dial, learn the topic, then send until the victim is no longer a recipient.
+  const attack = async (): Promise<void> => {
+    const payload = new Uint8Array(config.bytes);
+    for (let at = 0; at < payload.length; at += junk.length) {
+      payload.set(junk.subarray(0, payload.length - at), at);
+    }
+    totals.identities++;
     const host = await startOutsider();
     try {
       try {
         await host.dial(victim, { signal: AbortSignal.timeout(5_000) });
       } catch {
-        refusedDials++;
-        continue;
+        totals.refusedDials++;
+        return;
       }
       const topics = await victimTopics(host, victimId, 5_000);
-      if (topics.length === 0) continue;
+      if (topics.length === 0) return;
       if (topic === "") emit("topic", { topics });
       topic = topics[0];
       host.services.pubsub.subscribe(topic);
-      while (sent < config.count && Date.now() < deadline) {
-        if (host.getConnections().length === 0) break;
+      while (totals.sent < config.count && Date.now() < deadline) {
         // Only as fast as the connection takes it: the point is the victim's work, not ours.
         while (queuedBytes(host, victimId) > 8 * config.bytes && host.getConnections().length) {
           await new Promise((r) => setTimeout(r, 5));
         }
-        // Every message differs (seqno), so none is a duplicate to the victim.
-        payload[0] = sent & 0xff;
-        payload[1] = (sent >> 8) & 0xff;
+        // Every message differs (seqno, first bytes), so none is a duplicate to the victim.
+        payload[0] = totals.sent & 0xff;
+        payload[1] = (totals.sent >> 8) & 0xff;
         let handed;
         try {
           handed = await host.services.pubsub.publish(topic, payload);
         } catch {
-          break;
+          return;
         }
-        sent++;
-        if (handed.recipients.some((p) => p.toString() === victimId)) delivered++;
-        if (sent % 50 === 0) emit("progress", { sent, delivered, identities });
+        // Counted only once handed to the connection to the victim; dropped: a new identity.
+        if (!handed.recipients.some((p) => p.toString() === victimId)) return;
+        totals.sent++;
+        if (totals.sent % 50 === 0) emit("progress", totals);
       }
       // Let what is queued reach the victim before this identity goes away.
       const drainBy = Date.now() + 2_000;
@@ -95,8 +96,16 @@ async function main(config: OutsiderConfig): Promise<void> {
     } finally {
       await host.stop();
     }
-  }
-  emit("done", { sent, delivered, identities, refusedDials });
+  };
+  await Promise.all(
+    Array.from({ length: config.parallel }, async () => {
+      while (
+        totals.sent < config.count && totals.identities < config.maxIdentities &&
+        Date.now() < deadline
+      ) await attack();
+    }),
+  );
+  emit("done", totals);
 }
 
 if (import.meta.main) {
