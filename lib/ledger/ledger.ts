@@ -25,7 +25,6 @@ import {
   signEntry,
   UINT64_MAX,
   unsignedEntry,
-  verifyEntry,
 } from "./entry.ts";
 import { compareGoStrings, goMarshal, parseJson } from "./json.ts";
 import {
@@ -46,8 +45,12 @@ import {
   type OwnershipMode,
   type Registry,
 } from "./policy.ts";
+import { ReceiveQueue } from "./receive_queue.ts";
+import { SignatureChecker } from "./signature_cache.ts";
 import type { LedgerStore } from "./store.ts";
 import { MemoryStore } from "./store_memory.ts";
+import { DEFAULT_TIME_BOUNDS, entriesToRedate, type TimeBounds } from "./time_bounds.ts";
+import { ViolationLog } from "./violation_log.ts";
 import {
   decodeMessage,
   DEFAULT_MESSAGE_LIMITS,
@@ -104,6 +107,8 @@ export interface LedgerOptions {
   replyDelayMs?: number;
   /** Same-divergence reply backoff; default 60 000 ms. */
   divergenceBackoffMs?: number;
+  /** How far in the future peers' entries may be; default {@link DEFAULT_TIME_BOUNDS}. */
+  timeBounds?: TimeBounds;
 }
 
 /** What {@link Ledger.receive} did with a message. */
@@ -238,6 +243,10 @@ export class Ledger extends EventTarget {
   readonly #quiet: boolean;
   readonly #replyDelayMs: number;
   readonly #backoffMs: number;
+  readonly #timeBounds: TimeBounds;
+  readonly #signatures: SignatureChecker;
+  readonly #violationLog: ViolationLog;
+  readonly #inbox: ReceiveQueue;
 
   #last: Block;
   #queue: Promise<unknown> = Promise.resolve();
@@ -246,7 +255,6 @@ export class Ledger extends EventTarget {
   #contentCache?: { storage: Storage; hash: Promise<string> };
   #reply?: { timer: unknown; key: string };
   #answered = new Map<string, number>();
-  #warned = new Set<string>();
   #jobs = new Set<Job>();
   #stopped = false;
   #persistSeq = 0;
@@ -293,6 +301,12 @@ export class Ledger extends EventTarget {
     this.#quiet = options.quiet ?? true;
     this.#replyDelayMs = options.replyDelayMs ?? DEFAULT_REPLY_DELAY_MS;
     this.#backoffMs = options.divergenceBackoffMs ?? DEFAULT_DIVERGENCE_BACKOFF_MS;
+    this.#timeBounds = options.timeBounds ?? DEFAULT_TIME_BOUNDS;
+    this.#signatures = new SignatureChecker(this.#verify);
+    this.#violationLog = new ViolationLog(this.#log, { now: this.#now });
+    this.#inbox = new ReceiveQueue((bytes, from) => this.receive(bytes, from), {
+      onDrop: (reason) => this.#count(this.#counters.rejectedMessages, reason),
+    });
     this.#last = first;
   }
 
@@ -381,6 +395,7 @@ export class Ledger extends EventTarget {
       owner,
       this.#ttlNs,
       this.#nowNs(),
+      this.#timeBounds.skewNs,
     );
   }
 
@@ -391,7 +406,8 @@ export class Ledger extends EventTarget {
     const out: string[] = [];
     for (const [peer, value] of liveValues(this.#last.storage.get(BUCKETS.healthcheck))) {
       const t = heartbeatTime(value);
-      if (t !== undefined && t + max > now) out.push(peer);
+      // A heartbeat from the future (a clock far ahead, or forged) does not make a node available.
+      if (t !== undefined && t + max > now && t <= now + this.#timeBounds.skewNs) out.push(peer);
     }
     return out.sort(compareGoStrings);
   }
@@ -540,11 +556,20 @@ export class Ledger extends EventTarget {
   // ---- receiving --------------------------------------------------------------------------
 
   /**
+   * Queues a message from the main topic for {@link receive}: messages are handled one at a
+   * time, and past the queue's bounds (64 messages, 64 MiB, 8 per peer) dropped and counted
+   * (`queue_full`, `peer_queue_full`). Returns whether it was queued.
+   */
+  enqueue(bytes: Uint8Array, from = ""): boolean {
+    return this.#inbox.push(bytes, from);
+  }
+
+  /**
    * Handles one message from the main topic: a peer's full block or one of our digests.
    * Never throws: bad input is counted by reason, logged at debug level and reported in the
    * result and a `rejected` event. A block is merged as a whole or not at all.
    */
-  async receive(bytes: Uint8Array): Promise<ReceiveResult> {
+  async receive(bytes: Uint8Array, from = ""): Promise<ReceiveResult> {
     if (this.#stopped) return { kind: "stopped" };
     this.#counters.messagesReceived++;
     let message;
@@ -563,7 +588,7 @@ export class Ledger extends EventTarget {
         if (this.#stopped) return { result: { kind: "stopped" } as const };
         return message.kind === "digest"
           ? { result: await this.#onDigest(message.digest) }
-          : await this.#onBlock(message.block);
+          : await this.#onBlock(message.block, from);
       });
     } catch (e) {
       this.#log.error("ledger: failed to apply a received message", { error: errorMessage(e) });
@@ -573,7 +598,10 @@ export class Ledger extends EventTarget {
     return outcome.result;
   }
 
-  async #onBlock(block: Block): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
+  async #onBlock(
+    block: Block,
+    from: string,
+  ): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
     this.#counters.blocksReceived++;
     const last = this.#last;
     let saved: Promise<void> | undefined;
@@ -583,20 +611,17 @@ export class Ledger extends EventTarget {
         saved = this.#install(block, "adopt", !sameStorage(block.storage, last.storage));
       }
     } else {
-      saved = (await this.#mergeBlock(block)).saved;
+      saved = (await this.#mergeBlock(block, from)).saved;
     }
     if (saved) this.#counters.blocksApplied++;
     this.#answerBlock(block);
     return { result: { kind: "block", changed: saved !== undefined }, saved };
   }
 
-  async #mergeBlock(block: Block): Promise<{ saved?: Promise<void> }> {
+  async #mergeBlock(block: Block, from: string): Promise<{ saved?: Promise<void> }> {
     const last = this.#last;
     const toVerify = entriesToVerify(last.storage, block.storage, this.#registry);
-    const valid = new Map<string, boolean>();
-    await Promise.all(toVerify.map(async ([bucket, key, e]) => {
-      valid.set(`${bucket}\0${key}`, await verifyEntry(bucket, key, e, this.#verify));
-    }));
+    const { valid } = await this.#signatures.check(toVerify);
     const nowNs = this.#nowNs();
     const merged = mergeStorage(last.storage, block.storage, {
       mode: this.mode as "observe" | "enforce",
@@ -605,8 +630,10 @@ export class Ledger extends EventTarget {
       tombstoneTtlNs: msToNs(this.#tombstoneTtlMs),
       nowNs,
       signatureValid: (bucket, key) => valid.get(`${bucket}\0${key}`) ?? false,
+      timeBounds: this.#timeBounds,
     });
     for (const v of merged.violations) this.#recordViolation(v);
+    this.#violationLog.report(from, merged.violations);
     for (const [reason, n] of merged.ignored) this.#count(this.#counters.ignoredEntries, reason, n);
     // Once two ledgers hold the same entries, both keep the higher-ranked of their blocks, so
     // every ledger ends on the same head (Go leaves each node on its own merge blocks).
@@ -704,19 +731,6 @@ export class Ledger extends EventTarget {
       v.accepted ? this.#counters.observedViolations : this.#counters.rejectedEntries,
       v.reason,
     );
-    // Peers re-send the same entries every sync interval: warn once per distinct violation.
-    const id = `${v.bucket}\0${v.key}\0${v.owner}\0${v.reason}`;
-    const fields = { bucket: v.bucket, key: v.key, owner: v.owner, reason: v.reason };
-    const msg = v.accepted
-      ? "ownership violation (observe, accepting)"
-      : "ownership violation (rejected)";
-    if (!this.#warned.has(id)) {
-      if (this.#warned.size >= 4096) this.#warned.clear();
-      this.#warned.add(id);
-      this.#log.warn(msg, fields);
-    } else {
-      this.#log.debug(msg, fields);
-    }
     this.dispatchEvent(new CustomEvent<Violation>("violation", { detail: v }));
   }
 
@@ -728,6 +742,7 @@ export class Ledger extends EventTarget {
    */
   async syncTick(): Promise<void> {
     if (this.#stopped) return;
+    await this.#redateFutureEntries();
     if (this.mode !== "off") {
       const saved = await this.#exclusive(async () => {
         const nowNs = this.#nowNs();
@@ -750,6 +765,40 @@ export class Ledger extends EventTarget {
     } else {
       this.#sendFull();
     }
+  }
+
+  /**
+   * Signs again, with the right time, our entries written while our clock ran ahead: peers
+   * refuse them (see `time_bounds.ts`) until then.
+   */
+  async #redateFutureEntries(): Promise<void> {
+    const signer = this.#signer;
+    if (!signer || this.#stopped) return;
+    const stale = entriesToRedate(
+      this.#last.storage,
+      signer.peerId,
+      this.#nowNs(),
+      this.#timeBounds,
+    );
+    if (stale.length === 0) return;
+    this.#log.info("ledger: signing again entries dated in the future", { entries: stale.length });
+    await this.#write(async (draft, nowNs) => {
+      for (const [bucket, key, e] of stale) {
+        draft.set(
+          bucket,
+          key,
+          await signEntry(signer, bucket, key, {
+            value: e.value,
+            version: versionAfter(e.version, nowNs),
+            updatedAt: nowNs / 1_000_000_000n,
+            deleted: e.deleted,
+          }),
+        );
+      }
+      return true;
+    }).catch((e) =>
+      this.#log.warn("ledger: cannot sign entries again", { error: errorMessage(e) })
+    );
   }
 
   #sendFull(): void {
@@ -861,6 +910,7 @@ export class Ledger extends EventTarget {
     this.#stopped = true;
     for (const job of [...this.#jobs]) job.stop();
     this.#cancelReply();
+    await this.#inbox.stop();
     await this.#queue.catch(() => {});
     await this.#sendChain;
     await this.#persistIdle();

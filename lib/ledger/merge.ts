@@ -3,6 +3,7 @@
 import { type Storage, StorageDraft } from "./block.ts";
 import { type Entry, isSigned, sameEntry } from "./entry.ts";
 import { compareBytes, compareGoStrings } from "./json.ts";
+import { type FutureReason, futureReason, type TimeBounds } from "./time_bounds.ts";
 import {
   type BucketPolicy,
   BUCKETS,
@@ -22,7 +23,8 @@ export type EntryRejectReason =
   | "reclaim_stale"
   | "hijack"
   | "rollback"
-  | "tie_break_lost";
+  | "tie_break_lost"
+  | FutureReason;
 
 /** Why an incoming entry was skipped without being a violation. */
 export type EntryIgnoreReason = "stale_version" | "tombstone_expired";
@@ -48,6 +50,11 @@ export interface MergeContext {
   readonly nowNs: bigint;
   /** Signature results for the entries {@link entriesToVerify} listed. */
   readonly signatureValid: (bucket: string, key: string) => boolean;
+  /**
+   * Entries from further in the future are refused, in every mode and bucket (Go takes them);
+   * without it, none is.
+   */
+  readonly timeBounds?: TimeBounds;
 }
 
 /** Outcome of {@link mergeStorage}. */
@@ -117,6 +124,11 @@ export function mergeStorage(current: Storage, incoming: Storage, ctx: MergeCont
       if (ex && sameEntry(ex, inc)) continue;
       if (!ex && inc.deleted && tombstoneExpired(inc, ctx)) {
         ignore("tombstone_expired");
+        continue;
+      }
+      const future = ctx.timeBounds && futureReason(bucket, inc, ctx.nowNs, ctx.timeBounds);
+      if (future) {
+        violations.push({ bucket, key, owner: inc.owner, reason: future, accepted: false });
         continue;
       }
       let reason: EntryRejectReason | undefined;
@@ -217,13 +229,19 @@ export function expired(
   ex: Entry,
   pol: BucketPolicy,
   health: ReadonlyMap<string, string>,
-  ctx: Pick<MergeContext, "ttlNs" | "nowNs">,
+  ctx: Pick<MergeContext, "ttlNs" | "nowNs" | "timeBounds">,
 ): boolean {
   switch (pol.expiry) {
     case "absolute":
       return ex.updatedAt * 1_000_000_000n + BigInt(Math.round((pol.ttlMs ?? 0) * 1e6)) < ctx.nowNs;
     case "liveness":
-      return !isLive(health, ownerOf(key, ex, pol), ctx.ttlNs, ctx.nowNs);
+      return !isLive(
+        health,
+        ownerOf(key, ex, pol),
+        ctx.ttlNs,
+        ctx.nowNs,
+        ctx.timeBounds?.skewNs,
+      );
     default:
       return false;
   }

@@ -27,23 +27,33 @@ import {
   MAX_BLOCK_INDEX,
 } from "./block.ts";
 import { JsonNumber, JsonObject, parseJson } from "./json.ts";
+import { DEFAULT_INFLATE_LIMITS, type InflateLimits, inflationCap } from "./limits.ts";
 
 /** The one member of a digest message; no Go block has it, and Go skips it as unknown. */
 export const DIGEST_MARKER = "EdgeVPNDenoDigest/1";
 
-/** Limits on a received ledger message. */
-export interface MessageLimits extends BlockLimits {
+/**
+ * A member our nodes add to a block that carries only the entries changed since our last
+ * broadcast (a delta). Go skips the unknown member and, under observe/enforce, merges the
+ * entries as those of any block (it never checks a block's hash or completeness there); deltas
+ * are never sent in ownership `off`, where Go would adopt the partial block whole.
+ */
+export const DELTA_MARKER = "EdgeVPNDenoDelta/1";
+
+/**
+ * Limits on a received ledger message. Inflation is capped while inflating, in proportion to
+ * the message's size (see `inflationCap`).
+ */
+export interface MessageLimits extends BlockLimits, InflateLimits {
   /** Largest gzip message accepted (Go token `max_message_size` is 20 MiB). */
   maxMessageBytes: number;
-  /** Largest inflated JSON accepted (zip-bomb guard, enforced while inflating). */
-  maxInflatedBytes: number;
 }
 
 /** Defaults for {@link MessageLimits}. */
 export const DEFAULT_MESSAGE_LIMITS: Readonly<MessageLimits> = {
   ...DEFAULT_BLOCK_LIMITS,
+  ...DEFAULT_INFLATE_LIMITS,
   maxMessageBytes: 20 * 1024 * 1024,
-  maxInflatedBytes: 64 * 1024 * 1024,
 };
 
 /** A peer's head as announced by a digest. */
@@ -59,6 +69,7 @@ export interface Digest {
 /** A decoded ledger message. */
 export type LedgerMessage =
   | { readonly kind: "block"; readonly block: Block }
+  | { readonly kind: "delta"; readonly block: Block }
   | { readonly kind: "digest"; readonly digest: Digest };
 
 /**
@@ -98,18 +109,27 @@ export async function gunzip(data: Uint8Array, maxBytes: number): Promise<Uint8A
     await writer.close();
   })();
   feeding.catch(() => {});
-  const chunks: Uint8Array[] = [];
+  // Inflated straight into one buffer, sized from the gzip trailer's length (a hint, within
+  // the cap) and grown by doubling: holding the chunks and joining them took twice the memory.
+  let out = new Uint8Array(Math.min(maxBytes, Math.max(64 << 10, isizeHint(data))));
   let total = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      total += value.length;
-      if (total > maxBytes) {
+      if (total + value.length > maxBytes) {
         await reader.cancel();
         throw new InputError("INFLATED_TOO_LARGE", `Gzip message inflates past ${maxBytes} bytes`);
       }
-      chunks.push(value);
+      if (total + value.length > out.length) {
+        const grown = new Uint8Array(
+          Math.min(maxBytes, Math.max(2 * out.length, total + value.length)),
+        );
+        grown.set(out.subarray(0, total));
+        out = grown;
+      }
+      out.set(value, total);
+      total += value.length;
     }
     await feeding;
   } catch (e) {
@@ -119,13 +139,14 @@ export async function gunzip(data: Uint8Array, maxBytes: number): Promise<Uint8A
     if (e instanceof InputError) throw e;
     throw new InputError("GZIP_INVALID", `Cannot gunzip message: ${(e as Error).message}`);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return total === out.length ? out : out.subarray(0, total);
+}
+
+/** The inflated length a gzip member's trailer states (ISIZE: mod 2^32), 0 when too short. */
+function isizeHint(data: Uint8Array): number {
+  if (data.length < 18) return 0;
+  const at = data.length - 4;
+  return (data[at] | data[at + 1] << 8 | data[at + 2] << 16) + data[at + 3] * 2 ** 24;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -153,7 +174,7 @@ export async function decodeMessage(
       `Ledger message of ${bytes.length} bytes exceeds ${limits.maxMessageBytes}`,
     );
   }
-  const inflated = await gunzip(bytes, limits.maxInflatedBytes);
+  const inflated = await gunzip(bytes, inflationCap(bytes.length, limits));
   let text: string;
   try {
     text = utf8.decode(inflated);
@@ -176,7 +197,9 @@ export async function decodeMessage(
     }
     return { kind: "digest", digest: { index: Number(index.text), hash, contentHash } };
   }
-  return { kind: "block", block: decodeBlock(json, limits) };
+  const block = decodeBlock(json, limits);
+  const delta = json instanceof JsonObject && json.entries.some(([name]) => name === DELTA_MARKER);
+  return delta ? { kind: "delta", block } : { kind: "block", block };
 }
 
 /**
@@ -189,6 +212,20 @@ export async function decodeMessage(
  */
 export async function encodeBlockMessage(block: Block): Promise<Uint8Array> {
   return await gzip(new TextEncoder().encode(encodeBlock(block)));
+}
+
+/**
+ * gzip(JSON) of a delta: a block holding only some entries, with the {@link DELTA_MARKER}
+ * member (see there for why Go reads it as an ordinary block).
+ *
+ * @example
+ * ```ts
+ * const bytes = await encodeDeltaMessage({ ...genesisBlock(0n), storage: changed });
+ * ```
+ */
+export async function encodeDeltaMessage(block: Block): Promise<Uint8Array> {
+  const full = encodeBlock(block);
+  return await gzip(new TextEncoder().encode(`{"${DELTA_MARKER}":true,${full.slice(1)}`));
 }
 
 /**

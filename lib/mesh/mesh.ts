@@ -82,8 +82,9 @@ export class Mesh {
     ledger.addEventListener("change", (e) => {
       if (e.detail.contentChanged) this.#refreshMembers();
     });
+    // One at a time, bounded per peer (the signer when known: relays forward everyone's).
     node.hub.addEventListener("message", (e) => {
-      void this.ledger.receive(e.detail.data);
+      this.ledger.enqueue(e.detail.data, e.detail.author ?? e.detail.from);
     });
     node.setMembership((peer) => this.isMember(peer));
   }
