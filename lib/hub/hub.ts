@@ -5,9 +5,9 @@ import { hexBytesToBytes, openSealedRaw, sealRaw } from "../crypto/seal.ts";
 import { EdgeVpnError } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { type BucketRate, KeyedRateLimiter } from "../util/rate_limit.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import { decodeEnvelopeHex, encodeSealedEnvelope } from "./envelope.ts";
-import { TypedEventTarget, type TypedListener } from "./events.ts";
+import { TypedEventTarget, type TypedListener } from "../util/events.ts";
 import type { PubSub, PubSubMessage, Verdict } from "./pubsub.ts";
 import { rotationPlan } from "./rotation.ts";
 

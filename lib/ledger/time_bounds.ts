@@ -6,7 +6,7 @@
  */
 import type { Storage } from "./block.ts";
 import type { Entry } from "./entry.ts";
-import { BUCKETS, heartbeatTime } from "./policy.ts";
+import { BUCKETS, heartbeatTime } from "./buckets.ts";
 
 /** How far ahead of our clock timestamps and versions may be, in nanoseconds. */
 export interface TimeBounds {

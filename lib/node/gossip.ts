@@ -5,7 +5,7 @@ import {
   type TopicValidatorFn,
   TopicValidatorResult,
 } from "@libp2p/gossipsub";
-import { TypedEventTarget } from "../hub/events.ts";
+import { TypedEventTarget } from "../util/events.ts";
 import type { PubSub, PubSubMessage, Verdict } from "../hub/pubsub.ts";
 
 const RESULTS: Record<Verdict, TopicValidatorResult> = {

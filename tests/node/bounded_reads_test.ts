@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { multiaddrConnectionPair } from "@libp2p/utils";
 import type { Stream } from "@libp2p/interface";
-import { readBounded } from "../../lib/node/bounded_reads.ts";
+import { readBounded } from "../../lib/node/workarounds.ts";
 import { coalescingYamux } from "../../lib/node/muxer.ts";
 import { waitFor } from "./helpers.ts";
 

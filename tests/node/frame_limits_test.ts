@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { multiaddrConnectionPair } from "@libp2p/utils";
-import { YAMUX_INITIAL_WINDOW } from "../../lib/node/frame_limits.ts";
+import { YAMUX_INITIAL_WINDOW } from "../../lib/node/workarounds.ts";
 import { coalescingYamux, YAMUX, yamuxFrame } from "../../lib/node/muxer.ts";
 import { waitFor } from "./helpers.ts";
 

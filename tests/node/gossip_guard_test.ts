@@ -3,7 +3,7 @@ import type { GossipSub } from "@libp2p/gossipsub";
 import { generateKeyPair } from "@libp2p/crypto/keys";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
-import { memberOnlyPeerExchange } from "../../lib/node/gossip_guard.ts";
+import { memberOnlyPeerExchange } from "../../lib/node/workarounds.ts";
 import { startOutsider, victimTopics } from "../hostile/outsider.ts";
 import { collectMessages, generateNetworkConfig, startNode, stopAll, waitFor } from "./helpers.ts";
 
