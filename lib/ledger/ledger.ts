@@ -57,6 +57,14 @@ import {
   JobSet,
   persist,
 } from "./jobs.ts";
+import {
+  DEFAULT_LEDGER_LIMITS,
+  enforceQuotas,
+  entryBytes,
+  LedgerLimitError,
+  type LedgerLimits,
+  ownerBytes,
+} from "./limits.ts";
 import { ReceiveQueue } from "./receive_queue.ts";
 import { SaveQueue } from "./save_queue.ts";
 import { SignatureChecker } from "./signature_cache.ts";
@@ -74,6 +82,8 @@ export { versionAfter } from "./entry.ts";
 export const DEFAULT_OWNERSHIP_TTL_MS = 4 * OPTIONS.alivenessHealthcheckInterval.default * 1000;
 /** Tombstones older than this are garbage: 3 × Go's aliveness max-interval (900 s): 2 700 s. */
 export const DEFAULT_TOMBSTONE_TTL_MS = 3 * OPTIONS.alivenessHealthcheckMaxInterval.default * 1000;
+/** Least time between two broadcasts after local writes. */
+export const DEFAULT_BROADCAST_INTERVAL_MS = 1000;
 /** Longest random wait before answering a peer whose head differs (lets one peer answer for all). */
 export const DEFAULT_REPLY_DELAY_MS = 500;
 /** How long the same (their head, our head) divergence is not answered again. */
@@ -119,6 +129,16 @@ export interface LedgerOptions {
   divergenceBackoffMs?: number;
   /** How far in the future peers' entries may be; default {@link DEFAULT_TIME_BOUNDS}. */
   timeBounds?: TimeBounds;
+  /**
+   * Limits of local writes: the largest block a broadcast carries (set it to the hub's
+   * `maxPayloadBytes`) and each owner's quota; default {@link DEFAULT_LEDGER_LIMITS}.
+   */
+  sizeLimits?: Partial<LedgerLimits>;
+  /**
+   * Least time between two broadcasts after local writes; default 1 000 ms. A burst of writes
+   * becomes one broadcast per interval (the first write of a quiet period leaves at once).
+   */
+  broadcastIntervalMs?: number;
 }
 
 /** What {@link Ledger.receive} did with a message. */
@@ -184,6 +204,12 @@ export interface LedgerCounters {
   /** Answers withheld by the divergence backoff. */
   repliesSuppressed: number;
   bytesSent: number;
+  /** Local writes whose broadcast joined a later one (one broadcast per interval at most). */
+  broadcastsCoalesced: number;
+  /** Sends the transport refused (e.g. a block above the network's message size). */
+  sendFailures: number;
+  /** Entry signatures verified (cache misses), answered from the cache, left unchecked. */
+  signatures: { checked: number; cached: number; skipped: number };
   persistFailures: number;
 }
 
@@ -254,6 +280,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
   readonly #quiet: boolean;
   readonly #sync: SyncSender;
   readonly #timeBounds: TimeBounds;
+  readonly #sizeLimits: LedgerLimits;
   readonly #signatures: SignatureChecker;
   readonly #violationLog: ViolationLog;
   readonly #inbox: ReceiveQueue;
@@ -278,6 +305,9 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     repliesSent: 0,
     repliesSuppressed: 0,
     bytesSent: 0,
+    broadcastsCoalesced: 0,
+    sendFailures: 0,
+    signatures: { checked: 0, cached: 0, skipped: 0 },
     persistFailures: 0,
   };
 
@@ -302,6 +332,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     this.#limits = { ...DEFAULT_MESSAGE_LIMITS, ...options.limits };
     this.#quiet = options.quiet ?? true;
     this.#timeBounds = options.timeBounds ?? DEFAULT_TIME_BOUNDS;
+    this.#sizeLimits = { ...DEFAULT_LEDGER_LIMITS, ...options.sizeLimits };
     this.#signatures = new SignatureChecker(this.#verify);
     this.#violationLog = new ViolationLog(this.#log, { now: this.#now });
     this.#inbox = new ReceiveQueue((bytes, from) => this.receive(bytes, from), {
@@ -317,6 +348,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       log: this.#log,
       counters: this.#counters,
       replyDelayMs: options.replyDelayMs ?? DEFAULT_REPLY_DELAY_MS,
+      minBroadcastIntervalMs: options.broadcastIntervalMs ?? DEFAULT_BROADCAST_INTERVAL_MS,
       backoffMs: options.divergenceBackoffMs ?? DEFAULT_DIVERGENCE_BACKOFF_MS,
     });
     this.#jobs = new JobSet({ clock: this.#clock, random: this.#random, log: this.#log });
@@ -601,17 +633,31 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
   async #mergeBlock(block: Block, from: string): Promise<{ saved?: Promise<void> }> {
     const last = this.#last;
     const toVerify = entriesToVerify(last.storage, block.storage, this.#registry);
-    const { valid } = await this.#signatures.check(toVerify);
+    const { valid, checked, cached, skipped } = await this.#signatures.check(toVerify);
+    this.#counters.signatures.checked += checked;
+    this.#counters.signatures.cached += cached;
+    this.#counters.signatures.skipped += skipped;
     const nowNs = this.#nowNs();
-    const merged = mergeStorage(last.storage, block.storage, {
+    let merged = mergeStorage(last.storage, block.storage, {
       mode: this.mode as "observe" | "enforce",
       registry: this.#registry,
       ttlNs: this.#ttlNs,
       tombstoneTtlNs: msToNs(this.#tombstoneTtlMs),
       nowNs,
-      signatureValid: (bucket, key) => valid.get(`${bucket}\0${key}`) ?? false,
+      signatureValid: (bucket, key) => valid.get(bucket)?.get(key) ?? false,
       timeBounds: this.#timeBounds,
     });
+    if (merged.changed) {
+      const q = enforceQuotas(last.storage, merged.storage, this.#sizeLimits.ownerQuotaBytes);
+      if (q.refused.length > 0) {
+        merged = {
+          ...merged,
+          storage: q.storage,
+          changed: q.changed,
+          violations: [...merged.violations, ...q.refused],
+        };
+      }
+    }
     for (const v of merged.violations) this.#recordViolation(v);
     this.#violationLog.report(from, merged.violations);
     for (const [reason, n] of merged.ignored) this.#count(this.#counters.ignoredEntries, reason, n);
@@ -806,12 +852,45 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       const nowNs = this.#nowNs();
       const draft = new StorageDraft(this.#last.storage);
       if (!await mutate(draft, nowNs)) return { changed: false };
-      const saved = this.#install(await nextBlock(this.#last, draft.result(), nowNs), cause, true);
-      this.#sync.sendFull();
+      const block = await nextBlock(this.#last, draft.result(), nowNs);
+      if (cause === "local") await this.#checkLimits(this.#last.storage, block);
+      const saved = this.#install(block, cause, true);
+      this.#sync.sendFullSoon();
       return { changed: true, saved };
     });
     await outcome.saved;
     return outcome.changed;
+  }
+
+  /**
+   * Refuses a local write that grows our entries past our quota, or the ledger past what one
+   * gossip message carries (peers would never receive it: sync would stop).
+   *
+   * @throws {LedgerLimitError} `LEDGER_QUOTA_EXCEEDED`, `LEDGER_TOO_LARGE`.
+   */
+  async #checkLimits(before: Storage, block: Block): Promise<void> {
+    const { ownerQuotaBytes, maxBroadcastBytes } = this.#sizeLimits;
+    const self = this.#signer?.peerId;
+    if (self !== undefined && ownerQuotaBytes > 0) {
+      const after = ownerBytes(block.storage, self);
+      if (after > ownerQuotaBytes && after > ownerBytes(before, self)) {
+        throw new LedgerLimitError(
+          "LEDGER_QUOTA_EXCEEDED",
+          `Cannot write: this node's entries would take ${after} bytes, above its quota of ${ownerQuotaBytes}`,
+        );
+      }
+    }
+    if (maxBroadcastBytes === undefined) return;
+    const estimate = storageBytes(block.storage);
+    // gzip shrinks ledger JSON several times over: only a ledger near the limit is measured.
+    if (estimate <= maxBroadcastBytes / 2 || estimate <= storageBytes(before)) return;
+    const bytes = await this.#sync.encodeFull(block);
+    if (bytes.length > maxBroadcastBytes) {
+      throw new LedgerLimitError(
+        "LEDGER_TOO_LARGE",
+        `Cannot write: the ledger would take ${bytes.length} bytes compressed, above the ${maxBroadcastBytes} one gossip message carries`,
+      );
+    }
   }
 
   #install(block: Block, cause: ChangeCause, contentChanged: boolean): Promise<void> {
@@ -829,6 +908,13 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
   ): void {
     table[reason] = (table[reason] ?? 0) + n;
   }
+}
+
+/** Bytes of a storage's entries, as {@link entryBytes} counts them. */
+function storageBytes(storage: Storage): number {
+  let n = 0;
+  for (const bucket of storage.values()) for (const [key, e] of bucket) n += entryBytes(key, e);
+  return n;
 }
 
 /** Whether a peer's block hash is its content's (a block adopted whole must be). */

@@ -5,8 +5,9 @@
  * accept and sync never stops silently.
  */
 import { EdgeVpnError } from "../util/errors.ts";
-import type { Storage } from "./block.ts";
+import { type Storage, StorageDraft } from "./block.ts";
 import type { Entry } from "./entry.ts";
+import type { Violation } from "./merge.ts";
 
 /** Limits of local writes and of merges. */
 export interface LedgerLimits {
@@ -140,4 +141,47 @@ export function changedKeys(before: Storage, after: Storage): Array<readonly [st
     for (const [key, e] of bucket) if (old?.get(key) !== e) out.push([name, key]);
   }
   return out;
+}
+
+/**
+ * Takes back, from a merge result `after` of `before`, every change by an owner whose entries
+ * now take more than `quota` bytes and more than before: a member cannot grow the ledger
+ * past its share, while one already above it (a quota lowered) may still shrink or update.
+ *
+ * @example
+ * ```ts
+ * const q = enforceQuotas(last.storage, merged.storage, 8 << 20);
+ * q.refused.length; // 0
+ * ```
+ */
+export function enforceQuotas(
+  before: Storage,
+  after: Storage,
+  quota: number,
+): { storage: Storage; changed: boolean; refused: Violation[] } {
+  const changed = changedKeys(before, after);
+  const unchanged = { storage: after, changed: changed.length > 0, refused: [] };
+  if (quota <= 0 || changed.length === 0) return unchanged;
+  const ownerOf = ([bucket, key]: readonly [string, string]) => after.get(bucket)!.get(key)!.owner;
+  const owners = new Set(changed.map(ownerOf).filter((o) => o !== ""));
+  if (owners.size === 0) return unchanged;
+  const bytesAfter = bytesByOwner(after);
+  const over = [...owners].filter((o) => (bytesAfter.get(o) ?? 0) > quota);
+  if (over.length === 0) return unchanged;
+  const bytesBefore = bytesByOwner(before);
+  const revert = new Set(over.filter((o) => bytesAfter.get(o)! > (bytesBefore.get(o) ?? 0)));
+  if (revert.size === 0) return unchanged;
+  const draft = new StorageDraft(after);
+  const refused: Violation[] = [];
+  for (const change of changed) {
+    const owner = ownerOf(change);
+    if (!revert.has(owner)) continue;
+    const [bucket, key] = change;
+    const prev = before.get(bucket)?.get(key);
+    if (prev) draft.set(bucket, key, prev);
+    else draft.deleteKey(bucket, key);
+    refused.push({ bucket, key, owner, reason: "quota_exceeded", accepted: false });
+  }
+  const storage = draft.result();
+  return { storage, changed: changedKeys(before, storage).length > 0, refused };
 }

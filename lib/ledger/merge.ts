@@ -18,6 +18,7 @@ export type EntryRejectReason =
   | "hijack"
   | "rollback"
   | "tie_break_lost"
+  | "quota_exceeded"
   | FutureReason;
 
 /** Why an incoming entry was skipped without being a violation. */

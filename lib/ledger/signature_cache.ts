@@ -20,8 +20,8 @@ export const SIGNATURE_CHECK_DEFAULTS = {
 
 /** What {@link SignatureChecker.check} found, per entry of the list it was given. */
 export interface SignatureOutcome {
-  /** `bucket\0key` → valid. Entries not checked (after too many failures) are absent. */
-  valid: Map<string, boolean>;
+  /** bucket → key → valid. Entries not checked (after too many failures) are absent. */
+  valid: Map<string, Map<string, boolean>>;
   /** Verifications run (cache misses). */
   checked: number;
   /** Answered from the cache. */
@@ -72,7 +72,9 @@ export class SignatureChecker {
         }
         const ok = await this.#checkOne(bucket, key, e, out);
         if (!ok) failures++;
-        out.valid.set(`${bucket}\0${key}`, ok);
+        let inBucket = out.valid.get(bucket);
+        if (inBucket === undefined) out.valid.set(bucket, inBucket = new Map());
+        inBucket.set(key, ok);
       }
     };
     await Promise.all(

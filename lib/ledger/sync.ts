@@ -21,6 +21,10 @@ export interface SyncCounters {
   /** Answers withheld by the divergence backoff. */
   repliesSuppressed: number;
   bytesSent: number;
+  /** Local writes whose broadcast joined a later one (see `sendFullSoon`). */
+  broadcastsCoalesced: number;
+  /** Sends the transport refused (e.g. a block above the network's message size). */
+  sendFailures: number;
 }
 
 /**
@@ -142,6 +146,11 @@ export interface SyncSenderComponents {
   replyDelayMs: number;
   /** How long the same divergence is not answered again. */
   backoffMs: number;
+  /**
+   * Least time between two broadcasts after local writes ({@link SyncSender.sendFullSoon}):
+   * a burst of writes becomes one broadcast per interval. 0 sends after every write.
+   */
+  minBroadcastIntervalMs?: number;
 }
 
 /**
@@ -164,9 +173,21 @@ export class SyncSender {
   #reply?: { timer: unknown; key: string };
   readonly #answered = new Map<string, number>();
   #stopped = false;
+  /** When our last full block left, and which it was. */
+  #lastFull = { at: -Infinity, hash: "" };
+  /** The broadcast that the writes of the current interval wait for. */
+  #soon?: unknown;
 
   constructor(components: SyncSenderComponents) {
     this.#c = components;
+  }
+
+  /** The gzip message of `block` (kept: the next full send of that block reuses it). */
+  encodeFull(block: Block): Promise<Uint8Array> {
+    if (this.#fullCache?.hash !== block.hash) {
+      this.#fullCache = { hash: block.hash, bytes: encodeBlockMessage(block) };
+    }
+    return this.#fullCache.bytes;
   }
 
   /** Sends our head as a full block (cancelling any pending reply: this is it). */
@@ -174,12 +195,33 @@ export class SyncSender {
     if (this.#stopped) return;
     this.cancelReply();
     const block = this.#c.head();
-    if (this.#fullCache?.hash !== block.hash) {
-      this.#fullCache = { hash: block.hash, bytes: encodeBlockMessage(block) };
-    }
-    const bytes = this.#fullCache.bytes;
+    this.#lastFull = { at: this.#c.now(), hash: block.hash };
+    const bytes = this.encodeFull(block);
     this.#c.counters.fullBlocksSent++;
     this.#enqueue(bytes);
+  }
+
+  /**
+   * Broadcasts our head after a local write: at once when no full block left within the
+   * minimum interval, else once that interval ends, carrying every write made meanwhile.
+   */
+  sendFullSoon(): void {
+    if (this.#stopped) return;
+    if (this.#soon !== undefined) {
+      this.#c.counters.broadcastsCoalesced++;
+      return;
+    }
+    const wait = this.#lastFull.at + (this.#c.minBroadcastIntervalMs ?? 0) - this.#c.now();
+    if (wait <= 0) {
+      this.sendFull();
+      return;
+    }
+    this.#c.counters.broadcastsCoalesced++;
+    this.#soon = this.#c.clock.setTimeout(() => {
+      this.#soon = undefined;
+      // A reply may have carried this head already.
+      if (this.#c.head().hash !== this.#lastFull.hash) this.sendFull();
+    }, wait);
   }
 
   /** Sends a digest of one of our blocks: its index, hash and content hash. */
@@ -215,8 +257,14 @@ export class SyncSender {
     this.#reply = undefined;
   }
 
-  /** Sends nothing more and resolves once what was queued is sent. */
+  /** Sends a pending coalesced broadcast, then nothing more; resolves once all is sent. */
   async stop(): Promise<void> {
+    if (this.#soon !== undefined) {
+      // Writes that returned wait for this broadcast: it leaves now.
+      this.#c.clock.clearTimeout(this.#soon);
+      this.#soon = undefined;
+      if (this.#c.head().hash !== this.#lastFull.hash) this.sendFull();
+    }
     this.#stopped = true;
     this.cancelReply();
     await this.#chain;
@@ -227,6 +275,9 @@ export class SyncSender {
       const b = await bytes;
       this.#c.counters.bytesSent += b.length;
       await this.#c.send(b);
-    }).catch((e) => this.#c.log.warn("ledger: send failed", { error: errorMessage(e) }));
+    }).catch((e) => {
+      this.#c.counters.sendFailures++;
+      this.#c.log.warn("ledger: send failed", { error: errorMessage(e) });
+    });
   }
 }

@@ -6,6 +6,9 @@ import type { Logger } from "../util/logger.ts";
 import { LogBudget } from "../util/rate_limit.ts";
 import type { Violation } from "./merge.ts";
 
+/** Violations of a message looked at one by one to decide whether it brings news. */
+const SAMPLE = 64;
+
 /** Defaults of {@link ViolationLog}. */
 export const VIOLATION_LOG_DEFAULTS = {
   /** WARN lines per peer per window. */
@@ -46,32 +49,46 @@ export class ViolationLog {
     this.#maxRemembered = options.maxRemembered ?? VIOLATION_LOG_DEFAULTS.maxRemembered;
   }
 
-  /** Reports the violations of one message received from `peer` (unknown: `""`). */
+  /**
+   * Reports the violations of one message received from `peer` (unknown: `""`). The work is
+   * bounded whatever the message holds: whether it is news is judged on its first
+   * {@link SAMPLE} violations, the rest are only counted by reason.
+   */
   report(peer: string, violations: readonly Violation[]): void {
-    const fresh = violations.filter((v) => {
+    if (violations.length === 0) return;
+    let fresh = 0;
+    for (const v of violations.slice(0, SAMPLE)) {
       const id = `${v.bucket}\0${v.key}\0${v.owner}\0${v.reason}`;
-      if (this.#reported.has(id)) return false;
+      if (this.#reported.has(id)) continue;
       if (this.#reported.size >= this.#maxRemembered) this.#reported.clear();
       this.#reported.add(id);
-      return true;
-    });
-    if (fresh.length === 0) return;
-    const refused = fresh.filter((v) => !v.accepted).length;
+      fresh++;
+    }
+    const msg = "ledger: refused entries of a received block";
+    const observe = "ledger: ownership violations accepted (observe mode)";
+    let refused = 0;
+    for (const v of violations) if (!v.accepted) refused++;
+    if (fresh === 0) {
+      // Peers re-send the same entries every sync round: said once is enough.
+      if (this.#log.enabled("debug")) {
+        this.#log.debug(refused > 0 ? msg : observe, { peer: peer || "unknown", refused });
+      }
+      return;
+    }
     const { allowed, suppressed } = this.#budget.allow(peer);
     const fields = {
       peer: peer || "unknown",
       refused,
-      accepted: fresh.length - refused,
-      reasons: byReason(fresh),
-      examples: fresh.slice(0, 3).map((v) => `${v.bucket}/${v.key} by ${v.owner || "unsigned"}`)
+      accepted: violations.length - refused,
+      reasons: byReason(violations),
+      examples: violations.slice(0, 3).map((v) =>
+        `${v.bucket}/${v.key} by ${v.owner || "unsigned"}`
+      )
         .join(", "),
       ...(suppressed > 0 ? { linesSuppressed: suppressed } : {}),
     };
-    const msg = refused > 0
-      ? "ledger: refused entries of a received block"
-      : "ledger: ownership violations accepted (observe mode)";
-    if (allowed) this.#log.warn(msg, fields);
-    else this.#log.debug(msg, fields);
+    if (allowed) this.#log.warn(refused > 0 ? msg : observe, fields);
+    else if (this.#log.enabled("debug")) this.#log.debug(refused > 0 ? msg : observe, fields);
   }
 }
 

@@ -18,15 +18,16 @@
  */
 
 import { InputError } from "../util/errors.ts";
+import { Slicer } from "../util/slicer.ts";
 import {
   type Block,
   type BlockLimits,
-  decodeBlock,
+  decodeBlockSliced,
   DEFAULT_BLOCK_LIMITS,
   encodeBlock,
   MAX_BLOCK_INDEX,
 } from "./block.ts";
-import { JsonNumber, JsonObject, parseJson } from "./json.ts";
+import { JsonNumber, JsonObject, parseJsonSliced } from "./json.ts";
 import { DEFAULT_INFLATE_LIMITS, type InflateLimits, inflationCap } from "./limits.ts";
 
 /** The one member of a digest message; no Go block has it, and Go skips it as unknown. */
@@ -142,6 +143,23 @@ export async function gunzip(data: Uint8Array, maxBytes: number): Promise<Uint8A
   return total === out.length ? out : out.subarray(0, total);
 }
 
+/** Strict UTF-8 decoding, a MiB at a time with a pause whenever the slice is spent. */
+async function decodeUtf8Sliced(bytes: Uint8Array, slicer: Slicer): Promise<string> {
+  const STEP = 1 << 20;
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  const parts: string[] = [];
+  try {
+    for (let at = 0; at < bytes.length; at += STEP) {
+      parts.push(decoder.decode(bytes.subarray(at, at + STEP), { stream: true }));
+      if (at + STEP < bytes.length) await slicer.pause();
+    }
+    parts.push(decoder.decode());
+  } catch {
+    throw new InputError("UTF8_INVALID", "Ledger message is not valid UTF-8");
+  }
+  return parts.join("");
+}
+
 /** The inflated length a gzip member's trailer states (ISIZE: mod 2^32), 0 when too short. */
 function isizeHint(data: Uint8Array): number {
   if (data.length < 18) return 0;
@@ -150,7 +168,6 @@ function isizeHint(data: Uint8Array): number {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Decodes a received ledger message: a full block or one of our digests.
@@ -175,13 +192,11 @@ export async function decodeMessage(
     );
   }
   const inflated = await gunzip(bytes, inflationCap(bytes.length, limits));
-  let text: string;
-  try {
-    text = utf8.decode(inflated);
-  } catch {
-    throw new InputError("UTF8_INVALID", "Ledger message is not valid UTF-8");
-  }
-  const json = parseJson(text);
+  // Decoding, parsing and reading the block of a message that inflated to megabytes is long
+  // work: it runs in slices, so that the rest of the node keeps its latency meanwhile.
+  const slicer = new Slicer();
+  const text = await decodeUtf8Sliced(inflated, slicer);
+  const json = await parseJsonSliced(text, slicer);
   const digestBody = json instanceof JsonObject
     ? json.entries.find(([name]) => name === DIGEST_MARKER)?.[1]
     : undefined;
@@ -197,7 +212,7 @@ export async function decodeMessage(
     }
     return { kind: "digest", digest: { index: Number(index.text), hash, contentHash } };
   }
-  const block = decodeBlock(json, limits);
+  const block = await decodeBlockSliced(json, limits, slicer);
   const delta = json instanceof JsonObject && json.entries.some(([name]) => name === DELTA_MARKER);
   return delta ? { kind: "delta", block } : { kind: "block", block };
 }

@@ -178,6 +178,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     send: (bytes) => node.hub.publish(bytes),
     logger,
     quiet: options.ledger.quiet,
+    // A write the gossip could not carry is refused, never silently unsent.
+    sizeLimits: { maxBroadcastBytes: node.hub.maxPayloadBytes },
   });
   return new Mesh(node, ledger, options);
 }

@@ -275,6 +275,23 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
         [reason, n],
       ): Labelled => [{ reason }, n]),
   );
+  counter(
+    "edgevpn_ledger_signature_checks_total",
+    "Entry signatures of received blocks: verified, answered from the cache, left unchecked",
+    ["result"],
+    () =>
+      Object.entries(ledger.counters.signatures).map(([result, n]): Labelled => [{ result }, n]),
+  );
+  counter(
+    "edgevpn_ledger_broadcasts_total",
+    "Full blocks sent, and local writes whose broadcast joined a later one",
+    ["kind"],
+    () => [
+      [{ kind: "sent" }, ledger.counters.fullBlocksSent],
+      [{ kind: "coalesced" }, ledger.counters.broadcastsCoalesced],
+      [{ kind: "failed" }, ledger.counters.sendFailures],
+    ],
+  );
 
   // DNS server (when one runs).
   const dns = () => components.dns?.();
