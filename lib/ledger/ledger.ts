@@ -36,7 +36,7 @@ import {
   entriesToVerify,
   type EntryIgnoreReason,
   type EntryRejectReason,
-  mergeStorage,
+  mergeStorageSliced,
   planReap,
   pruneTombstones,
   type Violation,
@@ -73,6 +73,7 @@ import type { LedgerStore } from "./store.ts";
 import { MemoryStore } from "./store_memory.ts";
 import { DEFAULT_TIME_BOUNDS, entriesToRedate, type TimeBounds } from "./time_bounds.ts";
 import { ViolationLog } from "./violation_log.ts";
+import { Slicer } from "../util/slicer.ts";
 import { decodeMessage, DEFAULT_MESSAGE_LIMITS, type Digest, type MessageLimits } from "./wire.ts";
 
 export type { Job } from "./jobs.ts";
@@ -638,7 +639,8 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     this.#counters.signatures.cached += cached;
     this.#counters.signatures.skipped += skipped;
     const nowNs = this.#nowNs();
-    let merged = mergeStorage(last.storage, block.storage, {
+    const slicer = new Slicer();
+    let merged = await mergeStorageSliced(last.storage, block.storage, {
       mode: this.mode as "observe" | "enforce",
       registry: this.#registry,
       ttlNs: this.#ttlNs,
@@ -646,7 +648,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       nowNs,
       signatureValid: (bucket, key) => valid.get(bucket)?.get(key) ?? false,
       timeBounds: this.#timeBounds,
-    });
+    }, slicer);
     if (merged.changed) {
       const q = enforceQuotas(last.storage, merged.storage, this.#sizeLimits.ownerQuotaBytes);
       if (q.refused.length > 0) {
@@ -658,7 +660,10 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
         };
       }
     }
-    for (const v of merged.violations) this.#recordViolation(v);
+    for (const v of merged.violations) {
+      this.#recordViolation(v);
+      if (slicer.due()) await slicer.pause();
+    }
     this.#violationLog.report(from, merged.violations);
     for (const [reason, n] of merged.ignored) this.#count(this.#counters.ignoredEntries, reason, n);
     // Once two ledgers hold the same entries, both keep the higher-ranked of their blocks, so

@@ -38,10 +38,13 @@ export interface InflateLimits {
   maxInflateRatio: number;
 }
 
-/** Defaults of {@link InflateLimits}: 8 MiB for any message, 32× beyond, 64 MiB at most. */
+/**
+ * Defaults of {@link InflateLimits}: 4 MiB for any message, 32× beyond, 64 MiB at most. Ledger
+ * JSON (random signatures and hashes) compresses 3–8×, so honest blocks stay well inside.
+ */
 export const DEFAULT_INFLATE_LIMITS: Readonly<InflateLimits> = {
   maxInflatedBytes: 64 << 20,
-  inflateFloorBytes: 8 << 20,
+  inflateFloorBytes: 4 << 20,
   maxInflateRatio: 32,
 };
 
@@ -64,7 +67,7 @@ export class LedgerLimitError extends EdgeVpnError {}
  *
  * @example
  * ```ts
- * inflationCap(60_000, DEFAULT_INFLATE_LIMITS); // 8 MiB
+ * inflationCap(60_000, DEFAULT_INFLATE_LIMITS); // 4 MiB
  * inflationCap(1 << 20, DEFAULT_INFLATE_LIMITS); // 32 MiB
  * ```
  */

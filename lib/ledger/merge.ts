@@ -3,6 +3,7 @@
 import { type Storage, StorageDraft } from "./block.ts";
 import { type Entry, isSigned, sameEntry } from "./entry.ts";
 import { compareBytes, compareGoStrings } from "./json.ts";
+import type { Slicer } from "../util/slicer.ts";
 import { BUCKETS } from "./buckets.ts";
 import { type BucketPolicy, isLive, liveValues, policyOf, type Registry } from "./policy.ts";
 import { type FutureReason, futureReason, type TimeBounds } from "./time_bounds.ts";
@@ -103,6 +104,42 @@ export function entriesToVerify(
  * ```
  */
 export function mergeStorage(current: Storage, incoming: Storage, ctx: MergeContext): MergeResult {
+  const steps = mergeSteps(current, incoming, ctx);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * {@link mergeStorage} for large blocks: the same result, pausing between entries whenever
+ * `slicer` says its slice is spent.
+ *
+ * @example
+ * ```ts
+ * const r = await mergeStorageSliced(new Map(), new Map(), ctx, new Slicer());
+ * ```
+ */
+export async function mergeStorageSliced(
+  current: Storage,
+  incoming: Storage,
+  ctx: MergeContext,
+  slicer: Slicer,
+): Promise<MergeResult> {
+  const steps = mergeSteps(current, incoming, ctx);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (slicer.due()) await slicer.pause();
+  }
+}
+
+/** Merges entry by entry, yielding after each (see {@link mergeStorage}). */
+function* mergeSteps(
+  current: Storage,
+  incoming: Storage,
+  ctx: MergeContext,
+): Generator<void, MergeResult> {
   const health = liveValues(current.get(BUCKETS.healthcheck));
   const draft = new StorageDraft(current);
   const violations: Violation[] = [];
@@ -113,6 +150,7 @@ export function mergeStorage(current: Storage, incoming: Storage, ctx: MergeCont
   for (const [bucket, kv] of incoming) {
     const pol = policyOf(ctx.registry, bucket);
     for (const [key, inc] of kv) {
+      yield;
       // Go creates the bucket for every incoming key, even when the entry is then rejected.
       if (!draft.bucket(bucket)) draft.ensureBucket(bucket);
       const ex = draft.get(bucket, key);

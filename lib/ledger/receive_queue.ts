@@ -98,6 +98,9 @@ export class ReceiveQueue {
         } catch {
           // The handler counts its own failures; the queue goes on.
         }
+        // Between two messages, timers and sockets get their turn (a handler that settles
+        // in microtasks only would otherwise keep them waiting for the whole queue).
+        if (this.#queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 0));
       }
     } finally {
       this.#draining = undefined;

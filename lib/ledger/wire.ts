@@ -86,9 +86,9 @@ export async function gzip(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-// Input is fed in small slices so that one slice can inflate to at most ~4 MiB (deflate's
+// Input is fed in small slices so that one slice can inflate to at most ~1 MiB (deflate's
 // ratio is bounded by ~1032:1) before the running total is checked.
-const INFLATE_SLICE = 4096;
+const INFLATE_SLICE = 1024;
 
 /**
  * Gunzips `data`, failing as soon as the output exceeds `maxBytes`.
@@ -99,26 +99,37 @@ const INFLATE_SLICE = 4096;
  * await gunzip(await gzip(new Uint8Array([1])), 1024); // Uint8Array [1]
  * ```
  */
-export async function gunzip(data: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+export async function gunzip(
+  data: Uint8Array,
+  maxBytes: number,
+  slicer: Slicer = new Slicer(),
+): Promise<Uint8Array> {
   const stream = new DecompressionStream("gzip");
   const writer = stream.writable.getWriter();
   const reader = stream.readable.getReader();
+  let stopped = false;
   const feeding = (async () => {
-    for (let at = 0; at < data.length; at += INFLATE_SLICE) {
+    for (let at = 0; at < data.length && !stopped; at += INFLATE_SLICE) {
       await writer.write(data.slice(at, at + INFLATE_SLICE));
     }
-    await writer.close();
+    if (!stopped) await writer.close();
   })();
   feeding.catch(() => {});
   // Inflated straight into one buffer, sized from the gzip trailer's length (a hint, within
   // the cap) and grown by doubling: holding the chunks and joining them took twice the memory.
-  let out = new Uint8Array(Math.min(maxBytes, Math.max(64 << 10, isizeHint(data))));
+  // The hint is the sender's word: trusted up to 16 × the compressed size only.
+  const hint = Math.min(isizeHint(data), 16 * data.length);
+  let out = new Uint8Array(Math.min(maxBytes, Math.max(64 << 10, hint)));
   let total = 0;
   try {
     for (;;) {
+      // The stream's promises settle as microtasks: without a pause, inflating megabytes
+      // would never let a timer or a socket in.
+      if (slicer.spent()) await slicer.pause();
       const { done, value } = await reader.read();
       if (done) break;
       if (total + value.length > maxBytes) {
+        stopped = true;
         await reader.cancel();
         throw new InputError("INFLATED_TOO_LARGE", `Gzip message inflates past ${maxBytes} bytes`);
       }
@@ -151,7 +162,7 @@ async function decodeUtf8Sliced(bytes: Uint8Array, slicer: Slicer): Promise<stri
   try {
     for (let at = 0; at < bytes.length; at += STEP) {
       parts.push(decoder.decode(bytes.subarray(at, at + STEP), { stream: true }));
-      if (at + STEP < bytes.length) await slicer.pause();
+      if (at + STEP < bytes.length && slicer.spent()) await slicer.pause();
     }
     parts.push(decoder.decode());
   } catch {
@@ -191,10 +202,10 @@ export async function decodeMessage(
       `Ledger message of ${bytes.length} bytes exceeds ${limits.maxMessageBytes}`,
     );
   }
-  const inflated = await gunzip(bytes, inflationCap(bytes.length, limits));
-  // Decoding, parsing and reading the block of a message that inflated to megabytes is long
+  // Inflating, decoding, parsing and reading the block of a message of megabytes is long
   // work: it runs in slices, so that the rest of the node keeps its latency meanwhile.
   const slicer = new Slicer();
+  const inflated = await gunzip(bytes, inflationCap(bytes.length, limits), slicer);
   const text = await decodeUtf8Sliced(inflated, slicer);
   const json = await parseJsonSliced(text, slicer);
   const digestBody = json instanceof JsonObject

@@ -38,6 +38,11 @@ export class Slicer {
     return performance.now() - this.#start >= this.#sliceMs;
   }
 
+  /** True once the current slice has run `sliceMs`, reading the clock now (coarse loops). */
+  spent(): boolean {
+    return performance.now() - this.#start >= this.#sliceMs;
+  }
+
   /** Yields to the event loop and starts a new slice. */
   async pause(): Promise<void> {
     this.pauses++;
