@@ -140,6 +140,11 @@ export interface LedgerOptions {
    * becomes one broadcast per interval (the first write of a quiet period leaves at once).
    */
   broadcastIntervalMs?: number;
+  /**
+   * Signed modes: after local writes, send only the entries changed since our last broadcast
+   * (a delta, see `wire.ts`) when that is smaller than our block; default true.
+   */
+  deltas?: boolean;
 }
 
 /** What {@link Ledger.receive} did with a message. */
@@ -188,6 +193,10 @@ export interface LedgerCounters {
   messagesReceived: number;
   blocksReceived: number;
   digestsReceived: number;
+  /** Deltas received (a peer's changes since its last broadcast). */
+  deltasReceived: number;
+  /** Deltas sent instead of our full block after local writes. */
+  deltasSent: number;
   /** Received blocks that changed our last block. */
   blocksApplied: number;
   /** Whole messages dropped, by reason (`gzip_invalid`, `hash_invalid`, `limit_exceeded`, …). */
@@ -296,6 +305,8 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     messagesReceived: 0,
     blocksReceived: 0,
     digestsReceived: 0,
+    deltasReceived: 0,
+    deltasSent: 0,
     blocksApplied: 0,
     rejectedMessages: {},
     rejectedEntries: {},
@@ -350,6 +361,8 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       counters: this.#counters,
       replyDelayMs: options.replyDelayMs ?? DEFAULT_REPLY_DELAY_MS,
       minBroadcastIntervalMs: options.broadcastIntervalMs ?? DEFAULT_BROADCAST_INTERVAL_MS,
+      // Go peers in the signed modes merge a delta as any block; off mode adopts whole blocks.
+      deltas: this.mode !== "off" && (options.deltas ?? true),
       backoffMs: options.divergenceBackoffMs ?? DEFAULT_DIVERGENCE_BACKOFF_MS,
     });
     this.#jobs = new JobSet({ clock: this.#clock, random: this.#random, log: this.#log });
@@ -599,9 +612,9 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     try {
       outcome = await this.#exclusive(async () => {
         if (this.#stopped) return { result: { kind: "stopped" } as const };
-        return message.kind === "digest"
-          ? { result: await this.#onDigest(message.digest) }
-          : await this.#onBlock(message.block, from);
+        if (message.kind === "digest") return { result: await this.#onDigest(message.digest) };
+        if (message.kind === "delta") return await this.#onDelta(message.block, from);
+        return await this.#onBlock(message.block, from);
       });
     } catch (e) {
       this.#log.error("ledger: failed to apply a received message", { error: errorMessage(e) });
@@ -628,6 +641,21 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     }
     if (saved) this.#counters.blocksApplied++;
     this.#answerBlock(block);
+    return { result: { kind: "block", changed: saved !== undefined }, saved };
+  }
+
+  /**
+   * A peer's changes since its last broadcast: merged entry by entry in the signed modes; never
+   * adopted as a block nor answered (it is partial by design). Off mode ignores them.
+   */
+  async #onDelta(
+    block: Block,
+    from: string,
+  ): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
+    this.#counters.deltasReceived++;
+    if (this.mode === "off") return { result: { kind: "block", changed: false } };
+    const { saved } = await this.#mergeBlock(block, from);
+    if (saved) this.#counters.blocksApplied++;
     return { result: { kind: "block", changed: saved !== undefined }, saved };
   }
 

@@ -284,10 +284,11 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
   );
   counter(
     "edgevpn_ledger_broadcasts_total",
-    "Full blocks sent, and local writes whose broadcast joined a later one",
+    "Full blocks and deltas sent, local writes whose broadcast joined a later one, failed sends",
     ["kind"],
     () => [
       [{ kind: "sent" }, ledger.counters.fullBlocksSent],
+      [{ kind: "delta" }, ledger.counters.deltasSent],
       [{ kind: "coalesced" }, ledger.counters.broadcastsCoalesced],
       [{ kind: "failed" }, ledger.counters.sendFailures],
     ],

@@ -274,3 +274,36 @@ Deno.test("owner quotas: our own writes are refused past it, a peer's entries pa
   assert.equal(l.counters.rejectedEntries.quota_exceeded, 1);
   await l.stop();
 });
+
+Deno.test("after a large write, later writes go out as deltas that signed peers merge and off peers ignore", async () => {
+  const sent: Uint8Array[] = [];
+  const a = await createLedger({
+    identity: await generateIdentity(),
+    mode: "enforce",
+    send: (m) => void sent.push(m),
+    broadcastIntervalMs: 0,
+  });
+  const b = await createLedger({ identity: await generateIdentity(), mode: "enforce" });
+  const off = await createLedger({});
+  const big: Record<string, string> = {};
+  for (let i = 0; i < 50; i++) big[`k${i}`] = "x".repeat(10_000);
+  await a.add("notes", big);
+  await a.add("notes", { small: 1 });
+  await a.add("notes", { small: 2 });
+  for (let i = 0; i < 100 && sent.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(sent.length, 3);
+  const kinds = await Promise.all(sent.map(async (m) => (await decodeMessage(m)).kind));
+  assert.deepEqual(kinds, ["block", "delta", "delta"]);
+  assert.ok(sent[2].length < sent[0].length / 10, `${sent[2].length} vs ${sent[0].length}`);
+  assert.equal(a.counters.deltasSent, 2);
+  for (const m of sent) await b.receive(m);
+  assert.equal(b.getKey("notes", "small"), "2");
+  assert.equal(b.getKey("notes", "k49"), a.getKey("notes", "k49"));
+  assert.equal(b.counters.deltasReceived, 2);
+  // An off-mode ledger adopts whole blocks only: a delta (index 0, no hash) never replaces it.
+  await off.receive(sent[0]);
+  await off.receive(sent[2]);
+  assert.equal(off.getKey("notes", "k0"), a.getKey("notes", "k0"));
+  assert.equal(off.getKey("notes", "small"), undefined);
+  for (const l of [a, b, off]) await l.stop();
+});
