@@ -74,7 +74,13 @@ import { MemoryStore } from "./store_memory.ts";
 import { DEFAULT_TIME_BOUNDS, entriesToRedate, type TimeBounds } from "./time_bounds.ts";
 import { ViolationLog } from "./violation_log.ts";
 import { Slicer } from "../util/slicer.ts";
-import { decodeMessage, DEFAULT_MESSAGE_LIMITS, type Digest, type MessageLimits } from "./wire.ts";
+import {
+  decodeMessage,
+  DEFAULT_MESSAGE_LIMITS,
+  type DeltaHead,
+  type Digest,
+  type MessageLimits,
+} from "./wire.ts";
 
 export type { Job } from "./jobs.ts";
 export { versionAfter } from "./entry.ts";
@@ -613,7 +619,9 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       outcome = await this.#exclusive(async () => {
         if (this.#stopped) return { result: { kind: "stopped" } as const };
         if (message.kind === "digest") return { result: await this.#onDigest(message.digest) };
-        if (message.kind === "delta") return await this.#onDelta(message.block, from);
+        if (message.kind === "delta") {
+          return await this.#onDelta(message.block, from, message.head);
+        }
         return await this.#onBlock(message.block, from);
       });
     } catch (e) {
@@ -651,15 +659,20 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
   async #onDelta(
     block: Block,
     from: string,
+    head: DeltaHead | undefined,
   ): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
     this.#counters.deltasReceived++;
     if (this.mode === "off") return { result: { kind: "block", changed: false } };
-    const { saved } = await this.#mergeBlock(block, from);
+    const { saved } = await this.#mergeBlock(block, from, head);
     if (saved) this.#counters.blocksApplied++;
     return { result: { kind: "block", changed: saved !== undefined }, saved };
   }
 
-  async #mergeBlock(block: Block, from: string): Promise<{ saved?: Promise<void> }> {
+  async #mergeBlock(
+    block: Block,
+    from: string,
+    deltaHead?: DeltaHead,
+  ): Promise<{ saved?: Promise<void> }> {
     const last = this.#last;
     const toVerify = entriesToVerify(last.storage, block.storage, this.#registry);
     const { valid, checked, cached, skipped } = await this.#signatures.check(toVerify);
@@ -696,12 +709,15 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     for (const [reason, n] of merged.ignored) this.#count(this.#counters.ignoredEntries, reason, n);
     // Once two ledgers hold the same entries, both keep the higher-ranked of their blocks, so
     // every ledger ends on the same head (Go leaves each node on its own merge blocks).
-    const adoptable = better(block, last) && sameStorage(merged.storage, block.storage) &&
-      await hashIsValid(block);
+    // A delta names its sender's head: once our entries are the sender's, they hash to it.
+    const candidate = deltaHead ? { ...deltaHead, storage: merged.storage } : block;
+    const adoptable = better(candidate, last) &&
+      (deltaHead !== undefined || sameStorage(merged.storage, block.storage)) &&
+      await hashIsValid(candidate);
     if (!merged.changed) {
-      return adoptable ? { saved: this.#install(block, "adopt", false) } : {};
+      return adoptable ? { saved: this.#install(candidate, "adopt", false) } : {};
     }
-    const next = adoptable ? block : await nextBlock(last, merged.storage, nowNs);
+    const next = adoptable ? candidate : await nextBlock(last, merged.storage, nowNs);
     return { saved: this.#install(next, "merge", true) };
   }
 

@@ -256,7 +256,10 @@ export class SyncSender {
     this.#c.counters.deltasSent++;
     // Index 0 and no hash: a Go node in ownership off (whole-block adoption) never adopts it.
     this.#enqueue(
-      encodeDeltaMessage({ index: 0, timestamp: head.timestamp, storage, hash: "", prevHash: "" }),
+      encodeDeltaMessage(
+        { index: 0, timestamp: head.timestamp, storage, hash: "", prevHash: "" },
+        head,
+      ),
     );
   }
 

@@ -27,7 +27,7 @@ import {
   encodeBlock,
   MAX_BLOCK_INDEX,
 } from "./block.ts";
-import { JsonNumber, JsonObject, parseJsonSliced } from "./json.ts";
+import { JsonNumber, JsonObject, type JsonValue, parseJsonSliced } from "./json.ts";
 import { DEFAULT_INFLATE_LIMITS, type InflateLimits, inflationCap } from "./limits.ts";
 
 /** The one member of a digest message; no Go block has it, and Go skips it as unknown. */
@@ -67,10 +67,21 @@ export interface Digest {
   readonly contentHash: string;
 }
 
+/**
+ * The sender's head when it sent a delta: a receiver whose entries then hash to it takes that
+ * block as its own, so that heads converge as with full blocks.
+ */
+export interface DeltaHead {
+  readonly index: number;
+  readonly timestamp: string;
+  readonly hash: string;
+  readonly prevHash: string;
+}
+
 /** A decoded ledger message. */
 export type LedgerMessage =
   | { readonly kind: "block"; readonly block: Block }
-  | { readonly kind: "delta"; readonly block: Block }
+  | { readonly kind: "delta"; readonly block: Block; readonly head?: DeltaHead }
   | { readonly kind: "digest"; readonly digest: Digest };
 
 /**
@@ -224,8 +235,24 @@ export async function decodeMessage(
     return { kind: "digest", digest: { index: Number(index.text), hash, contentHash } };
   }
   const block = await decodeBlockSliced(json, limits, slicer);
-  const delta = json instanceof JsonObject && json.entries.some(([name]) => name === DELTA_MARKER);
-  return delta ? { kind: "delta", block } : { kind: "block", block };
+  const marker = json instanceof JsonObject
+    ? json.entries.findLast(([name]) => name === DELTA_MARKER)
+    : undefined;
+  if (marker === undefined) return { kind: "block", block };
+  return { kind: "delta", block, head: deltaHead(marker[1]) };
+}
+
+/** The head a delta names (`[index, timestamp, hash, prevHash]`), when well formed. */
+function deltaHead(v: JsonValue): DeltaHead | undefined {
+  if (!Array.isArray(v) || v.length !== 4) return undefined;
+  const [index, timestamp, hash, prevHash] = v;
+  if (
+    !(index instanceof JsonNumber) || !/^(0|[1-9][0-9]{0,15})$/.test(index.text) ||
+    Number(index.text) > MAX_BLOCK_INDEX || typeof timestamp !== "string" ||
+    timestamp.length > DEFAULT_BLOCK_LIMITS.maxTimestampLength || typeof hash !== "string" ||
+    !HEX64.test(hash) || typeof prevHash !== "string" || !(prevHash === "" || HEX64.test(prevHash))
+  ) return undefined;
+  return { index: Number(index.text), timestamp, hash, prevHash };
 }
 
 /**
@@ -246,12 +273,13 @@ export async function encodeBlockMessage(block: Block): Promise<Uint8Array> {
  *
  * @example
  * ```ts
- * const bytes = await encodeDeltaMessage({ ...genesisBlock(0n), storage: changed });
+ * const bytes = await encodeDeltaMessage({ ...genesisBlock(0n), storage: changed }, head);
  * ```
  */
-export async function encodeDeltaMessage(block: Block): Promise<Uint8Array> {
+export async function encodeDeltaMessage(block: Block, head: DeltaHead): Promise<Uint8Array> {
   const full = encodeBlock(block);
-  return await gzip(new TextEncoder().encode(`{"${DELTA_MARKER}":true,${full.slice(1)}`));
+  const named = JSON.stringify([head.index, head.timestamp, head.hash, head.prevHash]);
+  return await gzip(new TextEncoder().encode(`{"${DELTA_MARKER}":${named},${full.slice(1)}`));
 }
 
 /**

@@ -300,6 +300,7 @@ Deno.test("after a large write, later writes go out as deltas that signed peers 
   assert.equal(b.getKey("notes", "small"), "2");
   assert.equal(b.getKey("notes", "k49"), a.getKey("notes", "k49"));
   assert.equal(b.counters.deltasReceived, 2);
+  assert.equal(b.lastBlock().hash, a.lastBlock().hash, "a delta names its head: heads converge");
   // An off-mode ledger adopts whole blocks only: a delta (index 0, no hash) never replaces it.
   await off.receive(sent[0]);
   await off.receive(sent[2]);
