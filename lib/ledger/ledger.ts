@@ -63,8 +63,15 @@ export const DEFAULT_OWNERSHIP_TTL_MS = 480_000;
 export const DEFAULT_TOMBSTONE_TTL_MS = 2_700_000;
 /** Longest random wait before answering a peer whose head differs (lets one peer answer for all). */
 export const DEFAULT_REPLY_DELAY_MS = 500;
-/** How long the same (their head, our head) divergence is not answered again. */
+/**
+ * The same (their head, our head) divergence is answered again after 2 s, then after twice as
+ * long each time, up to this: a reply lost on the way (a peer whose gossip link was down, a
+ * topic rotating under it) is made good within seconds, and a peer that cannot use our block
+ * is answered only once a minute.
+ */
 export const DEFAULT_DIVERGENCE_BACKOFF_MS = 60_000;
+/** First wait before the same divergence is answered again. */
+export const DIVERGENCE_RETRY_FIRST_MS = 2_000;
 
 /** Broadcasts bytes to every peer (the hub seals and publishes them on the main topic). */
 export type SendFunction = (bytes: Uint8Array) => void | Promise<void>;
@@ -102,7 +109,7 @@ export interface LedgerOptions {
   quiet?: boolean;
   /** Upper bound of the random delay before a reply; default 500 ms. */
   replyDelayMs?: number;
-  /** Same-divergence reply backoff; default 60 000 ms. */
+  /** Longest wait before the same divergence is answered again; default 60 000 ms. */
   divergenceBackoffMs?: number;
 }
 
@@ -245,7 +252,8 @@ export class Ledger extends EventTarget {
   #fullCache?: { hash: string; bytes: Promise<Uint8Array> };
   #contentCache?: { storage: Storage; hash: Promise<string> };
   #reply?: { timer: unknown; key: string };
-  #answered = new Map<string, number>();
+  /** Divergences answered: when last, and how many times in a row. */
+  #answered = new Map<string, { at: number; times: number }>();
   #warned = new Set<string>();
   #jobs = new Set<Job>();
   #stopped = false;
@@ -670,19 +678,26 @@ export class Ledger extends EventTarget {
 
   #scheduleReply(key: string): void {
     if (this.#reply || this.#stopped) return;
-    const answeredAt = this.#answered.get(key);
-    if (answeredAt !== undefined && this.#now() - answeredAt < this.#backoffMs) {
+    const answered = this.#answered.get(key);
+    if (answered !== undefined && this.#now() - answered.at < this.#retryAfter(answered.times)) {
       this.#counters.repliesSuppressed++;
       return;
     }
     const timer = this.#clock.setTimeout(() => {
       this.#reply = undefined;
       if (this.#answered.size >= 1024) this.#answered.clear();
-      this.#answered.set(key, this.#now());
+      // A divergence seen again long after its last answer starts over at the first wait.
+      const recent = answered !== undefined && this.#now() - answered.at < 2 * this.#backoffMs;
+      this.#answered.set(key, { at: this.#now(), times: recent ? answered.times + 1 : 1 });
       this.#counters.repliesSent++;
       this.#sendFull();
     }, this.#random() * this.#replyDelayMs);
     this.#reply = { timer, key };
+  }
+
+  /** How long a divergence answered `times` times in a row waits before the next answer. */
+  #retryAfter(times: number): number {
+    return Math.min(this.#backoffMs, DIVERGENCE_RETRY_FIRST_MS * 2 ** Math.min(times - 1, 30));
   }
 
   #cancelReply(): void {

@@ -281,3 +281,44 @@ Deno.test("two nodes writing one open-bucket key in the same instant end on the 
     }
   }
 });
+
+Deno.test("a peer left on a lower head with the same entries is answered again after 2 s, 4 s, 8 s… up to a minute", async () => {
+  const { FakeClock } = await import("../helpers/fake_clock.ts");
+  const { encodeDigest } = await import("../../lib/ledger/wire.ts");
+  const { DIVERGENCE_RETRY_FIRST_MS } = await import("../../lib/ledger/ledger.ts");
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  const sentAt: number[] = [];
+  const ledger = await createLedger({
+    identity: await generateIdentity(),
+    mode: "enforce",
+    clock,
+    replyDelayMs: 100,
+    send: () => void sentAt.push(clock.now()),
+  });
+  await ledger.add("chaos", { k: "v" });
+  await clock.advance(0);
+  sentAt.length = 0;
+  // The peer holds our entries on a lower head and never takes our block (its replies are
+  // lost): it keeps sending the same digest every second.
+  const digest = await encodeDigest({
+    index: 0,
+    hash: "0".repeat(64),
+    contentHash: await ledger.contentHash(),
+  });
+  const t0 = clock.now();
+  for (let s = 0; s < 130; s++) {
+    await ledger.receive(digest);
+    await clock.advance(1_000);
+  }
+  const at = sentAt.map((t) => (t - t0) / 1000);
+  // Answers at about 0, 2, 6, 14, 30, 62, 122 s (waits 2, 4, 8, 16, 32, then 60 s).
+  assert.equal(at.length, 7, `answers at ${at} s`);
+  const gaps = at.slice(1).map((t, i) => t - at[i]);
+  for (const [i, gap] of gaps.entries()) {
+    const wait = Math.min(60, DIVERGENCE_RETRY_FIRST_MS / 1000 * 2 ** i);
+    assert.ok(gap >= wait && gap <= wait + 1.5, `gap ${i}: ${gap} s (answers at ${at} s)`);
+  }
+  assert.equal(ledger.counters.repliesSent, 7);
+  await ledger.stop();
+  assert.equal(clock.pending, 0);
+});
