@@ -1,4 +1,7 @@
-/** DHCP over the ledger (Go `--dhcp`): the leader of the nodes without an address hands one out. */
+/**
+ * DHCP over the ledger (Go `--dhcp`): the leader of the nodes without an address takes one, and
+ * (beyond Go) offers one to each of the others, so nodes joining together are served in one turn.
+ */
 import { BUCKETS } from "../ledger/policy.ts";
 import type { Job, Ledger } from "../ledger/ledger.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
@@ -69,11 +72,31 @@ export function nextFreeIP(base: string, used: readonly string[]): string {
   throw new EdgeVpnError("DHCP_EXHAUSTED", `No free address left in ${formatIPv4(network)}/24`);
 }
 
+/** Key of the leader's offers in the `dhcp` bucket (Go reads only `leader` there). */
+export const OFFERS_KEY = "offers";
+/** Most offers one value may carry (a /24 has 253 host addresses). */
+export const MAX_OFFERS = 256;
+
+/**
+ * Addresses the leader hands to the other nodes without one, so that nodes joining together
+ * take theirs in one turn instead of one leader turn each (`dhcp/offers`; an extension Go
+ * nodes ignore).
+ */
+export interface DhcpOffers {
+  /** The peer that made them; they count only while it holds `dhcp/leader`. */
+  leader: string;
+  /** Peer ID → address. */
+  addresses: ReadonlyMap<string, string>;
+}
+
 /** What one DHCP round decides. */
 export type DhcpDecision =
   | { action: "wait"; why: string }
   | { action: "lead" }
-  | { action: "allocate"; address: string };
+  /** The leader's own address, and the offers to write first (empty: none to write). */
+  | { action: "allocate"; address: string; offers: ReadonlyMap<string, string> }
+  /** An address the leader offered us. */
+  | { action: "accept"; address: string };
 
 /** The ledger view one DHCP round needs. */
 export interface DhcpView {
@@ -84,12 +107,23 @@ export interface DhcpView {
   machines: ReadonlyMap<string, string>;
   /** Current `dhcp/leader` value (a peer ID), if any. */
   lead: string | undefined;
+  /** Current `dhcp/offers` value, if any. */
+  offers?: DhcpOffers;
   base: string;
 }
 
 /**
  * One round of Go's DHCP (pure): among alive nodes without an address, the FNV leader claims
- * `dhcp/leader`; the node named there allocates the next address.
+ * `dhcp/leader`; the node named there allocates the next address. Beyond Go, the leader also
+ * offers an address to every other node without one, in the election's order, and a node that
+ * finds an offer for itself from the current leader takes it.
+ *
+ * Addresses go by rank in the election (highest FNV-1a first): the node of rank `i` gets the
+ * `i`-th free address, counting neither the machines' addresses nor those offered and not yet
+ * taken. A node that holds the leadership while another should (their views of the alive nodes
+ * differed when they claimed it) therefore never picks the address the elected leader picks for
+ * itself, and two leaders with the same view offer the same addresses. Offers carry over from
+ * one leader to the next while their node is alive and has no machine.
  *
  * @example
  * ```ts
@@ -99,6 +133,12 @@ export interface DhcpView {
  */
 export function dhcpDecision(view: DhcpView): DhcpDecision {
   const owners = new Set(view.machines.values());
+  const offered = view.offers?.leader === view.lead
+    ? view.offers?.addresses.get(view.self)
+    : undefined;
+  if (offered !== undefined && isOfferable(view, offered, view.self)) {
+    return { action: "accept", address: offered };
+  }
   const withoutAddress = view.alive.filter((p) => !owners.has(p));
   if (view.alive.length <= 1) return { action: "wait", why: "alone" };
   if (withoutAddress.length === 0) {
@@ -112,18 +152,44 @@ export function dhcpDecision(view: DhcpView): DhcpDecision {
     return { action: "lead" };
   }
   if (view.lead !== view.self) return { action: "wait", why: "leadership not settled" };
-  // A node that holds the leadership while another should (their views of the alive nodes
-  // differed when they claimed it) may be allocating at the same moment as that one: each
-  // skips one free address per node ranked before it in the election, so that two concurrent
-  // leaders never pick the same address. The elected leader, rank 0, picks as Go does.
-  const rank = Math.max(0, electionOrder(withoutAddress).indexOf(view.self));
+  const plan = assignAddresses(view, withoutAddress);
+  const address = plan.get(view.self)!;
+  plan.delete(view.self);
+  return { action: "allocate", address, offers: plan };
+}
+
+/**
+ * Addresses for `nodes` (all without one): offers still pending keep theirs, the others get
+ * successive free addresses in the election's order.
+ */
+function assignAddresses(view: DhcpView, nodes: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
   const used = [...view.machines.keys()];
-  let address = nextFreeIP(view.base, used);
-  for (let i = 0; i < rank; i++) {
-    used.push(address);
-    address = nextFreeIP(view.base, used);
+  const pending = new Set<string>();
+  for (const [peer, address] of view.offers?.addresses ?? []) {
+    if (nodes.includes(peer) && !pending.has(address) && isOfferable(view, address, peer)) {
+      out.set(peer, address);
+      pending.add(address);
+      used.push(address);
+    }
   }
-  return { action: "allocate", address };
+  for (const node of electionOrder(nodes)) {
+    if (out.has(node)) continue;
+    const address = nextFreeIP(view.base, used);
+    out.set(node, address);
+    used.push(address);
+  }
+  return out;
+}
+
+/** True when `address` is a host address of the base's /24 that no other machine holds. */
+function isOfferable(view: DhcpView, address: string, peer: string): boolean {
+  const n = parseIPv4(address);
+  const base = parseIPv4(view.base);
+  if (n === null || base === null || formatIPv4(n) !== address) return false;
+  if (((n ^ base) & 0xffffff00) !== 0 || (n & 0xff) === 0 || (n & 0xff) === 0xff) return false;
+  const owner = view.machines.get(address);
+  return owner === undefined || owner === peer;
 }
 
 /** `nodes` in the order Go's {@link leader} prefers them: highest FNV-1a hash first. */
@@ -134,9 +200,48 @@ function electionOrder(nodes: readonly string[]): string[] {
     .map((e) => e.node);
 }
 
+/**
+ * Reads a `dhcp/offers` value (JSON text from the ledger): `{"Leader": peer, "Addresses":
+ * {peer: address}}`. Anything else, or more than {@link MAX_OFFERS} offers, is no offer.
+ *
+ * @example
+ * ```ts
+ * parseOffers('{"Leader":"a","Addresses":{"b":"10.1.0.2"}}')?.addresses.get("b"); // "10.1.0.2"
+ * ```
+ */
+export function parseOffers(text: string | undefined): DhcpOffers | undefined {
+  if (text === undefined || text.length > MAX_OFFERS * 128) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const { Leader, Addresses } = v as { Leader?: unknown; Addresses?: unknown };
+  if (typeof Leader !== "string" || typeof Addresses !== "object" || Addresses === null) {
+    return undefined;
+  }
+  const entries = Object.entries(Addresses);
+  if (entries.length > MAX_OFFERS) return undefined;
+  const addresses = new Map<string, string>();
+  for (const [peer, address] of entries) {
+    if (typeof address === "string" && parseIPv4(address) !== null) addresses.set(peer, address);
+  }
+  return { leader: Leader, addresses };
+}
+
+/** The `dhcp/offers` value of `leader` (see {@link parseOffers}). */
+export function offersValue(
+  leader: string,
+  addresses: ReadonlyMap<string, string>,
+): { Leader: string; Addresses: Record<string, string> } {
+  return { Leader: leader, Addresses: Object.fromEntries(addresses) };
+}
+
 /** The ledger calls DHCP makes. */
 export type DhcpLedger =
-  & Pick<Ledger, "availableNodes" | "currentData" | "getKey" | "persist">
+  & Pick<Ledger, "add" | "availableNodes" | "currentData" | "getKey" | "persist">
   & Partial<Pick<Ledger, "addEventListener" | "removeEventListener">>;
 
 /** Options of {@link obtainAddress}. */
@@ -185,6 +290,7 @@ export async function obtainAddress(
       alive: ledger.availableNodes(options.aliveWindowMs ?? DHCP_ALIVE_WINDOW_MS),
       machines,
       lead: lead === undefined ? undefined : jsonString(lead),
+      offers: parseOffers(ledger.getKey(BUCKETS.dhcp, OFFERS_KEY)),
       base: options.base,
     };
   };
@@ -199,6 +305,10 @@ export async function obtainAddress(
       owner,
     });
   }
+  const saveLease = async (address: string) => {
+    await Deno.mkdir(options.leaseDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(leasePath, new TextEncoder().encode(address), { mode: 0o600 });
+  };
   let claim: Job | undefined;
   let lastWhy = "";
   let leadingSince: number | undefined;
@@ -217,13 +327,26 @@ export async function obtainAddress(
         action: decision.action,
       });
       let pause = options.pollMs ?? DHCP_POLL_MS;
+      if (decision.action === "accept") {
+        await saveLease(decision.address);
+        log.info("obtained a DHCP address offered by the leader", {
+          address: decision.address,
+          leader: seen.lead,
+        });
+        return decision.address;
+      }
       if (decision.action === "allocate") {
         leadingSince ??= Date.now();
         if (Date.now() - leadingSince >= settleMs) {
-          await Deno.mkdir(options.leaseDir, { recursive: true, mode: 0o700 });
-          await writeFileAtomic(leasePath, new TextEncoder().encode(decision.address), {
-            mode: 0o600,
-          });
+          // The offers go out before our own machine entry: whoever sees that entry (and so
+          // becomes the next leader) sees the addresses already offered.
+          if (decision.offers.size > 0) {
+            await ledger.add(BUCKETS.dhcp, {
+              [OFFERS_KEY]: offersValue(self, decision.offers),
+            });
+            log.info("offered DHCP addresses", { offers: decision.offers.size });
+          }
+          await saveLease(decision.address);
           log.info("obtained a DHCP address", { address: decision.address });
           return decision.address;
         }

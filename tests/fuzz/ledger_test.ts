@@ -1,6 +1,7 @@
 /** Fuzzing of the ledger's parsers of peer bytes: gzip blocks and digests, JSON, blocks, entries, values. */
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
+import { MAX_OFFERS, parseOffers } from "../../lib/dhcp/dhcp.ts";
 import { decodeBlock, encodeBlock } from "../../lib/ledger/block.ts";
 import { decodeEntry, type Entry } from "../../lib/ledger/entry.ts";
 import { parseJson } from "../../lib/ledger/json.ts";
@@ -110,9 +111,16 @@ fuzz({
 });
 
 fuzz({
-  name: "ledger values read by the node (machines, health, owners)",
+  name: "ledger values read by the node (machines, health, owners, DHCP offers)",
   arbitrary: fc.oneof(
     jsonish,
+    fc.record({
+      Leader: fc.oneof(fc.string(), fc.jsonValue()),
+      Addresses: fc.oneof(
+        fc.dictionary(fc.string(), fc.oneof(fc.ipV4(), fc.jsonValue()), { maxKeys: 300 }),
+        fc.jsonValue(),
+      ),
+    }).map((o) => JSON.stringify(o)),
     fc.record({ PeerID: fc.jsonValue(), Address: fc.jsonValue() }).map((o) => JSON.stringify(o)),
     fc.date({ noInvalidDate: true }).map((d) => JSON.stringify(d.toISOString())),
     fc.stringMatching(/^"[0-9]{1,6}-[0-9]{1,3}-[0-9]{1,3}T[0-9:.]{0,20}(Z|[+-][0-9:]{0,6})"$/),
@@ -121,5 +129,7 @@ fuzz({
     peerIdOfMachine(value);
     heartbeatTime(value);
     ownerFromPeerIdField("k", value);
+    const offers = parseOffers(value);
+    if (offers) assert.ok(offers.addresses.size <= MAX_OFFERS);
   },
 });
