@@ -2,14 +2,21 @@
  * DHCP over the ledger (Go `--dhcp`): the leader of the nodes without an address takes one, and
  * (beyond Go) offers one to each of the others, so nodes joining together are served in one turn.
  */
-import { BUCKETS } from "../ledger/policy.ts";
+import {
+  BUCKETS,
+  DHCP_OFFERS_KEY,
+  dhcpCodec,
+  type DhcpOffers,
+  dhcpOffersCodec,
+  peerIdOf,
+} from "../ledger/buckets.ts";
 import type { Job, Ledger } from "../ledger/ledger.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
 import { fnv1a32, leader } from "../util/leader.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
-import { formatIPv4, parseIPv4 } from "../vpn/packet.ts";
+import { cidrHosts, cidrNetwork, formatCidr, formatIPv4, parseCidr, parseIPv4 } from "../net/ip.ts";
 
 /** Nodes count as alive for DHCP when their heartbeat is younger than this (Go: 15 min). */
 export const DHCP_ALIVE_WINDOW_MS = 15 * 60_000;
@@ -55,38 +62,22 @@ export function nextIP(base: string, used: readonly string[]): string {
  * ```
  */
 export function nextFreeIP(base: string, used: readonly string[]): string {
-  const baseNumber = parseIPv4(base);
-  if (baseNumber === null) {
+  const subnet = parseCidr(`${base}/${DHCP_PREFIX}`);
+  const hosts = subnet === null ? null : cidrHosts(subnet);
+  if (subnet === null || hosts === null) {
     throw new UsageError("BAD_FLAG", `--address: DHCP needs an IPv4 base address, got ${base}`);
   }
-  const network = (baseNumber & 0xffffff00) >>> 0;
   const taken = new Set(used.map(parseIPv4).filter((n): n is number => n !== null));
-  const isFreeHost = (n: number) =>
-    ((n & 0xffffff00) >>> 0) === network && (n & 0xff) !== 0 && (n & 0xff) !== 0xff &&
-    !taken.has(n);
+  const isFreeHost = (n: number) => n >= hosts.first && n <= hosts.last && !taken.has(n);
   const goChoice = parseIPv4(nextIP(base, used));
   if (goChoice !== null && isFreeHost(goChoice)) return formatIPv4(goChoice);
-  for (let host = 1; host < 0xff; host++) {
-    if (isFreeHost((network | host) >>> 0)) return formatIPv4((network | host) >>> 0);
+  for (let n = hosts.first; n <= hosts.last; n++) {
+    if (isFreeHost(n)) return formatIPv4(n);
   }
-  throw new EdgeVpnError("DHCP_EXHAUSTED", `No free address left in ${formatIPv4(network)}/24`);
-}
-
-/** Key of the leader's offers in the `dhcp` bucket (Go reads only `leader` there). */
-export const OFFERS_KEY = "offers";
-/** Most offers one value may carry (a /24 has 253 host addresses). */
-export const MAX_OFFERS = 256;
-
-/**
- * Addresses the leader hands to the other nodes without one, so that nodes joining together
- * take theirs in one turn instead of one leader turn each (`dhcp/offers`; an extension Go
- * nodes ignore).
- */
-export interface DhcpOffers {
-  /** The peer that made them; they count only while it holds `dhcp/leader`. */
-  leader: string;
-  /** Peer ID → address. */
-  addresses: ReadonlyMap<string, string>;
+  throw new EdgeVpnError(
+    "DHCP_EXHAUSTED",
+    `No free address left in ${formatCidr(cidrNetwork(subnet))}`,
+  );
 }
 
 /** What one DHCP round decides. */
@@ -133,8 +124,8 @@ export interface DhcpView {
  */
 export function dhcpDecision(view: DhcpView): DhcpDecision {
   const owners = new Set(view.machines.values());
-  const offered = view.offers?.leader === view.lead
-    ? view.offers?.addresses.get(view.self)
+  const offered = view.offers?.Leader === view.lead
+    ? view.offers?.Addresses.get(view.self)
     : undefined;
   if (offered !== undefined && isOfferable(view, offered, view.self)) {
     return { action: "accept", address: offered };
@@ -166,7 +157,7 @@ function assignAddresses(view: DhcpView, nodes: readonly string[]): Map<string, 
   const out = new Map<string, string>();
   const used = [...view.machines.keys()];
   const pending = new Set<string>();
-  for (const [peer, address] of view.offers?.addresses ?? []) {
+  for (const [peer, address] of view.offers?.Addresses ?? []) {
     if (nodes.includes(peer) && !pending.has(address) && isOfferable(view, address, peer)) {
       out.set(peer, address);
       pending.add(address);
@@ -185,9 +176,10 @@ function assignAddresses(view: DhcpView, nodes: readonly string[]): Map<string, 
 /** True when `address` is a host address of the base's /24 that no other machine holds. */
 function isOfferable(view: DhcpView, address: string, peer: string): boolean {
   const n = parseIPv4(address);
-  const base = parseIPv4(view.base);
-  if (n === null || base === null || formatIPv4(n) !== address) return false;
-  if (((n ^ base) & 0xffffff00) !== 0 || (n & 0xff) === 0 || (n & 0xff) === 0xff) return false;
+  const subnet = parseCidr(`${view.base}/${DHCP_PREFIX}`);
+  const hosts = subnet === null ? null : cidrHosts(subnet);
+  if (n === null || hosts === null || formatIPv4(n) !== address) return false;
+  if (n < hosts.first || n > hosts.last) return false;
   const owner = view.machines.get(address);
   return owner === undefined || owner === peer;
 }
@@ -198,45 +190,6 @@ function electionOrder(nodes: readonly string[]): string[] {
     .map((node, i) => ({ node, i, hash: fnv1a32(node) }))
     .sort((a, b) => b.hash - a.hash || a.i - b.i)
     .map((e) => e.node);
-}
-
-/**
- * Reads a `dhcp/offers` value (JSON text from the ledger): `{"Leader": peer, "Addresses":
- * {peer: address}}`. Anything else, or more than {@link MAX_OFFERS} offers, is no offer.
- *
- * @example
- * ```ts
- * parseOffers('{"Leader":"a","Addresses":{"b":"10.1.0.2"}}')?.addresses.get("b"); // "10.1.0.2"
- * ```
- */
-export function parseOffers(text: string | undefined): DhcpOffers | undefined {
-  if (text === undefined || text.length > MAX_OFFERS * 128) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== "object" || v === null) return undefined;
-  const { Leader, Addresses } = v as { Leader?: unknown; Addresses?: unknown };
-  if (typeof Leader !== "string" || typeof Addresses !== "object" || Addresses === null) {
-    return undefined;
-  }
-  const entries = Object.entries(Addresses);
-  if (entries.length > MAX_OFFERS) return undefined;
-  const addresses = new Map<string, string>();
-  for (const [peer, address] of entries) {
-    if (typeof address === "string" && parseIPv4(address) !== null) addresses.set(peer, address);
-  }
-  return { leader: Leader, addresses };
-}
-
-/** The `dhcp/offers` value of `leader` (see {@link parseOffers}). */
-export function offersValue(
-  leader: string,
-  addresses: ReadonlyMap<string, string>,
-): { Leader: string; Addresses: Record<string, string> } {
-  return { Leader: leader, Addresses: Object.fromEntries(addresses) };
 }
 
 /** The ledger calls DHCP makes. */
@@ -285,12 +238,13 @@ export async function obtainAddress(
       if (owner) machines.set(ip, owner);
     }
     const lead = ledger.getKey(BUCKETS.dhcp, "leader");
+    const offersText = ledger.getKey(BUCKETS.dhcp, DHCP_OFFERS_KEY);
     return {
       self,
       alive: ledger.availableNodes(options.aliveWindowMs ?? DHCP_ALIVE_WINDOW_MS),
       machines,
-      lead: lead === undefined ? undefined : jsonString(lead),
-      offers: parseOffers(ledger.getKey(BUCKETS.dhcp, OFFERS_KEY)),
+      lead: lead === undefined ? undefined : dhcpCodec.parse(lead) || undefined,
+      offers: offersText === undefined ? undefined : dhcpOffersCodec.parse(offersText),
       base: options.base,
     };
   };
@@ -342,7 +296,10 @@ export async function obtainAddress(
           // becomes the next leader) sees the addresses already offered.
           if (decision.offers.size > 0) {
             await ledger.add(BUCKETS.dhcp, {
-              [OFFERS_KEY]: offersValue(self, decision.offers),
+              [DHCP_OFFERS_KEY]: dhcpOffersCodec.value({
+                Leader: self,
+                Addresses: decision.offers,
+              }),
             });
             log.info("offered DHCP addresses", { offers: decision.offers.size });
           }
@@ -383,24 +340,6 @@ async function readLease(path: string, log: Logger): Promise<string | undefined>
     return undefined;
   }
   return text;
-}
-
-function peerIdOf(valueText: string): string | undefined {
-  try {
-    const v = JSON.parse(valueText);
-    return typeof v?.PeerID === "string" ? v.PeerID : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function jsonString(text: string): string | undefined {
-  try {
-    const v = JSON.parse(text);
-    return typeof v === "string" ? v : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -21,19 +21,12 @@
 import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import { type GossipStreamInternals, gossipStreams } from "./workarounds.ts";
 
 /** The ping protocol: every libp2p node (ours and Go's) serves it. */
 const PROBE_PROTOCOL = "/ipfs/ping/1.0.0";
 /** How long an older connection has to answer the probe before it is aborted. */
 export const PROBE_TIMEOUT_MS = 10_000;
-
-/** GossipSub 17.1 internals this module relies on. */
-interface GossipInternals {
-  peers: Map<string, PeerId>;
-  streamsOutbound: Map<string, { close(): Promise<void> }>;
-  outboundInflightQueue?: { push(item: { peerId: PeerId; connection: Connection }): void };
-  createOutboundStream(peerId: PeerId, connection: Connection): Promise<void>;
-}
 
 /** What {@link StaleLinks} did, for tests and debugging. */
 export interface StaleLinkCounters {
@@ -61,7 +54,7 @@ export interface StaleLinkCounters {
 export class StaleLinks {
   readonly counters: StaleLinkCounters = { probes: 0, aborted: 0, moved: 0, reopened: 0 };
   readonly #libp2p: Libp2p;
-  readonly #gossip: GossipInternals | undefined;
+  readonly #gossip: GossipStreamInternals | undefined;
   readonly #log: Logger;
   /** The connection each GossipSub outbound stream was opened on. */
   readonly #streamConnection = new WeakMap<object, Connection>();
@@ -73,12 +66,8 @@ export class StaleLinks {
 
   constructor(libp2p: Libp2p, gossip: unknown, logger: Logger = silentLogger) {
     this.#libp2p = libp2p;
-    const g = gossip as Partial<GossipInternals>;
     // Only with the internals where GossipSub 17.1 keeps them; otherwise just the probes.
-    this.#gossip = g.peers instanceof Map && g.streamsOutbound instanceof Map &&
-        typeof g.createOutboundStream === "function"
-      ? g as GossipInternals
-      : undefined;
+    this.#gossip = gossipStreams(gossip);
     this.#log = logger;
   }
 

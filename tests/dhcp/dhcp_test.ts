@@ -1,19 +1,12 @@
 import assert from "node:assert/strict";
 import { generateNetworkConfig } from "../../lib/config/token.ts";
 import { leaseFileName } from "../../lib/crypto/derive.ts";
-import {
-  dhcpDecision,
-  MAX_OFFERS,
-  nextFreeIP,
-  nextIP,
-  obtainAddress,
-  offersValue,
-  parseOffers,
-} from "../../lib/dhcp/dhcp.ts";
+import { dhcpDecision, nextFreeIP, nextIP, obtainAddress } from "../../lib/dhcp/dhcp.ts";
+import { dhcpOffersCodec, MAX_DHCP_OFFERS } from "../../lib/ledger/buckets.ts";
 import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
 import { leader } from "../../lib/util/leader.ts";
 import { createLogger } from "../../lib/util/logger.ts";
-import { formatIPv4 } from "../../lib/vpn/packet.ts";
+import { formatIPv4 } from "../../lib/net/ip.ts";
 
 Deno.test("nextIP follows Go's utils.NextIP vectors", () => {
   assert.equal(nextIP("10.1.1.0", ["1.1.0.1"]), "1.1.0.2");
@@ -72,8 +65,8 @@ Deno.test("nodes take the addresses the current leader offered them, and only th
   const [b, c, d] = alive.filter((p) => p !== lead);
   const machines = new Map([["10.1.0.1", lead]]);
   const offers = {
-    leader: lead,
-    addresses: new Map([[b, "10.1.0.2"], [c, "10.1.0.3"], [d, "10.1.0.4"]]),
+    Leader: lead,
+    Addresses: new Map([[b, "10.1.0.2"], [c, "10.1.0.3"], [d, "10.1.0.4"]]),
   };
   const view = { alive, machines, lead, offers, base: "10.1.0.1" };
   assert.deepEqual(dhcpDecision({ ...view, self: b }), { action: "accept", address: "10.1.0.2" });
@@ -84,7 +77,7 @@ Deno.test("nodes take the addresses the current leader offered them, and only th
   assert.notEqual(dhcpDecision({ ...view, machines: taken, self: c }).action, "accept");
   // Nor an address outside the base's /24, nor its network or broadcast address.
   for (const bad of ["10.2.0.5", "10.1.0.0", "10.1.0.255", "010.1.0.5"]) {
-    const odd = { leader: lead, addresses: new Map([[b, bad]]) };
+    const odd = { Leader: lead, Addresses: new Map([[b, bad]]) };
     assert.notEqual(dhcpDecision({ ...view, offers: odd, self: b }).action, "accept", bad);
   }
   // A new leader keeps the offers still pending and gives the rest fresh addresses.
@@ -93,7 +86,7 @@ Deno.test("nodes take the addresses the current leader offered them, and only th
     alive: [...alive, "peerE"],
     machines: new Map([...machines, ["10.1.0.2", b]]),
     lead: next,
-    offers: { leader: lead, addresses: new Map([[c, "10.1.0.3"], [d, "10.1.0.4"]]) },
+    offers: { Leader: lead, Addresses: new Map([[c, "10.1.0.3"], [d, "10.1.0.4"]]) },
     base: "10.1.0.1",
     self: next,
   });
@@ -106,17 +99,24 @@ Deno.test("nodes take the addresses the current leader offered them, and only th
 });
 
 Deno.test("offers read from the ledger are bounded and well-formed, or none", () => {
-  const ok = parseOffers('{"Leader":"a","Addresses":{"b":"10.1.0.2","c":7,"d":"x"}}');
-  assert.deepEqual(ok, { leader: "a", addresses: new Map([["b", "10.1.0.2"]]) });
-  for (const bad of [undefined, "", "null", "[]", '{"Leader":1}', '{"Leader":"a"}', "{"]) {
-    assert.equal(parseOffers(bad), undefined, String(bad));
+  const parse = (text: string) => dhcpOffersCodec.parse(text);
+  const ok = parse('{"Leader":"a","addresses":{"b":"10.1.0.2","c":7,"d":null}}');
+  assert.deepEqual(ok, { Leader: "a", Addresses: new Map([["b", "10.1.0.2"]]) });
+  for (const bad of ["", "null", "[]", '{"Leader":1}', '{"Leader":"a"}', "{"]) {
+    assert.equal(parse(bad).Addresses.size, 0, bad);
   }
   const many = Object.fromEntries(
-    Array.from({ length: MAX_OFFERS + 1 }, (_, i) => [`p${i}`, "10.1.0.2"]),
+    Array.from({ length: MAX_DHCP_OFFERS + 1 }, (_, i) => [`p${i}`, "10.1.0.2"]),
   );
-  assert.equal(parseOffers(JSON.stringify({ Leader: "a", Addresses: many })), undefined);
-  const value = offersValue("a", new Map([["b", "10.1.0.2"]]));
-  assert.deepEqual(parseOffers(JSON.stringify(value)), ok);
+  assert.deepEqual(parse(JSON.stringify({ Leader: "a", Addresses: many })), {
+    Leader: "",
+    Addresses: new Map(),
+  });
+  assert.equal(
+    dhcpOffersCodec.encode(ok),
+    '{"Leader":"a","Addresses":{"b":"10.1.0.2"}}',
+  );
+  assert.deepEqual(parse(dhcpOffersCodec.encode(ok)), ok);
 });
 
 Deno.test("three nodes get distinct addresses through the ledger and keep them across restarts", async () => {
