@@ -166,6 +166,8 @@ export interface LedgerCounters {
   messagesReceived: number;
   blocksReceived: number;
   digestsReceived: number;
+  /** Better heads with our entries adopted from a digest alone (no full block needed). */
+  headsAdopted: number;
   /** Received blocks that changed our last block. */
   blocksApplied: number;
   /** Whole messages dropped, by reason (`gzip_invalid`, `hash_invalid`, `limit_exceeded`, …). */
@@ -264,6 +266,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     messagesReceived: 0,
     blocksReceived: 0,
     digestsReceived: 0,
+    headsAdopted: 0,
     blocksApplied: 0,
     rejectedMessages: {},
     rejectedEntries: {},
@@ -546,7 +549,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       outcome = await this.#exclusive(async () => {
         if (this.#stopped) return { result: { kind: "stopped" } as const };
         return message.kind === "digest"
-          ? { result: await this.#onDigest(message.digest) }
+          ? await this.#onDigest(message.digest)
           : await this.#onBlock(message.block);
       });
     } catch (e) {
@@ -603,13 +606,37 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     return { saved: this.#install(next, "merge", true) };
   }
 
-  async #onDigest(digest: Digest): Promise<ReceiveResult> {
+  async #onDigest(
+    digest: Digest,
+  ): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
     this.#counters.digestsReceived++;
     // Off mode compares heads only: no content hash to compute.
     const content = this.mode === "off" ? "" : await this.contentHash();
-    const { differs, reply } = replyToDigest(this.mode, this.#last, content, digest);
+    const last = this.#last;
+    // The same entries under a better head: rebuild that block from our storage and adopt it,
+    // as a full block would have us do, without the full block crossing the network.
+    if (
+      this.mode !== "off" && digest.header !== undefined && digest.contentHash === content &&
+      digest.hash !== last.hash && better(digest, last)
+    ) {
+      const block: Block = {
+        index: digest.index,
+        timestamp: digest.header.timestamp,
+        storage: last.storage,
+        prevHash: digest.header.prevHash,
+        hash: digest.hash,
+      };
+      if (await hashIsValid(block)) {
+        this.#counters.headsAdopted++;
+        return {
+          result: { kind: "digest", differs: false },
+          saved: this.#install(block, "adopt", false),
+        };
+      }
+    }
+    const { differs, reply } = replyToDigest(this.mode, last, content, digest);
     if (reply !== undefined && this.#quiet) this.#sync.scheduleReply(reply);
-    return { kind: "digest", differs };
+    return { result: { kind: "digest", differs } };
   }
 
   /** Decides whether a full block from a peer deserves our full block in return. */
@@ -675,7 +702,12 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     if (this.#quiet) {
       const last = this.#last;
       const contentHash = await this.contentHash(last);
-      await this.#sync.sendDigest({ index: last.index, hash: last.hash, contentHash });
+      await this.#sync.sendDigest({
+        index: last.index,
+        hash: last.hash,
+        contentHash,
+        header: { timestamp: last.timestamp, prevHash: last.prevHash },
+      });
     } else {
       this.#sync.sendFull();
     }

@@ -322,3 +322,44 @@ Deno.test("a peer left on a lower head with the same entries is answered again a
   await ledger.stop();
   assert.equal(clock.pending, 0);
 });
+
+Deno.test("a ledger with the same entries takes a better head from a digest alone, no full block crossing", async () => {
+  const { decodeMessage, encodeDigest } = await import("../../lib/ledger/wire.ts");
+  const sent: Uint8Array[][] = [[], []];
+  const make = (i: number) =>
+    generateIdentity().then((identity) =>
+      createLedger({ identity, mode: "enforce", send: (b) => void sent[i].push(b) })
+    );
+  const [a, b] = await Promise.all([make(0), make(1)]);
+  try {
+    await a.add("chaos", { k: "v" });
+    await b.receive(await encodeBlockMessage(a.lastBlock()));
+    assert.equal(b.lastBlock().hash, a.lastBlock().hash);
+    // A moves to a better block with the same entries (as a merge elsewhere would).
+    const better = await nextBlock(a.lastBlock(), a.lastBlock().storage, msToNs(Date.now()));
+    await a.receive(await encodeBlockMessage(better));
+    assert.equal(a.lastBlock().hash, better.hash);
+    sent[0].length = 0;
+    sent[1].length = 0;
+    await a.syncTick();
+    const [digest] = sent[0];
+    assert.equal((await decodeMessage(digest)).kind, "digest");
+    // A digest whose header does not hash to its hash over B's entries is not adopted.
+    const forged = await encodeDigest({
+      index: better.index,
+      hash: better.hash,
+      contentHash: await b.contentHash(),
+      header: { timestamp: "forged", prevHash: better.prevHash },
+    });
+    await b.receive(forged);
+    assert.notEqual(b.lastBlock().hash, better.hash);
+    await b.receive(digest);
+    assert.equal(b.lastBlock().hash, better.hash);
+    assert.equal(b.counters.headsAdopted, 1);
+    await new Promise((r) => setTimeout(r, 600));
+    // B sent no full block: neither to answer the digest nor to ask for A's.
+    assert.equal(b.counters.fullBlocksSent, 0);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
