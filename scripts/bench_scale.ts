@@ -133,16 +133,24 @@ async function scenario(impl: "ours" | "go", token: string): Promise<Row> {
         clearEnv: true,
         stdin: "null",
         stdout: "null",
-        stderr: "null",
+        stderr: "piped",
       }).spawn();
+      // The node's log, for the message when it does not start.
+      const logPath = `${home}/node.log`;
+      const logFile = await Deno.open(logPath, { write: true, create: true, truncate: true });
+      void child.stderr.pipeTo(logFile.writable).catch(() => {});
       const api = `http://127.0.0.1:${apiPort}`;
-      const deadline = Date.now() + 60_000;
+      // Generous: on a machine shared with other work a start can take half a minute.
+      const deadline = Date.now() + 120_000;
       let peerId = "";
       while (!peerId) {
         peerId = await getJson<{ NodeID: string }>(`${api}/api/summary`, 2000)
           .then((s) => s.NodeID, () => "");
         if (!peerId) {
-          if (Date.now() > deadline) throw new Error(`${impl} node ${i} did not start`);
+          if (Date.now() > deadline) {
+            const log = await Deno.readTextFile(logPath).catch(() => "");
+            throw new Error(`${impl} node ${i} did not start:\n${log.slice(-3000)}`);
+          }
           await sleep(100);
         }
       }
