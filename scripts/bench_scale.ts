@@ -57,7 +57,10 @@ function freePort(): number {
   return port;
 }
 
-async function getJson<T>(url: string, timeoutMs = 10_000): Promise<T> {
+/** How long one API request may take: generous, a busy machine answers late (not a measurement). */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+async function getJson<T>(url: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) {
     await res.body?.cancel();
@@ -67,7 +70,7 @@ async function getJson<T>(url: string, timeoutMs = 10_000): Promise<T> {
 }
 
 async function put(url: string): Promise<void> {
-  const res = await fetch(url, { method: "PUT", signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, { method: "PUT", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   await res.body?.cancel();
   if (!res.ok) throw new Error(`PUT ${url}: ${res.status}`);
 }
