@@ -143,7 +143,11 @@ export function dhcpDecision(view: DhcpView): DhcpDecision {
     return { action: "lead" };
   }
   if (view.lead !== view.self) return { action: "wait", why: "leadership not settled" };
-  const plan = assignAddresses(view, withoutAddress);
+  // A leader listed as a machine's owner (its lease was lost) still takes a new address, as Go's.
+  const nodes = withoutAddress.includes(view.self)
+    ? withoutAddress
+    : [view.self, ...withoutAddress];
+  const plan = assignAddresses(view, nodes);
   const address = plan.get(view.self)!;
   plan.delete(view.self);
   return { action: "allocate", address, offers: plan };
@@ -164,10 +168,26 @@ function assignAddresses(view: DhcpView, nodes: readonly string[]): Map<string, 
       used.push(address);
     }
   }
+  const fresh: string[] = [];
   for (const node of electionOrder(nodes)) {
     if (out.has(node)) continue;
-    const address = nextFreeIP(view.base, used);
+    let address: string;
+    try {
+      address = nextFreeIP(view.base, used);
+    } catch (e) {
+      // Fewer free addresses than nodes waiting: the others wait for a later turn, and the
+      // leader takes the last address offered if none is left for it.
+      if (!(e instanceof EdgeVpnError && e.code === "DHCP_EXHAUSTED")) throw e;
+      if (!out.has(view.self)) {
+        const last = fresh.pop();
+        if (last === undefined) throw e;
+        out.set(view.self, out.get(last)!);
+        out.delete(last);
+      }
+      break;
+    }
     out.set(node, address);
+    fresh.push(node);
     used.push(address);
   }
   return out;

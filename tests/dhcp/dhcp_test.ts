@@ -202,3 +202,28 @@ Deno.test("two nodes that both hold the leadership never pick the same address",
     }
   }
 });
+
+Deno.test("a leader already listed as a machine's owner, or short of free addresses, still takes one", () => {
+  const alive = ["peerA", "peerB", "peerC"];
+  const self = leader(alive)!;
+  // Its old machine entry is there (its lease was lost): it takes a new address, as Go's does.
+  const owned = dhcpDecision({
+    self,
+    alive,
+    machines: new Map([["10.1.0.7", self]]),
+    lead: self,
+    base: "10.1.0.1",
+  });
+  assert.equal(owned.action, "allocate");
+  if (owned.action === "allocate") assert.equal(owned.address, "10.1.0.8");
+  // One free host address left in the /24 and three nodes waiting: the leader takes it.
+  const full = new Map<string, string>();
+  for (let host = 1; host <= 253; host++) full.set(`10.1.0.${host}`, `m${host}`);
+  const short = dhcpDecision({ self, alive, machines: full, lead: self, base: "10.1.0.1" });
+  assert.deepEqual(short, { action: "allocate", address: "10.1.0.254", offers: new Map() });
+  full.set("10.1.0.254", "m254");
+  assert.throws(
+    () => dhcpDecision({ self, alive, machines: full, lead: self, base: "10.1.0.1" }),
+    /No free address/,
+  );
+});
