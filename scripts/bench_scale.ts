@@ -57,7 +57,10 @@ function freePort(): number {
   return port;
 }
 
-async function getJson<T>(url: string, timeoutMs = 10_000): Promise<T> {
+/** How long one API request may take: generous, a busy machine answers late (not a measurement). */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+async function getJson<T>(url: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) {
     await res.body?.cancel();
@@ -67,7 +70,7 @@ async function getJson<T>(url: string, timeoutMs = 10_000): Promise<T> {
 }
 
 async function put(url: string): Promise<void> {
-  const res = await fetch(url, { method: "PUT", signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, { method: "PUT", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   await res.body?.cancel();
   if (!res.ok) throw new Error(`PUT ${url}: ${res.status}`);
 }
@@ -133,16 +136,24 @@ async function scenario(impl: "ours" | "go", token: string): Promise<Row> {
         clearEnv: true,
         stdin: "null",
         stdout: "null",
-        stderr: "null",
+        stderr: "piped",
       }).spawn();
+      // The node's log, for the message when it does not start.
+      const logPath = `${home}/node.log`;
+      const logFile = await Deno.open(logPath, { write: true, create: true, truncate: true });
+      void child.stderr.pipeTo(logFile.writable).catch(() => {});
       const api = `http://127.0.0.1:${apiPort}`;
-      const deadline = Date.now() + 60_000;
+      // Generous: on a machine shared with other work a start can take half a minute.
+      const deadline = Date.now() + 120_000;
       let peerId = "";
       while (!peerId) {
         peerId = await getJson<{ NodeID: string }>(`${api}/api/summary`, 2000)
           .then((s) => s.NodeID, () => "");
         if (!peerId) {
-          if (Date.now() > deadline) throw new Error(`${impl} node ${i} did not start`);
+          if (Date.now() > deadline) {
+            const log = await Deno.readTextFile(logPath).catch(() => "");
+            throw new Error(`${impl} node ${i} did not start:\n${log.slice(-3000)}`);
+          }
           await sleep(100);
         }
       }

@@ -1,5 +1,15 @@
-/** DHCP over the ledger (Go `--dhcp`): the leader of the nodes without an address hands one out. */
-import { BUCKETS, dhcpCodec, peerIdOf } from "../ledger/buckets.ts";
+/**
+ * DHCP over the ledger (Go `--dhcp`): the leader of the nodes without an address takes one, and
+ * (beyond Go) offers one to each of the others, so nodes joining together are served in one turn.
+ */
+import {
+  BUCKETS,
+  DHCP_OFFERS_KEY,
+  dhcpCodec,
+  type DhcpOffers,
+  dhcpOffersCodec,
+  peerIdOf,
+} from "../ledger/buckets.ts";
 import type { Job, Ledger } from "../ledger/ledger.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
@@ -74,7 +84,10 @@ export function nextFreeIP(base: string, used: readonly string[]): string {
 export type DhcpDecision =
   | { action: "wait"; why: string }
   | { action: "lead" }
-  | { action: "allocate"; address: string };
+  /** The leader's own address, and the offers to write first (empty: none to write). */
+  | { action: "allocate"; address: string; offers: ReadonlyMap<string, string> }
+  /** An address the leader offered us. */
+  | { action: "accept"; address: string };
 
 /** The ledger view one DHCP round needs. */
 export interface DhcpView {
@@ -85,12 +98,23 @@ export interface DhcpView {
   machines: ReadonlyMap<string, string>;
   /** Current `dhcp/leader` value (a peer ID), if any. */
   lead: string | undefined;
+  /** Current `dhcp/offers` value, if any. */
+  offers?: DhcpOffers;
   base: string;
 }
 
 /**
  * One round of Go's DHCP (pure): among alive nodes without an address, the FNV leader claims
- * `dhcp/leader`; the node named there allocates the next address.
+ * `dhcp/leader`; the node named there allocates the next address. Beyond Go, the leader also
+ * offers an address to every other node without one, in the election's order, and a node that
+ * finds an offer for itself from the current leader takes it.
+ *
+ * Addresses go by rank in the election (highest FNV-1a first): the node of rank `i` gets the
+ * `i`-th free address, counting neither the machines' addresses nor those offered and not yet
+ * taken. A node that holds the leadership while another should (their views of the alive nodes
+ * differed when they claimed it) therefore never picks the address the elected leader picks for
+ * itself, and two leaders with the same view offer the same addresses. Offers carry over from
+ * one leader to the next while their node is alive and has no machine.
  *
  * @example
  * ```ts
@@ -100,6 +124,12 @@ export interface DhcpView {
  */
 export function dhcpDecision(view: DhcpView): DhcpDecision {
   const owners = new Set(view.machines.values());
+  const offered = view.offers?.Leader === view.lead
+    ? view.offers?.Addresses.get(view.self)
+    : undefined;
+  if (offered !== undefined && isOfferable(view, offered, view.self)) {
+    return { action: "accept", address: offered };
+  }
   const withoutAddress = view.alive.filter((p) => !owners.has(p));
   if (view.alive.length <= 1) return { action: "wait", why: "alone" };
   if (withoutAddress.length === 0) {
@@ -113,18 +143,65 @@ export function dhcpDecision(view: DhcpView): DhcpDecision {
     return { action: "lead" };
   }
   if (view.lead !== view.self) return { action: "wait", why: "leadership not settled" };
-  // A node that holds the leadership while another should (their views of the alive nodes
-  // differed when they claimed it) may be allocating at the same moment as that one: each
-  // skips one free address per node ranked before it in the election, so that two concurrent
-  // leaders never pick the same address. The elected leader, rank 0, picks as Go does.
-  const rank = Math.max(0, electionOrder(withoutAddress).indexOf(view.self));
+  // A leader listed as a machine's owner (its lease was lost) still takes a new address, as Go's.
+  const nodes = withoutAddress.includes(view.self)
+    ? withoutAddress
+    : [view.self, ...withoutAddress];
+  const plan = assignAddresses(view, nodes);
+  const address = plan.get(view.self)!;
+  plan.delete(view.self);
+  return { action: "allocate", address, offers: plan };
+}
+
+/**
+ * Addresses for `nodes` (all without one): offers still pending keep theirs, the others get
+ * successive free addresses in the election's order.
+ */
+function assignAddresses(view: DhcpView, nodes: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
   const used = [...view.machines.keys()];
-  let address = nextFreeIP(view.base, used);
-  for (let i = 0; i < rank; i++) {
-    used.push(address);
-    address = nextFreeIP(view.base, used);
+  const pending = new Set<string>();
+  for (const [peer, address] of view.offers?.Addresses ?? []) {
+    if (nodes.includes(peer) && !pending.has(address) && isOfferable(view, address, peer)) {
+      out.set(peer, address);
+      pending.add(address);
+      used.push(address);
+    }
   }
-  return { action: "allocate", address };
+  const fresh: string[] = [];
+  for (const node of electionOrder(nodes)) {
+    if (out.has(node)) continue;
+    let address: string;
+    try {
+      address = nextFreeIP(view.base, used);
+    } catch (e) {
+      // Fewer free addresses than nodes waiting: the others wait for a later turn, and the
+      // leader takes the last address offered if none is left for it.
+      if (!(e instanceof EdgeVpnError && e.code === "DHCP_EXHAUSTED")) throw e;
+      if (!out.has(view.self)) {
+        const last = fresh.pop();
+        if (last === undefined) throw e;
+        out.set(view.self, out.get(last)!);
+        out.delete(last);
+      }
+      break;
+    }
+    out.set(node, address);
+    fresh.push(node);
+    used.push(address);
+  }
+  return out;
+}
+
+/** True when `address` is a host address of the base's /24 that no other machine holds. */
+function isOfferable(view: DhcpView, address: string, peer: string): boolean {
+  const n = parseIPv4(address);
+  const subnet = parseCidr(`${view.base}/${DHCP_PREFIX}`);
+  const hosts = subnet === null ? null : cidrHosts(subnet);
+  if (n === null || hosts === null || formatIPv4(n) !== address) return false;
+  if (n < hosts.first || n > hosts.last) return false;
+  const owner = view.machines.get(address);
+  return owner === undefined || owner === peer;
 }
 
 /** `nodes` in the order Go's {@link leader} prefers them: highest FNV-1a hash first. */
@@ -137,7 +214,7 @@ function electionOrder(nodes: readonly string[]): string[] {
 
 /** The ledger calls DHCP makes. */
 export type DhcpLedger =
-  & Pick<Ledger, "availableNodes" | "currentData" | "getKey" | "persist">
+  & Pick<Ledger, "add" | "availableNodes" | "currentData" | "getKey" | "persist">
   & Partial<Pick<Ledger, "addEventListener" | "removeEventListener">>;
 
 /** Options of {@link obtainAddress}. */
@@ -181,11 +258,13 @@ export async function obtainAddress(
       if (owner) machines.set(ip, owner);
     }
     const lead = ledger.getKey(BUCKETS.dhcp, "leader");
+    const offersText = ledger.getKey(BUCKETS.dhcp, DHCP_OFFERS_KEY);
     return {
       self,
       alive: ledger.availableNodes(options.aliveWindowMs ?? DHCP_ALIVE_WINDOW_MS),
       machines,
       lead: lead === undefined ? undefined : dhcpCodec.parse(lead) || undefined,
+      offers: offersText === undefined ? undefined : dhcpOffersCodec.parse(offersText),
       base: options.base,
     };
   };
@@ -200,6 +279,10 @@ export async function obtainAddress(
       owner,
     });
   }
+  const saveLease = async (address: string) => {
+    await Deno.mkdir(options.leaseDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(leasePath, new TextEncoder().encode(address), { mode: 0o600 });
+  };
   let claim: Job | undefined;
   let lastWhy = "";
   let leadingSince: number | undefined;
@@ -218,13 +301,29 @@ export async function obtainAddress(
         action: decision.action,
       });
       let pause = options.pollMs ?? DHCP_POLL_MS;
+      if (decision.action === "accept") {
+        await saveLease(decision.address);
+        log.info("obtained a DHCP address offered by the leader", {
+          address: decision.address,
+          leader: seen.lead,
+        });
+        return decision.address;
+      }
       if (decision.action === "allocate") {
         leadingSince ??= Date.now();
         if (Date.now() - leadingSince >= settleMs) {
-          await Deno.mkdir(options.leaseDir, { recursive: true, mode: 0o700 });
-          await writeFileAtomic(leasePath, new TextEncoder().encode(decision.address), {
-            mode: 0o600,
-          });
+          // The offers go out before our own machine entry: whoever sees that entry (and so
+          // becomes the next leader) sees the addresses already offered.
+          if (decision.offers.size > 0) {
+            await ledger.add(BUCKETS.dhcp, {
+              [DHCP_OFFERS_KEY]: dhcpOffersCodec.value({
+                Leader: self,
+                Addresses: decision.offers,
+              }),
+            });
+            log.info("offered DHCP addresses", { offers: decision.offers.size });
+          }
+          await saveLease(decision.address);
           log.info("obtained a DHCP address", { address: decision.address });
           return decision.address;
         }

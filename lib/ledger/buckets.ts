@@ -227,6 +227,67 @@ export const egressCodec: ValueCodec<string> = stringCodec(BUCKETS.egress);
  */
 export const dhcpCodec: ValueCodec<string> = stringCodec(BUCKETS.dhcp);
 
+/** Key of the DHCP leader's offers in the `dhcp` bucket (Go reads only `leader` there). */
+export const DHCP_OFFERS_KEY = "offers";
+/** Most offers one `dhcp/offers` value may carry (a /24 has 254 host addresses). */
+export const MAX_DHCP_OFFERS = 256;
+
+/**
+ * A `dhcp/offers` value: addresses the DHCP leader hands to the other nodes waiting for one
+ * (an extension of ours; Go nodes ignore the key). They count only while `Leader` holds
+ * `dhcp/leader`.
+ *
+ * @example
+ * ```ts
+ * const o: DhcpOffers = { Leader: "12D3KooWA", Addresses: new Map([["12D3KooWB", "10.1.0.2"]]) };
+ * ```
+ */
+export interface DhcpOffers {
+  Leader: string;
+  /** Peer ID → address. */
+  Addresses: ReadonlyMap<string, string>;
+}
+
+const DHCP_OFFERS_FIELDS = ["Leader", "Addresses"] as const;
+
+/**
+ * The codec of `dhcp/offers`: `{"Leader": peer, "Addresses": {peer: address}}`. Members of
+ * `Addresses` that are not strings are skipped; a value with more than
+ * {@link MAX_DHCP_OFFERS} of them reads as no offer at all (the zero value: no leader, no
+ * address). Addresses are not checked here: the node taking one does.
+ *
+ * @example
+ * ```ts
+ * dhcpOffersCodec.parse('{"Leader":"a","Addresses":{"b":"10.1.0.2"}}').Addresses.get("b"); // "10.1.0.2"
+ * dhcpOffersCodec.parse("[]").Leader; // ""
+ * ```
+ */
+export const dhcpOffersCodec: ValueCodec<DhcpOffers> = {
+  bucket: BUCKETS.dhcp,
+  parse(text) {
+    const zero: DhcpOffers = { Leader: "", Addresses: new Map() };
+    const json = parseValue(text);
+    if (!(json instanceof JsonObject)) return zero;
+    let leader = "";
+    let members: JsonObject | undefined;
+    for (const [key, value] of json.entries) {
+      const field = goFieldName(key, DHCP_OFFERS_FIELDS);
+      if (field === "Leader" && typeof value === "string") leader = value;
+      if (field === "Addresses" && value instanceof JsonObject) members = value;
+    }
+    if (members === undefined || members.entries.length > MAX_DHCP_OFFERS) return zero;
+    const addresses = new Map<string, string>();
+    for (const [peer, address] of members.entries) {
+      if (typeof address === "string") addresses.set(peer, address);
+    }
+    return { Leader: leader, Addresses: addresses };
+  },
+  value: (v) => ({ Leader: v.Leader, Addresses: new Map(v.Addresses) }),
+  encode(v) {
+    return goMarshal(this.value(v));
+  },
+};
+
 /**
  * The `healthcheck` codec: a heartbeat is a JSON string holding RFC 3339 time in whole seconds
  * (Go `time.Now().UTC().Format(time.RFC3339)`), read as epoch nanoseconds; undefined when the

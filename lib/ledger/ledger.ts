@@ -93,8 +93,14 @@ export const DEFAULT_TOMBSTONE_TTL_MS = 3 * OPTIONS.alivenessHealthcheckMaxInter
 export const DEFAULT_BROADCAST_INTERVAL_MS = 1000;
 /** Longest random wait before answering a peer whose head differs (lets one peer answer for all). */
 export const DEFAULT_REPLY_DELAY_MS = 500;
-/** How long the same (their head, our head) divergence is not answered again. */
+/**
+ * The same (their head, our head) divergence is answered again after 2 s, then after twice as
+ * long each time, up to this: a reply lost on the way (a peer whose gossip link was down, a
+ * topic rotating under it) is made good within seconds, and a peer that cannot use our block
+ * is answered only once a minute.
+ */
 export const DEFAULT_DIVERGENCE_BACKOFF_MS = 60_000;
+export { DIVERGENCE_RETRY_FIRST_MS } from "./sync.ts";
 
 /** Broadcasts bytes to every peer (the hub seals and publishes them on the main topic). */
 export type SendFunction = (bytes: Uint8Array) => void | Promise<void>;
@@ -132,7 +138,7 @@ export interface LedgerOptions {
   quiet?: boolean;
   /** Upper bound of the random delay before a reply; default 500 ms. */
   replyDelayMs?: number;
-  /** Same-divergence reply backoff; default 60 000 ms. */
+  /** Longest wait before the same divergence is answered again; default 60 000 ms. */
   divergenceBackoffMs?: number;
   /** How far in the future peers' entries may be; default {@link DEFAULT_TIME_BOUNDS}. */
   timeBounds?: TimeBounds;
@@ -203,6 +209,8 @@ export interface LedgerCounters {
   deltasReceived: number;
   /** Deltas sent instead of our full block after local writes. */
   deltasSent: number;
+  /** Better heads with our entries adopted from a digest alone (no full block needed). */
+  headsAdopted: number;
   /** Received blocks that changed our last block. */
   blocksApplied: number;
   /** Whole messages dropped, by reason (`gzip_invalid`, `hash_invalid`, `limit_exceeded`, …). */
@@ -313,6 +321,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     digestsReceived: 0,
     deltasReceived: 0,
     deltasSent: 0,
+    headsAdopted: 0,
     blocksApplied: 0,
     rejectedMessages: {},
     rejectedEntries: {},
@@ -618,7 +627,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     try {
       outcome = await this.#exclusive(async () => {
         if (this.#stopped) return { result: { kind: "stopped" } as const };
-        if (message.kind === "digest") return { result: await this.#onDigest(message.digest) };
+        if (message.kind === "digest") return await this.#onDigest(message.digest);
         if (message.kind === "delta") {
           return await this.#onDelta(message.block, from, message.head);
         }
@@ -721,13 +730,37 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     return { saved: this.#install(next, "merge", true) };
   }
 
-  async #onDigest(digest: Digest): Promise<ReceiveResult> {
+  async #onDigest(
+    digest: Digest,
+  ): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
     this.#counters.digestsReceived++;
     // Off mode compares heads only: no content hash to compute.
     const content = this.mode === "off" ? "" : await this.contentHash();
-    const { differs, reply } = replyToDigest(this.mode, this.#last, content, digest);
+    const last = this.#last;
+    // The same entries under a better head: rebuild that block from our storage and adopt it,
+    // as a full block would have us do, without the full block crossing the network.
+    if (
+      this.mode !== "off" && digest.header !== undefined && digest.contentHash === content &&
+      digest.hash !== last.hash && better(digest, last)
+    ) {
+      const block: Block = {
+        index: digest.index,
+        timestamp: digest.header.timestamp,
+        storage: last.storage,
+        prevHash: digest.header.prevHash,
+        hash: digest.hash,
+      };
+      if (await hashIsValid(block)) {
+        this.#counters.headsAdopted++;
+        return {
+          result: { kind: "digest", differs: false },
+          saved: this.#install(block, "adopt", false),
+        };
+      }
+    }
+    const { differs, reply } = replyToDigest(this.mode, last, content, digest);
     if (reply !== undefined && this.#quiet) this.#sync.scheduleReply(reply);
-    return { kind: "digest", differs };
+    return { result: { kind: "digest", differs } };
   }
 
   /** Decides whether a full block from a peer deserves our full block in return. */
@@ -781,7 +814,12 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     if (this.#quiet) {
       const last = this.#last;
       const contentHash = await this.contentHash(last);
-      await this.#sync.sendDigest({ index: last.index, hash: last.hash, contentHash });
+      await this.#sync.sendDigest({
+        index: last.index,
+        hash: last.hash,
+        contentHash,
+        header: { timestamp: last.timestamp, prevHash: last.prevHash },
+      });
     } else {
       this.#sync.sendFull();
     }

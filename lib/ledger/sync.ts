@@ -135,6 +135,9 @@ export function hasEntriesMissingFrom(
   return false;
 }
 
+/** First wait before the same divergence is answered again (then twice as long each time). */
+export const DIVERGENCE_RETRY_FIRST_MS = 2_000;
+
 /** What the sender needs: the transport, the current head, time, jitter and its settings. */
 export interface SyncSenderComponents {
   send: (bytes: Uint8Array) => void | Promise<void>;
@@ -147,7 +150,7 @@ export interface SyncSenderComponents {
   counters: SyncCounters;
   /** Upper bound of the random delay before a reply. */
   replyDelayMs: number;
-  /** How long the same divergence is not answered again. */
+  /** Longest wait before the same divergence is answered again. */
   backoffMs: number;
   /**
    * Least time between two broadcasts after local writes ({@link SyncSender.sendFullSoon}):
@@ -160,8 +163,11 @@ export interface SyncSenderComponents {
 
 /**
  * Sends our blocks and digests in order, one at a time, and schedules replies: one pending
- * reply at most, after a random delay (so that one peer answers for all), not repeated for
- * the same divergence within the backoff.
+ * reply at most, after a random delay (so that one peer answers for all); the same divergence
+ * is answered again after {@link DIVERGENCE_RETRY_FIRST_MS}, then twice as long each time, up
+ * to the backoff: a reply lost on the way (a peer whose gossip link was down, a topic rotating
+ * under it) is made good within seconds, and a peer that cannot use our block is answered only
+ * once a backoff.
  *
  * @example
  * ```ts
@@ -176,7 +182,8 @@ export class SyncSender {
   #chain: Promise<void> = Promise.resolve();
   #fullCache?: { hash: string; bytes: Promise<Uint8Array> };
   #reply?: { timer: unknown; key: string };
-  readonly #answered = new Map<string, number>();
+  /** Divergences answered: when last, and how many times in a row. */
+  readonly #answered = new Map<string, { at: number; times: number }>();
   #stopped = false;
   /** When our last full block or delta left, and the head it carried. */
   #lastFull = { at: -Infinity, hash: "" };
@@ -275,19 +282,26 @@ export class SyncSender {
   scheduleReply(key: string): void {
     if (this.#reply || this.#stopped) return;
     const { clock, now, random } = this.#c;
-    const answeredAt = this.#answered.get(key);
-    if (answeredAt !== undefined && now() - answeredAt < this.#c.backoffMs) {
+    const answered = this.#answered.get(key);
+    if (answered !== undefined && now() - answered.at < this.#retryAfter(answered.times)) {
       this.#c.counters.repliesSuppressed++;
       return;
     }
     const timer = clock.setTimeout(() => {
       this.#reply = undefined;
       if (this.#answered.size >= 1024) this.#answered.clear();
-      this.#answered.set(key, now());
+      // A divergence seen again long after its last answer starts over at the first wait.
+      const recent = answered !== undefined && now() - answered.at < 2 * this.#c.backoffMs;
+      this.#answered.set(key, { at: now(), times: recent ? answered.times + 1 : 1 });
       this.#c.counters.repliesSent++;
       this.sendFull();
     }, random() * this.#c.replyDelayMs);
     this.#reply = { timer, key };
+  }
+
+  /** How long a divergence answered `times` times in a row waits before the next answer. */
+  #retryAfter(times: number): number {
+    return Math.min(this.#c.backoffMs, DIVERGENCE_RETRY_FIRST_MS * 2 ** Math.min(times - 1, 30));
   }
 
   /** Drops a pending reply. */

@@ -1,9 +1,14 @@
 /**
  * Ledger messages on the wire: gzip(JSON(block)) as Go sends them, and the digest our nodes add.
  *
- * The digest is gzip(JSON) `{"EdgeVPNDenoDigest/1":[<index>,"<block hash>","<content hash>"]}`,
- * the content hash being SHA-256 of the storage's `%v` text (equal on every node holding the
- * same entries, whatever their blocks).
+ * The digest is gzip(JSON) `{"EdgeVPNDenoDigest/2":[<index>,"<block hash>","<content hash>",
+ * "<timestamp>","<previous hash>"]}` (the previous hash is "" for a genesis block), the content hash being SHA-256 of the storage's `%v` text
+ * (equal on every node holding the same entries, whatever their blocks). The timestamp and the
+ * previous hash are the rest of the block's header: a node holding the same entries rebuilds
+ * the block from its own storage, checks the hash and adopts it, without a full block crossing
+ * the network (after a partition heals over a slow, lossy link, a full block of a thousand
+ * entries takes seconds per hop). `EdgeVPNDenoDigest/1` (the first three members only, sent by
+ * earlier versions) is still read.
  *
  * Why Go nodes ignore it harmlessly: Go runs every main-topic message through `Ledger.Update`:
  * gunzip, then `json.Unmarshal` into `Block`. The only member name folds to none of `Index`,
@@ -31,7 +36,9 @@ import { JsonNumber, JsonObject, type JsonValue, parseJsonSliced } from "./json.
 import { DEFAULT_INFLATE_LIMITS, type InflateLimits, inflationCap } from "./limits.ts";
 
 /** The one member of a digest message; no Go block has it, and Go skips it as unknown. */
-export const DIGEST_MARKER = "EdgeVPNDenoDigest/1";
+export const DIGEST_MARKER = "EdgeVPNDenoDigest/2";
+/** The digest member of earlier versions: index, hash and content hash only. */
+export const DIGEST_MARKER_V1 = "EdgeVPNDenoDigest/1";
 
 /**
  * A member our nodes add to a block that carries only the entries changed since our last
@@ -65,6 +72,8 @@ export interface Digest {
   readonly hash: string;
   /** {@link storageHash} of its last block (compared in observe/enforce, where entries merge). */
   readonly contentHash: string;
+  /** Its last block's Timestamp and PrevHash (absent in a `EdgeVPNDenoDigest/1` digest). */
+  readonly header?: { readonly timestamp: string; readonly prevHash: string };
 }
 
 /**
@@ -219,20 +228,38 @@ export async function decodeMessage(
   const inflated = await gunzip(bytes, inflationCap(bytes.length, limits), slicer);
   const text = await decodeUtf8Sliced(inflated, slicer);
   const json = await parseJsonSliced(text, slicer);
-  const digestBody = json instanceof JsonObject
-    ? json.entries.find(([name]) => name === DIGEST_MARKER)?.[1]
+  const digestMember = json instanceof JsonObject
+    ? json.entries.find(([name]) => name === DIGEST_MARKER || name === DIGEST_MARKER_V1)
     : undefined;
-  if (digestBody !== undefined) {
-    const [index, hash, contentHash] = Array.isArray(digestBody) ? digestBody : [];
+  if (digestMember !== undefined) {
+    const [marker, digestBody] = digestMember;
+    const size = marker === DIGEST_MARKER ? 5 : 3;
+    const [index, hash, contentHash, timestamp, prevHash] = Array.isArray(digestBody)
+      ? digestBody
+      : [];
     if (
-      !Array.isArray(digestBody) || digestBody.length !== 3 || !(index instanceof JsonNumber) ||
+      !Array.isArray(digestBody) || digestBody.length !== size ||
+      !(index instanceof JsonNumber) ||
       !/^(0|[1-9][0-9]{0,15})$/.test(index.text) || Number(index.text) > MAX_BLOCK_INDEX ||
       typeof hash !== "string" || !HEX64.test(hash) ||
-      typeof contentHash !== "string" || !HEX64.test(contentHash)
+      typeof contentHash !== "string" || !HEX64.test(contentHash) ||
+      (size === 5 &&
+        (typeof timestamp !== "string" || timestamp.length > limits.maxTimestampLength ||
+          typeof prevHash !== "string" || !(prevHash === "" || HEX64.test(prevHash))))
     ) {
       throw new InputError("DIGEST_INVALID", "Malformed ledger digest");
     }
-    return { kind: "digest", digest: { index: Number(index.text), hash, contentHash } };
+    const digest: Digest = { index: Number(index.text), hash, contentHash };
+    if (size === 5) {
+      return {
+        kind: "digest",
+        digest: {
+          ...digest,
+          header: { timestamp: timestamp as string, prevHash: prevHash as string },
+        },
+      };
+    }
+    return { kind: "digest", digest };
   }
   const block = await decodeBlockSliced(json, limits, slicer);
   const marker = json instanceof JsonObject
@@ -292,9 +319,16 @@ export async function encodeDeltaMessage(block: Block, head: DeltaHead): Promise
  * ```
  */
 export async function encodeDigest(digest: Digest): Promise<Uint8Array> {
-  return await gzip(
-    new TextEncoder().encode(
-      JSON.stringify({ [DIGEST_MARKER]: [digest.index, digest.hash, digest.contentHash] }),
-    ),
-  );
+  const body = digest.header
+    ? {
+      [DIGEST_MARKER]: [
+        digest.index,
+        digest.hash,
+        digest.contentHash,
+        digest.header.timestamp,
+        digest.header.prevHash,
+      ],
+    }
+    : { [DIGEST_MARKER_V1]: [digest.index, digest.hash, digest.contentHash] };
+  return await gzip(new TextEncoder().encode(JSON.stringify(body)));
 }

@@ -273,6 +273,23 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
       ): Labelled => [{ reason }, n]),
   );
   counter(
+    "edgevpn_ledger_sync_total",
+    "Ledger sync traffic: full blocks and digests sent, replies sent and withheld, better heads taken from a digest",
+    ["kind"],
+    () => {
+      const c = ledger.counters;
+      return [
+        [{ kind: "full_block_sent" }, c.fullBlocksSent],
+        [{ kind: "digest_sent" }, c.digestsSent],
+        [{ kind: "reply_sent" }, c.repliesSent],
+        [{ kind: "reply_suppressed" }, c.repliesSuppressed],
+        [{ kind: "block_received" }, c.blocksReceived],
+        [{ kind: "digest_received" }, c.digestsReceived],
+        [{ kind: "head_adopted" }, c.headsAdopted],
+      ];
+    },
+  );
+  counter(
     "edgevpn_ledger_entries_rejected_total",
     "Ledger entries rejected, by reason",
     ["reason"],

@@ -26,6 +26,7 @@ import {
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import { skipRedundantProtocolMerges } from "./peer_store.ts";
 import { PeerStanding } from "./peer_standing.ts";
+import { type StaleLinkCounters, StaleLinks } from "./stale_links.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
 import { type FoundPeer, RendezvousDiscovery } from "./rendezvous.ts";
 import { type NodeStream, wrapStream } from "./stream.ts";
@@ -153,6 +154,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #mdns: MdnsDiscovery | undefined;
   readonly #streams = new Set<Stream>();
   readonly #messages: MessageStreams;
+  readonly #staleLinks: StaleLinks;
   readonly #seen = new Map<string, true>();
   readonly #known = new Set<string>();
   readonly #peerIds = new Map<string, PeerId>();
@@ -193,6 +195,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     this.#log = (options.logger ?? silentLogger).child("node");
     this.#clock = options.clock ?? systemClock;
     this.#pubsub = new GossipPubSub(libp2p.services.pubsub);
+    this.#staleLinks = new StaleLinks(libp2p, libp2p.services.pubsub, this.#log.child("links"));
     this.hub = createHub({
       pubsub: this.#pubsub,
       network: options.network,
@@ -283,6 +286,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     l.addEventListener("peer:disconnect", this.#onDisconnect);
     l.addEventListener("connection:open", this.#onConnectionOpen);
     l.services.pubsub.addEventListener("subscription-change", this.#onSubscriptionChange);
+    this.#staleLinks.attach();
     await l.start();
     const requested = this.#options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs;
     if (requested.length > 0 && l.getMultiaddrs().length === 0) {
@@ -331,6 +335,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     for (const s of this.#streams) s.abort(new Error("node stopping"));
     this.#streams.clear();
     this.#messages.stop();
+    this.#staleLinks.stop();
     // Close connections here with a timer we clear: libp2p's own close uses
     // AbortSignal.timeout(), which keeps a Deno process alive until it fires.
     const t = timeoutSignal(CLOSE_TIMEOUT_MS);
@@ -581,6 +586,11 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         c.close().catch((e) => c.abort(e));
       }
     }
+  }
+
+  /** What was done about connections a newer one to the same peer replaced. */
+  get staleLinks(): StaleLinkCounters {
+    return { ...this.#staleLinks.counters };
   }
 
   /** Bytes moved per peer and per protocol, and in total (Go's bandwidth counter). */

@@ -5,7 +5,8 @@
  * - `@libp2p/utils` 7.4.1 (`AbstractStreamMuxer`, `AbstractMessageStream`)
  * - `@chainsafe/libp2p-yamux` 8.0.1 (stream creation, window updates, frame handling)
  * - `@libp2p/tcp` 11.0.28 (socket writes)
- * - `@libp2p/gossipsub` 17.1.1 (the heartbeat timer, RPC sizes, peer exchange, reads, scores)
+ * - `@libp2p/gossipsub` 17.1.1 (the heartbeat timer, RPC sizes, peer exchange, reads, scores,
+ *   per-peer outbound streams)
  *
  * Each function checks the shape it expects and does nothing (or returns undefined) when it is
  * not there, so an upgrade falls back to stock behaviour instead of breaking; after upgrading
@@ -13,7 +14,7 @@
  * `as unknown as` of `lib/` in this file.
  */
 import type { GossipSub } from "@libp2p/gossipsub";
-import type { Connection, Libp2p, Metrics, Stream, StreamMuxer } from "@libp2p/interface";
+import type { Connection, Libp2p, Metrics, PeerId, Stream, StreamMuxer } from "@libp2p/interface";
 import { peerIdFromMultihash } from "@libp2p/peer-id";
 import { decode as decodeMultihash } from "multiformats/hashes/digest";
 import type { ByteChunk } from "../util/bytes.ts";
@@ -289,6 +290,32 @@ function varint(n: number): Uint8Array {
   }
   out.push(n);
   return Uint8Array.from(out);
+}
+
+/** GossipSub 17.1.1's per-peer outbound streams (what `stale_links.ts` moves between links). */
+export interface GossipStreamInternals {
+  peers: Map<string, PeerId>;
+  streamsOutbound: Map<string, { close(): Promise<void> }>;
+  /** Where GossipSub queues the outbound streams it is to open. */
+  outboundInflightQueue?: { push(item: { peerId: PeerId; connection: Connection }): void };
+  createOutboundStream(peerId: PeerId, connection: Connection): Promise<void>;
+}
+
+/**
+ * GossipSub's outbound stream table and the method that opens one on a given connection, when
+ * they are where 17.1.1 keeps them.
+ *
+ * @example
+ * ```ts
+ * const g = gossipStreams(libp2p.services.pubsub); // undefined after an incompatible upgrade
+ * ```
+ */
+export function gossipStreams(gossip: unknown): GossipStreamInternals | undefined {
+  const g = gossip as Partial<GossipStreamInternals> | undefined;
+  return g?.peers instanceof Map && g.streamsOutbound instanceof Map &&
+      typeof g.createOutboundStream === "function"
+    ? g as GossipStreamInternals
+    : undefined;
 }
 
 // ---- @libp2p/utils 7.4.1 ----------------------------------------------------------------

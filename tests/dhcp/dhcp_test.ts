@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { generateNetworkConfig } from "../../lib/config/token.ts";
 import { leaseFileName } from "../../lib/crypto/derive.ts";
 import { dhcpDecision, nextFreeIP, nextIP, obtainAddress } from "../../lib/dhcp/dhcp.ts";
+import { dhcpOffersCodec, MAX_DHCP_OFFERS } from "../../lib/ledger/buckets.ts";
 import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
 import { leader } from "../../lib/util/leader.ts";
+import { createLogger } from "../../lib/util/logger.ts";
 import { formatIPv4 } from "../../lib/net/ip.ts";
 
 Deno.test("nextIP follows Go's utils.NextIP vectors", () => {
@@ -39,17 +41,82 @@ Deno.test("one DHCP round decides like Go: alone waits, the leader claims, then 
   );
   assert.equal(dhcpDecision({ ...base, self: other, lead: undefined }).action, "wait");
   assert.equal(dhcpDecision({ ...base, self: should, lead: undefined }).action, "lead");
+  const next = leader(peers.filter((p) => p !== should))!;
+  const last = peers.find((p) => p !== should && p !== next)!;
+  // The leader takes Go's address and offers the next ones in the election's order.
   assert.deepEqual(dhcpDecision({ ...base, self: should, lead: should }), {
     action: "allocate",
     address: "10.1.0.1",
+    offers: new Map([[next, "10.1.0.2"], [last, "10.1.0.3"]]),
   });
+  // Without offers (a Go leader), the next leader claims and allocates as Go does.
   const taken = new Map([["10.1.0.1", should]]);
-  const next = leader(peers.filter((p) => p !== should))!;
   assert.equal(dhcpDecision({ ...base, machines: taken, self: next, lead: should }).action, "lead");
   assert.deepEqual(dhcpDecision({ ...base, machines: taken, self: next, lead: next }), {
     action: "allocate",
     address: "10.1.0.2",
+    offers: new Map([[last, "10.1.0.3"]]),
   });
+});
+
+Deno.test("nodes take the addresses the current leader offered them, and only those", () => {
+  const alive = ["peerA", "peerB", "peerC", "peerD"];
+  const lead = leader(alive)!;
+  const [b, c, d] = alive.filter((p) => p !== lead);
+  const machines = new Map([["10.1.0.1", lead]]);
+  const offers = {
+    Leader: lead,
+    Addresses: new Map([[b, "10.1.0.2"], [c, "10.1.0.3"], [d, "10.1.0.4"]]),
+  };
+  const view = { alive, machines, lead, offers, base: "10.1.0.1" };
+  assert.deepEqual(dhcpDecision({ ...view, self: b }), { action: "accept", address: "10.1.0.2" });
+  // Offers of a node that no longer holds the leadership do not count.
+  assert.notEqual(dhcpDecision({ ...view, self: b, lead: c }).action, "accept");
+  // Nor an address another machine took meanwhile (a Go leader knows nothing of offers).
+  const taken = new Map([...machines, ["10.1.0.3", d]]);
+  assert.notEqual(dhcpDecision({ ...view, machines: taken, self: c }).action, "accept");
+  // Nor an address outside the base's /24, nor its network or broadcast address.
+  for (const bad of ["10.2.0.5", "10.1.0.0", "10.1.0.255", "010.1.0.5"]) {
+    const odd = { Leader: lead, Addresses: new Map([[b, bad]]) };
+    assert.notEqual(dhcpDecision({ ...view, offers: odd, self: b }).action, "accept", bad);
+  }
+  // A new leader keeps the offers still pending and gives the rest fresh addresses.
+  const next = leader([c, d, "peerE"])!;
+  const decision = dhcpDecision({
+    alive: [...alive, "peerE"],
+    machines: new Map([...machines, ["10.1.0.2", b]]),
+    lead: next,
+    offers: { Leader: lead, Addresses: new Map([[c, "10.1.0.3"], [d, "10.1.0.4"]]) },
+    base: "10.1.0.1",
+    self: next,
+  });
+  assert.equal(decision.action, "allocate");
+  if (decision.action !== "allocate") return;
+  const all = new Map([...decision.offers, [next, decision.address]]);
+  assert.equal(all.get(c), "10.1.0.3");
+  assert.equal(all.get(d), "10.1.0.4");
+  assert.equal(all.get("peerE"), "10.1.0.5");
+});
+
+Deno.test("offers read from the ledger are bounded and well-formed, or none", () => {
+  const parse = (text: string) => dhcpOffersCodec.parse(text);
+  const ok = parse('{"Leader":"a","addresses":{"b":"10.1.0.2","c":7,"d":null}}');
+  assert.deepEqual(ok, { Leader: "a", Addresses: new Map([["b", "10.1.0.2"]]) });
+  for (const bad of ["", "null", "[]", '{"Leader":1}', '{"Leader":"a"}', "{"]) {
+    assert.equal(parse(bad).Addresses.size, 0, bad);
+  }
+  const many = Object.fromEntries(
+    Array.from({ length: MAX_DHCP_OFFERS + 1 }, (_, i) => [`p${i}`, "10.1.0.2"]),
+  );
+  assert.deepEqual(parse(JSON.stringify({ Leader: "a", Addresses: many })), {
+    Leader: "",
+    Addresses: new Map(),
+  });
+  assert.equal(
+    dhcpOffersCodec.encode(ok),
+    '{"Leader":"a","Addresses":{"b":"10.1.0.2"}}',
+  );
+  assert.deepEqual(parse(dhcpOffersCodec.encode(ok)), ok);
 });
 
 Deno.test("three nodes get distinct addresses through the ledger and keep them across restarts", async () => {
@@ -73,8 +140,11 @@ Deno.test("three nodes get distinct addresses through the ledger and keep them a
     await mesh.start();
     return mesh;
   };
+  const messages: string[] = [];
+  const logger = createLogger({ sink: (r) => messages.push(r.msg) });
   const claim = async (mesh: Mesh, dir: string) => {
     const ip = await obtainAddress(mesh.ledger, mesh.peerId, {
+      logger,
       base: "10.1.0.1",
       leaseDir: `${dir}/leases`,
       leaseName: leaseFileName(network),
@@ -95,6 +165,12 @@ Deno.test("three nodes get distinct addresses through the ledger and keep them a
     assert.equal(new Set(ips).size, 3, `distinct addresses: ${ips}`);
     // (Concurrent leaders skip addresses, so the three are not always .1–.3.)
     for (const ip of ips) assert.match(ip, /^10\.1\.0\.([1-9]|1[0-9])$/);
+    // The first leader saw at least one other node waiting, and offered it an address.
+    assert.ok(messages.includes("offered DHCP addresses"), messages.join("\n"));
+    assert.ok(
+      messages.includes("obtained a DHCP address offered by the leader"),
+      messages.join("\n"),
+    );
     // A restarted node reuses its lease at once.
     await meshes[1].stop();
     meshes[1] = await start(1, meshes[0].node.multiaddrs());
@@ -116,4 +192,38 @@ Deno.test("two nodes that both hold the leadership never pick the same address",
   // The elected leader picks as Go does.
   const elected = alive.indexOf(leader(alive)!);
   assert.equal(addresses[elected], "10.1.0.1");
+  // Each one's offers give every other node the address that node picks when it leads: a node
+  // taking the offer of either leader never lands on the address a concurrent leader took.
+  for (const pick of picks) {
+    assert.equal(pick.action, "allocate");
+    if (pick.action !== "allocate") continue;
+    for (const [peer, address] of pick.offers) {
+      assert.equal(address, addresses[alive.indexOf(peer)], peer);
+    }
+  }
+});
+
+Deno.test("a leader already listed as a machine's owner, or short of free addresses, still takes one", () => {
+  const alive = ["peerA", "peerB", "peerC"];
+  const self = leader(alive)!;
+  // Its old machine entry is there (its lease was lost): it takes a new address, as Go's does.
+  const owned = dhcpDecision({
+    self,
+    alive,
+    machines: new Map([["10.1.0.7", self]]),
+    lead: self,
+    base: "10.1.0.1",
+  });
+  assert.equal(owned.action, "allocate");
+  if (owned.action === "allocate") assert.equal(owned.address, "10.1.0.8");
+  // One free host address left in the /24 and three nodes waiting: the leader takes it.
+  const full = new Map<string, string>();
+  for (let host = 1; host <= 253; host++) full.set(`10.1.0.${host}`, `m${host}`);
+  const short = dhcpDecision({ self, alive, machines: full, lead: self, base: "10.1.0.1" });
+  assert.deepEqual(short, { action: "allocate", address: "10.1.0.254", offers: new Map() });
+  full.set("10.1.0.254", "m254");
+  assert.throws(
+    () => dhcpDecision({ self, alive, machines: full, lead: self, base: "10.1.0.1" }),
+    /No free address/,
+  );
 });

@@ -10,7 +10,13 @@ import {
 import { decodeEntry, type Entry } from "../../lib/ledger/entry.ts";
 import { parseJson, parseJsonSliced } from "../../lib/ledger/json.ts";
 import { Slicer } from "../../lib/util/slicer.ts";
-import { BUCKET_CODECS, peerIdOf, type ValueCodec } from "../../lib/ledger/buckets.ts";
+import {
+  BUCKET_CODECS,
+  dhcpOffersCodec,
+  MAX_DHCP_OFFERS,
+  peerIdOf,
+  type ValueCodec,
+} from "../../lib/ledger/buckets.ts";
 import { ownerFromPeerIdField } from "../../lib/ledger/policy.ts";
 import { decodeMessage, DIGEST_MARKER } from "../../lib/ledger/wire.ts";
 import { InputError } from "../../lib/util/errors.ts";
@@ -128,9 +134,16 @@ fuzz({
 
 fuzz({
   name:
-    "bucket values read by every codec (machines, services, files, users, dns, egress, health, owners)",
+    "bucket values read by every codec (machines, services, files, users, dns, egress, health, owners, DHCP offers)",
   arbitrary: fc.oneof(
     jsonish,
+    fc.record({
+      Leader: fc.oneof(fc.string(), fc.jsonValue()),
+      Addresses: fc.oneof(
+        fc.dictionary(fc.string(), fc.oneof(fc.ipV4(), fc.jsonValue()), { maxKeys: 300 }),
+        fc.jsonValue(),
+      ),
+    }).map((o) => JSON.stringify(o)),
     fc.record({ PeerID: fc.jsonValue(), Address: fc.jsonValue() }).map((o) => JSON.stringify(o)),
     fc.dictionary(fc.stringMatching(/^[0-9]{0,7}$/), fc.jsonValue()).map((o) => JSON.stringify(o)),
     fc.date({ noInvalidDate: true }).map((d) => JSON.stringify(d.toISOString())),
@@ -138,11 +151,13 @@ fuzz({
   ),
   run(value) {
     assert.equal(ownerFromPeerIdField("k", value), peerIdOf(value));
-    for (const codec of Object.values(BUCKET_CODECS) as ValueCodec<unknown>[]) {
+    const codecs = [...Object.values(BUCKET_CODECS), dhcpOffersCodec] as ValueCodec<unknown>[];
+    for (const codec of codecs) {
       // What a codec reads, it writes in Go's form, which reads back to the same text.
       const once = codec.encode(codec.parse(value));
       assert.equal(codec.encode(codec.parse(once)), once, codec.bucket);
     }
+    assert.ok(dhcpOffersCodec.parse(value).Addresses.size <= MAX_DHCP_OFFERS);
   },
 });
 

@@ -281,3 +281,85 @@ Deno.test("two nodes writing one open-bucket key in the same instant end on the 
     }
   }
 });
+
+Deno.test("a peer left on a lower head with the same entries is answered again after 2 s, 4 s, 8 s… up to a minute", async () => {
+  const { FakeClock } = await import("../helpers/fake_clock.ts");
+  const { encodeDigest } = await import("../../lib/ledger/wire.ts");
+  const { DIVERGENCE_RETRY_FIRST_MS } = await import("../../lib/ledger/ledger.ts");
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  const sentAt: number[] = [];
+  const ledger = await createLedger({
+    identity: await generateIdentity(),
+    mode: "enforce",
+    clock,
+    replyDelayMs: 100,
+    send: () => void sentAt.push(clock.now()),
+  });
+  await ledger.add("chaos", { k: "v" });
+  await clock.advance(0);
+  sentAt.length = 0;
+  // The peer holds our entries on a lower head and never takes our block (its replies are
+  // lost): it keeps sending the same digest every second.
+  const digest = await encodeDigest({
+    index: 0,
+    hash: "0".repeat(64),
+    contentHash: await ledger.contentHash(),
+  });
+  const t0 = clock.now();
+  for (let s = 0; s < 130; s++) {
+    await ledger.receive(digest);
+    await clock.advance(1_000);
+  }
+  const at = sentAt.map((t) => (t - t0) / 1000);
+  // Answers at about 0, 2, 6, 14, 30, 62, 122 s (waits 2, 4, 8, 16, 32, then 60 s).
+  assert.equal(at.length, 7, `answers at ${at} s`);
+  const gaps = at.slice(1).map((t, i) => t - at[i]);
+  for (const [i, gap] of gaps.entries()) {
+    const wait = Math.min(60, DIVERGENCE_RETRY_FIRST_MS / 1000 * 2 ** i);
+    assert.ok(gap >= wait && gap <= wait + 1.5, `gap ${i}: ${gap} s (answers at ${at} s)`);
+  }
+  assert.equal(ledger.counters.repliesSent, 7);
+  await ledger.stop();
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("a ledger with the same entries takes a better head from a digest alone, no full block crossing", async () => {
+  const { decodeMessage, encodeDigest } = await import("../../lib/ledger/wire.ts");
+  const sent: Uint8Array[][] = [[], []];
+  const make = (i: number) =>
+    generateIdentity().then((identity) =>
+      createLedger({ identity, mode: "enforce", send: (b) => void sent[i].push(b) })
+    );
+  const [a, b] = await Promise.all([make(0), make(1)]);
+  try {
+    await a.add("chaos", { k: "v" });
+    await b.receive(await encodeBlockMessage(a.lastBlock()));
+    assert.equal(b.lastBlock().hash, a.lastBlock().hash);
+    // A moves to a better block with the same entries (as a merge elsewhere would).
+    const better = await nextBlock(a.lastBlock(), a.lastBlock().storage, msToNs(Date.now()));
+    await a.receive(await encodeBlockMessage(better));
+    assert.equal(a.lastBlock().hash, better.hash);
+    sent[0].length = 0;
+    sent[1].length = 0;
+    await a.syncTick();
+    const [digest] = sent[0];
+    assert.equal((await decodeMessage(digest)).kind, "digest");
+    // A digest whose header does not hash to its hash over B's entries is not adopted.
+    const forged = await encodeDigest({
+      index: better.index,
+      hash: better.hash,
+      contentHash: await b.contentHash(),
+      header: { timestamp: "forged", prevHash: better.prevHash },
+    });
+    await b.receive(forged);
+    assert.notEqual(b.lastBlock().hash, better.hash);
+    await b.receive(digest);
+    assert.equal(b.lastBlock().hash, better.hash);
+    assert.equal(b.counters.headsAdopted, 1);
+    await new Promise((r) => setTimeout(r, 600));
+    // B sent no full block: neither to answer the digest nor to ask for A's.
+    assert.equal(b.counters.fullBlocksSent, 0);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});

@@ -7,6 +7,7 @@ import { defaultRegistry } from "../../lib/ledger/policy.ts";
 import {
   decodeMessage,
   DIGEST_MARKER,
+  DIGEST_MARKER_V1,
   encodeBlockMessage,
   encodeDigest,
   gunzip,
@@ -21,18 +22,52 @@ Deno.test("digests round-trip and stay small", async () => {
   assert.ok(bytes.length < 200, `digest is ${bytes.length} bytes`);
   assert.deepEqual(await decodeMessage(bytes), { kind: "digest", digest });
   const text = new TextDecoder().decode(await gunzip(bytes, 1 << 20));
-  assert.equal(text, JSON.stringify({ [DIGEST_MARKER]: [12345, H, digest.contentHash] }));
+  assert.equal(text, JSON.stringify({ [DIGEST_MARKER_V1]: [12345, H, digest.contentHash] }));
+  // With the block's header (what our nodes send): a node holding the same entries rebuilds it.
+  const withHeader = {
+    ...digest,
+    header: { timestamp: "2026-01-01 00:00:00 +0000 UTC", prevHash: H },
+  };
+  const full = await encodeDigest(withHeader);
+  assert.ok(full.length < 250, `digest is ${full.length} bytes`);
+  assert.deepEqual(await decodeMessage(full), { kind: "digest", digest: withHeader });
+  assert.equal(
+    new TextDecoder().decode(await gunzip(full, 1 << 20)),
+    JSON.stringify({
+      [DIGEST_MARKER]: [12345, H, digest.contentHash, withHeader.header.timestamp, H],
+    }),
+  );
+  // A header member of the wrong type, a bad previous hash or a /2 digest of three members
+  // is malformed.
+  for (
+    const body of [
+      { [DIGEST_MARKER]: [1, H, H, 7, H] },
+      { [DIGEST_MARKER]: [1, H, H, "t", "x"] },
+      { [DIGEST_MARKER]: [1, H, H] },
+      { [DIGEST_MARKER_V1]: [1, H, H, "t", H] },
+      { [DIGEST_MARKER]: [1, H, H, "t".repeat(257), H] },
+    ]
+  ) {
+    await assert.rejects(
+      decodeMessage(await gzip(new TextEncoder().encode(JSON.stringify(body)))),
+      /Malformed ledger digest/,
+      JSON.stringify(body).slice(0, 80),
+    );
+  }
 });
 
 Deno.test("Go decodes a digest, without error, to its zero Block", async () => {
-  const bytes = await encodeDigest({ index: 9, hash: H, contentHash: H });
+  const header = { timestamp: "2026-01-01 00:00:00 +0000 UTC", prevHash: H };
+  const bytes = await encodeDigest({ index: 9, hash: H, contentHash: H, header });
   const text = new TextDecoder().decode(await gunzip(bytes, 1 << 20));
   // decodeBlock mirrors encoding/json into blockchain.Block (case-insensitive names, unknown
   // members skipped): no member lands in a field, so Go's Update sees Block{} and no error.
-  assert.equal(
-    goFieldName(DIGEST_MARKER, ["Index", "Timestamp", "Storage", "Hash", "PrevHash"]),
-    undefined,
-  );
+  for (const marker of [DIGEST_MARKER, DIGEST_MARKER_V1]) {
+    assert.equal(
+      goFieldName(marker, ["Index", "Timestamp", "Storage", "Hash", "PrevHash"]),
+      undefined,
+    );
+  }
   const asGo = decodeBlock(parseJson(text));
   assert.deepEqual(asGo, { index: 0, timestamp: "", storage: new Map(), hash: "", prevHash: "" });
 });
