@@ -40,12 +40,6 @@ export function dnsOptionsOf(settings: Settings, listen: string, source: string)
   } catch (e) {
     throw new UsageError("BAD_FLAG", `--dns-zone: ${errorMessage(e)}`);
   }
-  if (settings.dnsCacheSize < 0) {
-    throw new UsageError(
-      "BAD_FLAG",
-      `--dns-cache-size: expected 0 or more entries, got ${settings.dnsCacheSize}`,
-    );
-  }
   const servers = settings.dnsForwardServer.map((s) =>
     parseHostPort(s, 53, "--dns-forward-server")
   );
