@@ -8,7 +8,7 @@
  * worker thread (it returns a promise) so that waiting for a packet never blocks the event loop.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { libc } from "./libc.ts";
  * const fd = libc().socket(2, 2, 0); // AF_INET, SOCK_DGRAM
  * libc().close(fd);
@@ -48,7 +48,7 @@ let library: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
  * closing it while a `pollWait` runs on a worker thread would unmap code in use.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const fd = libc().eventfd(0, 0);
  * libc().close(fd);
  * ```

@@ -171,7 +171,7 @@ export interface ApiListener {
  *
  * @throws {UsageError} `API_LISTEN_INVALID`; {@link ApiListenError} when binding fails.
  * @example
- * ```ts
+ * ```ts ignore
  * const listener = await serveApi(app.fetch, { listen: "unix:///run/edgevpn/api.sock" });
  * await listener.close();
  * ```

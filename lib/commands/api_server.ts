@@ -62,7 +62,7 @@ function goStatsMap(m: Map<string, TrafficStats>): Map<string, ApiBandwidth> {
  *
  * @throws {UsageError} `API_LISTEN_INVALID`.
  * @example
- * ```ts
+ * ```ts ignore
  * const api = await startNodeApi(mesh, { listen: "127.0.0.1:8080", settings, home, logger, out });
  * await api.stop();
  * ```

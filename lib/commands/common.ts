@@ -10,7 +10,7 @@ import type { Logger } from "../util/logger.ts";
  * Loads the network of a run from `--config`/`--token`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const network = await networkOf(settings, Deno.env.get("HOME"));
  * ```
  */
@@ -28,7 +28,7 @@ export async function networkOf(
  * Options of the mesh for a command; `alive` says whether the command runs heartbeats.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const options = meshOptionsOf(settings, network, { home, logger, alive: true });
  * ```
  */
@@ -75,7 +75,7 @@ export function meshOptionsOf(
  * Resolves when `signal` aborts (SIGINT/SIGTERM from the CLI).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await untilAborted(ctx.signal);
  * ```
  */

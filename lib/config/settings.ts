@@ -57,6 +57,7 @@ export function resolveSettings(
  *
  * @example
  * ```ts
+ * import { OPTIONS } from "./options.ts";
  * parseOptionText(OPTIONS.timeout, "1m30s", "--timeout"); // 90000
  * ```
  */
@@ -135,6 +136,7 @@ export function parseOptionText(
  *
  * @example
  * ```ts
+ * import { OPTIONS } from "./options.ts";
  * enumValue(OPTIONS.ownership, " Log-Only "); // "observe"
  * enumValue(OPTIONS.vpnProtocol, "fastest"); // undefined
  * ```

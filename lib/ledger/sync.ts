@@ -47,7 +47,7 @@ export function better(
  * answers so that heads converge.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * replyToDigest("enforce", ours, ourContentHash, digest); // { differs: true, reply: "…|…" }
  * ```
  */
@@ -76,7 +76,7 @@ export function replyToDigest(
  * a pending answer that it made pointless (`cancel`), or nothing.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * replyToBlock("enforce", ours, theirs, tombstoneTtlNs, nowNs); // { cancel: true } when equal
  * ```
  */
@@ -107,7 +107,7 @@ export function replyToBlock(
  * otherwise.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * hasEntriesMissingFrom(ours.storage, theirs.storage, 0n, nowNs); // false when theirs has all
  * ```
  */
@@ -150,7 +150,7 @@ export interface SyncSenderComponents {
  * the same divergence within the backoff.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const sender = new SyncSender({ send, head: () => last, clock, now, random, log, counters,
  *   replyDelayMs: 500, backoffMs: 60_000 });
  * sender.scheduleReply("theirs|ours");

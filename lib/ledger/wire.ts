@@ -184,6 +184,7 @@ export async function decodeMessage(
  *
  * @example
  * ```ts
+ * import { genesisBlock } from "./block.ts";
  * const bytes = await encodeBlockMessage(genesisBlock(0n));
  * ```
  */

@@ -8,7 +8,7 @@ import type { PubSub, PubSubMessage } from "../hub/pubsub.ts";
  * the forwarding peer (`receivedFrom`) and the signing peer (`author`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const pubsub = new GossipPubSub(libp2p.services.pubsub);
  * pubsub.start();
  * ```

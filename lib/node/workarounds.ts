@@ -23,7 +23,7 @@ import { traceMark, tracing } from "../util/trace.ts";
  * The stream muxer of a connection (`connection.muxer`, not part of the `Connection` type).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const muxer = connectionMuxer(connection); // a yamux muxer, or undefined
  * ```
  */
@@ -37,7 +37,7 @@ export function connectionMuxer(connection: Connection): object | undefined {
  * libp2p's dial path (no negotiation round trip) is created on.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const stream = await openMuxer(connection)?.createStream({});
  * ```
  */
@@ -56,7 +56,7 @@ export function openMuxer(
  * only when enabled) does not infer to one type.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const node = withServices<{ pubsub: GossipSub }>(await createLibp2p(options));
  * ```
  */
@@ -70,7 +70,7 @@ export function withServices<S extends Record<string, unknown>>(libp2p: unknown)
  * the process alive for that second. Cancels it if the internals are where we expect them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await libp2p.stop();
  * cancelAddressUpdate(libp2p);
  * ```
@@ -87,7 +87,7 @@ export function cancelAddressUpdate(libp2p: unknown): void {
  * (`trackProtocolStream`, the registrations): the `Metrics` type asks for more.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const metrics = asMetrics({ trackProtocolStream(stream) {}, registerMetric: () => ignored });
  * ```
  */
@@ -103,7 +103,7 @@ export function asMetrics(partial: object): Metrics {
  * Captures the pending timeout as `stop()` begins and clears it afterwards.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * clearHeartbeatOnStop(libp2p.services.pubsub);
  * ```
  */
@@ -140,7 +140,7 @@ export interface ConnectionInternals {
  * A muxer's `send`, streams and connection, when it has the expected shape.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const m = muxerInternals(muxer);
  * if (m) m.send = (data) => queue(data);
  * ```
@@ -165,7 +165,7 @@ export interface CountableStream {
  * A stream's `send` and `onData`, when it has them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const s = countableStream(stream);
  * ```
  */
@@ -183,7 +183,7 @@ export function countableStream(stream: Stream): CountableStream | undefined {
  * ciphertext); joins them so that one message is one socket write.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * joinSocketWrites(muxerInternals(muxer)!.maConn);
  * ```
  */
@@ -218,7 +218,7 @@ interface YamuxStreamInternals {
  * Calls `hook` with every stream `muxer` creates (inbound or outbound), as it is created.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * onNewStream(muxer, (stream) => streamMuxers.set(stream, muxer));
  * ```
  */
@@ -244,7 +244,7 @@ let windowsPatched = false;
  * ACK, and resumes after a pause, go out as before.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * updateWindowsAtHalf(muxer);
  * ```
  */
@@ -294,7 +294,7 @@ const YAMUX_DATA = 0;
  * order (in a microtask, once the connection's constructor has finished).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * holdStreamsUntilListened(muxer);
  * ```
  */
@@ -331,7 +331,7 @@ export function holdStreamsUntilListened(muxer: StreamMuxer): void {
  * socket, then the decrypted bytes reaching yamux.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * if (tracing) traceConnection(muxer);
  * ```
  */
@@ -362,7 +362,7 @@ export interface YamuxOpenerInternals {
  * A yamux muxer's stream-ID counter, status and `send`, when it has them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const m = yamuxOpener(muxer);
  * if (m?.status === "open") m.nextStreamID += 2;
  * ```
@@ -393,7 +393,7 @@ export interface YamuxFrameInternals {
  * A yamux muxer's frame handler, streams and `send`, when it has them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const m = yamuxFrames(muxer);
  * if (m) m.handleStreamMessage = (frame) => inspect(frame);
  * ```
