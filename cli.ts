@@ -100,7 +100,7 @@ function addOptions(cmd: Command, scopes: OptionScope[]): void {
     let option: Option;
     if (spec.kind === "bool") {
       option = new Option(`${short}${dash}${spec.flag}${dash === "--" ? " [bool]" : ""}`, help);
-    } else if (spec.kind === "list") {
+    } else if (spec.kind === "list" || spec.kind === "multiaddrs") {
       option = new Option(`${short}${dash}${spec.flag} <value>`, help).argParser(
         (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
       );

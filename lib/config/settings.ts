@@ -290,6 +290,9 @@ function fromCli(spec: OptionSpec, raw: string | boolean | string[]): unknown {
   }
   if (Array.isArray(raw)) {
     if (spec.kind === "list") return raw.flatMap(splitList);
+    if (spec.kind === "multiaddrs") {
+      return raw.flatMap((text) => parseOptionText(spec, text) as string[]);
+    }
     return parseOptionText(spec, raw[raw.length - 1]);
   }
   return parseOptionText(spec, raw);

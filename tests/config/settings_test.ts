@@ -153,6 +153,14 @@ Deno.test("typed kinds resolve to their values: enums with Go's aliases, octal m
   assert.equal(s.vpnProtocol, "legacy");
   assert.equal(s.apiListenUnixMode, 0o600);
   assert.deepEqual(s.listenMaddrs, ["/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"]);
+  const repeated = resolveSettings({
+    discoveryBootstrapPeers: ["/ip4/192.0.2.1/tcp/1", "/dns4/a/tcp/2,/dns4/b/tcp/3"],
+  }, {});
+  assert.deepEqual(
+    repeated.discoveryBootstrapPeers,
+    ["/ip4/192.0.2.1/tcp/1", "/dns4/a/tcp/2", "/dns4/b/tcp/3"],
+    "a repeated multiaddress flag keeps every value",
+  );
   const d = resolveSettings({}, {});
   assert.equal(d.apiListenUnixMode, 0o660, "the default is parsed like a value");
   assert.equal(resolveSettings({ logLevel: "dpanic" }, {}).logLevel, "fatal");
