@@ -33,6 +33,8 @@ export interface JobComponents {
 export class JobSet {
   readonly #components: JobComponents;
   readonly #jobs = new Set<Job>();
+  /** The one write or delete job of each `bucket`/`key` (see {@link JobSet.withTimeout}). */
+  readonly #byKey = new Map<string, Job>();
 
   constructor(components: JobComponents) {
     this.#components = components;
@@ -57,17 +59,31 @@ export class JobSet {
     return handle;
   }
 
-  /** Starts a job that stops itself when it calls `done`, or after `timeoutMs`. */
-  withTimeout(timeoutMs: number, start: (done: () => void) => Job): Job {
+  /**
+   * Starts a job that stops itself when it calls `done`, or after `timeoutMs`. With `key` (a
+   * bucket and key), it replaces the job started earlier for that key: an older write or
+   * delete still retrying would undo the newer one (Go's `Persist` has that race).
+   */
+  withTimeout(
+    timeoutMs: number,
+    start: (done: () => void) => Job,
+    key?: readonly [bucket: string, key: string],
+  ): Job {
     const { clock } = this.#components;
+    const id = key === undefined ? undefined : `${key[0]}\u0000${key[1]}`;
     const parts: { timer?: unknown; inner?: Job } = {};
     const handle: Job = {
       stop: () => {
         if (parts.timer !== undefined) clock.clearTimeout(parts.timer);
         parts.inner?.stop();
         this.#jobs.delete(handle);
+        if (id !== undefined && this.#byKey.get(id) === handle) this.#byKey.delete(id);
       },
     };
+    if (id !== undefined) {
+      this.#byKey.get(id)?.stop();
+      this.#byKey.set(id, handle);
+    }
     this.#jobs.add(handle);
     parts.timer = clock.setTimeout(handle.stop, timeoutMs);
     parts.inner = start(handle.stop);
@@ -113,7 +129,7 @@ export function announceUpdate(
 
 /**
  * Like {@link announceUpdate} but stops once the value is stored or after `timeoutMs` (Go
- * `Persist`).
+ * `Persist`), or when a newer persist or delete of the same key starts.
  *
  * @example
  * ```ts ignore
@@ -134,7 +150,7 @@ export function persist(
     jobs.announce(intervalMs, async () => {
       if (ledger.getKey(bucket, key) !== text) await ledger.add(bucket, new Map([[key, value]]));
       else done();
-    }));
+    }), [bucket, key]);
 }
 
 /**
@@ -161,7 +177,7 @@ export function announceDeleteBucket(
 
 /**
  * Deletes `bucket`/`key` each tick until gone or `timeoutMs` passed (Go
- * `AnnounceDeleteBucketKey`).
+ * `AnnounceDeleteBucketKey`), or a newer persist or delete of the same key starts.
  *
  * @example
  * ```ts ignore
@@ -180,5 +196,5 @@ export function announceDeleteBucketKey(
     jobs.announce(intervalMs, async () => {
       if (ledger.getKey(bucket, key) !== undefined) await ledger.delete(bucket, key);
       else done();
-    }));
+    }), [bucket, key]);
 }

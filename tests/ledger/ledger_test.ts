@@ -12,6 +12,7 @@ import type { LedgerStore, StoreLoad } from "../../lib/ledger/store.ts";
 import { decodeMessage, encodeBlockMessage } from "../../lib/ledger/wire.ts";
 import { msToNs } from "../../lib/util/gotime.ts";
 import { JAN1_MS, signedLedger, TestClock } from "./helpers.ts";
+import { FakeClock } from "../helpers/fake_clock.ts";
 
 const JAN1_NS = msToNs(JAN1_MS);
 
@@ -245,6 +246,28 @@ Deno.test("persist stops once the value is stored", async () => {
   assert.equal(l.getKey("nodes", "k"), undefined, "no longer re-announced");
   assert.equal(writes, 2);
   job.stop();
+  await l.stop();
+});
+
+Deno.test("a newer persist or delete of a key replaces the older job, which would undo it", async () => {
+  const clock = new FakeClock(JAN1_MS);
+  const l = await createLedger({ clock });
+  let writes = 0;
+  l.addEventListener("change", () => writes++);
+  l.persist(1_000, 60_000, "dns", "k", { 1: "a" });
+  await clock.advance(0);
+  await waitFor(() => l.getKey("dns", "k") === '{"1":"a"}');
+  // `dns add` twice: the second value keeps the first record and adds one.
+  l.persist(1_000, 60_000, "dns", "k", { 1: "a", 16: "t" });
+  await clock.advance(0);
+  await waitFor(() => l.getKey("dns", "k") === '{"1":"a","16":"t"}');
+  await clock.advance(30_000);
+  assert.equal(l.getKey("dns", "k"), '{"1":"a","16":"t"}');
+  assert.equal(writes, 2, "the first job wrote its value again");
+  l.announceDeleteBucketKey(1_000, 60_000, "dns", "k");
+  await clock.advance(30_000);
+  assert.equal(l.getKey("dns", "k"), undefined);
+  assert.equal(writes, 3);
   await l.stop();
 });
 
