@@ -33,8 +33,8 @@ export interface JobComponents {
 export class JobSet {
   readonly #components: JobComponents;
   readonly #jobs = new Set<Job>();
-  /** The one write or delete job of each `bucket`/`key` (see {@link JobSet.withTimeout}). */
-  readonly #byKey = new Map<string, Job>();
+  /** The one temporary write job (persist or delete) per bucket and key. */
+  readonly #writes = new Map<string, Job>();
 
   constructor(components: JobComponents) {
     this.#components = components;
@@ -60,34 +60,50 @@ export class JobSet {
   }
 
   /**
-   * Starts a job that stops itself when it calls `done`, or after `timeoutMs`. With `key` (a
-   * bucket and key), it replaces the job started earlier for that key: an older write or
-   * delete still retrying would undo the newer one (Go's `Persist` has that race).
+   * Starts a job that stops itself when it calls `done`, or after `timeoutMs`. With `slot` (a
+   * bucket and key), the job replaces the slot's earlier write job: an older value is never
+   * written again over a newer one.
    */
   withTimeout(
     timeoutMs: number,
     start: (done: () => void) => Job,
-    key?: readonly [bucket: string, key: string],
+    slot?: readonly [string, string],
   ): Job {
     const { clock } = this.#components;
-    const id = key === undefined ? undefined : `${key[0]}\u0000${key[1]}`;
     const parts: { timer?: unknown; inner?: Job } = {};
+    const slotKey = slot === undefined ? undefined : `${slot[0]}\0${slot[1]}`;
     const handle: Job = {
       stop: () => {
         if (parts.timer !== undefined) clock.clearTimeout(parts.timer);
         parts.inner?.stop();
         this.#jobs.delete(handle);
-        if (id !== undefined && this.#byKey.get(id) === handle) this.#byKey.delete(id);
+        if (slotKey !== undefined && this.#writes.get(slotKey) === handle) {
+          this.#writes.delete(slotKey);
+        }
       },
     };
-    if (id !== undefined) {
-      this.#byKey.get(id)?.stop();
-      this.#byKey.set(id, handle);
+    if (slotKey !== undefined) {
+      this.#writes.get(slotKey)?.stop();
+      this.#writes.set(slotKey, handle);
     }
     this.#jobs.add(handle);
     parts.timer = clock.setTimeout(handle.stop, timeoutMs);
     parts.inner = start(handle.stop);
     return handle;
+  }
+
+  /**
+   * Stops the temporary write job of `bucket`/`key` (of every key of `bucket` without `key`), if
+   * any: a newer write supersedes it.
+   */
+  supersede(bucket: string, key?: string): void {
+    if (key !== undefined) {
+      this.#writes.get(`${bucket}\0${key}`)?.stop();
+      return;
+    }
+    for (const [slot, job] of [...this.#writes]) {
+      if (slot.startsWith(`${bucket}\0`)) job.stop();
+    }
   }
 
   /** Stops every job still running. */
@@ -129,7 +145,7 @@ export function announceUpdate(
 
 /**
  * Like {@link announceUpdate} but stops once the value is stored or after `timeoutMs` (Go
- * `Persist`), or when a newer persist or delete of the same key starts.
+ * `Persist`).
  *
  * @example
  * ```ts ignore
@@ -150,7 +166,7 @@ export function persist(
     jobs.announce(intervalMs, async () => {
       if (ledger.getKey(bucket, key) !== text) await ledger.add(bucket, new Map([[key, value]]));
       else done();
-    }), [bucket, key]);
+    }), [bucket.toWellFormed(), key.toWellFormed()]);
 }
 
 /**
@@ -177,7 +193,7 @@ export function announceDeleteBucket(
 
 /**
  * Deletes `bucket`/`key` each tick until gone or `timeoutMs` passed (Go
- * `AnnounceDeleteBucketKey`), or a newer persist or delete of the same key starts.
+ * `AnnounceDeleteBucketKey`).
  *
  * @example
  * ```ts ignore
@@ -196,5 +212,5 @@ export function announceDeleteBucketKey(
     jobs.announce(intervalMs, async () => {
       if (ledger.getKey(bucket, key) !== undefined) await ledger.delete(bucket, key);
       else done();
-    }), [bucket, key]);
+    }), [bucket.toWellFormed(), key.toWellFormed()]);
 }
