@@ -33,7 +33,7 @@ const COMMANDS: CommandDef[] = [
     name: "join",
     summary:
       "join the network with the VPN (as the root command); with no token, create a network and print its token",
-    scopes: ["common", "vpn", "dns"],
+    scopes: ["common", "vpn", "dns", "services"],
     load: async () => (await import("./lib/commands/join.ts")).runJoin,
   },
   {
@@ -86,6 +86,42 @@ const COMMANDS: CommandDef[] = [
         load: async () => (await import("./lib/commands/dns.ts")).runDnsLs,
       },
     ],
+  },
+  {
+    name: "service-add",
+    aliases: ["sa"],
+    summary:
+      "expose a TCP service to the network without the VPN: service-add NAME HOST:PORT (more with --expose)",
+    scopes: ["common", "named", "service", "services"],
+    arguments: "[name] [address]",
+    load: async () => (await import("./lib/commands/services.ts")).runServiceAdd,
+  },
+  {
+    name: "service-connect",
+    aliases: ["sc"],
+    summary:
+      "reach a service of the network on a local port without the VPN: service-connect NAME [IP]:PORT (more with --connect)",
+    scopes: ["common", "named", "service", "services"],
+    arguments: "[name] [address]",
+    load: async () => (await import("./lib/commands/services.ts")).runServiceConnect,
+  },
+  {
+    name: "file-send",
+    aliases: ["fs"],
+    summary:
+      "share a file with the network: file-send NAME PATH (receivers verify its SHA-256 and can resume)",
+    scopes: ["common", "named", "file"],
+    arguments: "[name] [path]",
+    load: async () => (await import("./lib/commands/files.ts")).runFileSend,
+  },
+  {
+    name: "file-receive",
+    aliases: ["fr"],
+    summary:
+      "download a file shared in the network: file-receive NAME PATH; exits 0 once it is saved",
+    scopes: ["common", "named", "file", "fileReceive"],
+    arguments: "[name] [path]",
+    load: async () => (await import("./lib/commands/files.ts")).runFileReceive,
   },
   {
     name: "proxy",
@@ -185,7 +221,7 @@ function buildProgram(): Command {
     .configureOutput({ writeErr: () => {}, outputError: () => {} })
     .showSuggestionAfterError(false)
     .enablePositionalOptions();
-  const rootScopes: OptionScope[] = ["generate", "common", "vpn", "dns"];
+  const rootScopes: OptionScope[] = ["generate", "common", "vpn", "dns", "services"];
   addOptions(program, rootScopes);
   program.action(async () => {
     await runCommand({

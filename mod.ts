@@ -7,6 +7,8 @@
  * import { encodeToken, generateNetworkConfig } from "./mod.ts";
  * const token = encodeToken(generateNetworkConfig());
  * // A node with the VPN: createMesh(...), then vpn.createVpn(vpn.vpnComponentsOf(mesh), {...}).
+ * // Services and files: services.createServiceExposer(services.serviceComponentsOf(mesh), {...}),
+ * // files.createFileSharer(...), files.receiveFile(...).
  * ```
  * @module
  */
@@ -64,6 +66,8 @@ export * as api from "./lib/api/mod.ts";
 export * as dashboard from "./lib/dashboard/mod.ts";
 export * as metrics from "./lib/metrics/mod.ts";
 export * as dns from "./lib/dns/mod.ts";
+export * as services from "./lib/services/mod.ts";
+export * as files from "./lib/files/mod.ts";
 export * as egress from "./lib/egress/mod.ts";
 export * as proxy from "./lib/proxy/mod.ts";
 export { type NodeApiContext, startNodeApi } from "./lib/commands/api_server.ts";

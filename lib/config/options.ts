@@ -31,6 +31,11 @@ export type OptionScope =
   | "client"
   | "dns"
   | "dnsServer"
+  | "services"
+  | "named"
+  | "service"
+  | "file"
+  | "fileReceive"
   | "proxy";
 
 /** One option: its flag, environment variable, default and help. */
@@ -677,6 +682,55 @@ export const OPTIONS = {
     help:
       "zone of machine names: <hostname>.<zone> and <peer id>.<zone> resolve to VPN addresses (empty: none)",
     scope: "dns",
+  },
+  // Services: `--expose`/`--connect` of the root command, join, service-add and service-connect.
+  expose: {
+    flag: "expose",
+    env: "EDGEVPNEXPOSE",
+    kind: "list",
+    default: [],
+    help:
+      "expose a TCP service to the network as NAME=HOST:PORT (repeatable; the first one also answers Go's service-connect)",
+    scope: "services",
+  },
+  connect: {
+    flag: "connect",
+    env: "EDGEVPNCONNECT",
+    kind: "list",
+    default: [],
+    help:
+      "reach the network's service NAME on a local port as NAME=[IP]:PORT, e.g. db=127.0.0.1:5432 (repeatable)",
+    scope: "services",
+  },
+  // service-add, service-connect, file-send, file-receive (Go's flags, or positional).
+  name: {
+    flag: "name",
+    kind: "string",
+    default: "",
+    help: "unique name of the service or file in the network (or the first argument)",
+    scope: "named",
+  },
+  serviceAddress: {
+    flag: "address",
+    kind: "string",
+    default: "",
+    help:
+      "service-add: HOST:PORT of the service (e.g. 127.0.0.1:22); service-connect: [IP]:PORT to listen on (e.g. :8080) (or the second argument)",
+    scope: "service",
+  },
+  path: {
+    flag: "path",
+    kind: "string",
+    default: "",
+    help: "file-send: the file to serve; file-receive: where to save it (or the second argument)",
+    scope: "file",
+  },
+  overwrite: {
+    flag: "overwrite",
+    kind: "bool",
+    default: false,
+    help: "replace the file at --path if it exists (without it, file-receive refuses)",
+    scope: "fileReceive",
   },
   // Egress: `--egress` of the root command and join.
   egress: {

@@ -121,6 +121,11 @@ class Libp2pNodeStream implements NodeStream {
       onFinished();
       resolve();
     }, { once: true });
+    // A stream reset while it was negotiated (the peer refused it at once) is wrapped
+    // finished: its reader must see the reset, never a clean end.
+    if (stream.status === "reset" || stream.status === "aborted") {
+      this.#error = new Error("the stream was reset before it could be used");
+    }
     if (stream.readableEnded || stream.status !== "open") {
       // Bytes read together with the FIN during protocol negotiation (a lazy dialer sends its
       // data and FIN with the protocol line) were put back after 'end' fired; adding the
@@ -172,8 +177,9 @@ class Libp2pNodeStream implements NodeStream {
     this.#chunks.length = 0;
     this.#head = 0;
     this.#buffered = 0;
-    if (this.#stream.readStatus === "paused") this.#stream.resume();
     for (const chunk of held) if (!this.#push(chunk)) return promise;
+    // Only now: resume() hands over at once what arrived while paused, after those held.
+    if (this.#stream.readStatus === "paused") this.#stream.resume();
     this.#settle();
     return promise;
   }

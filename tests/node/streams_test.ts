@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { EdgeNode } from "../../lib/node/node.ts";
-import type { NodeStream } from "../../lib/node/stream.ts";
+import { type NodeStream, wrapStream } from "../../lib/node/stream.ts";
 import { collectMessages, generateNetworkConfig, startNode, stopAll, waitFor } from "./helpers.ts";
 
 const PROTOCOL = "/edgevpn-test/echo/1.0";
@@ -220,3 +220,75 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+Deno.test("a stream the peer resets at once or later fails its reader instead of ending cleanly", async () => {
+  const network = generateNetworkConfig();
+  const a = await startNode(network);
+  const b = await startNode(network, { bootstrapPeers: a.multiaddrs() });
+  try {
+    await a.handle("/edgevpn-test/reset-now/1.0", (s) => s.reset(), { membersOnly: false });
+    await a.handle("/edgevpn-test/reset-later/1.0", async (s) => {
+      await s.write(enc.encode("partial"));
+      await new Promise((r) => setTimeout(r, 100));
+      s.reset();
+    }, { membersOnly: false });
+    for (const protocol of ["/edgevpn-test/reset-now/1.0", "/edgevpn-test/reset-later/1.0"]) {
+      const s = await b.dialProtocol(a.peerId, protocol);
+      await assert.rejects(async () => {
+        for await (const _ of s) { /* read until the reset */ }
+      }, protocol);
+    }
+  } finally {
+    await stopAll([b, a]);
+  }
+});
+
+/** A libp2p stream stand-in that holds what arrives while paused, as libp2p's own does. */
+class PausableStream extends EventTarget {
+  status = "open";
+  readStatus = "readable";
+  writeStatus = "writable";
+  readableEnded = false;
+  maxReadBufferLength = 4 << 20;
+  protocol = "/edgevpn-test/fake/1.0";
+  direction = "inbound";
+  held: Uint8Array[] = [];
+
+  deliver(bytes: Uint8Array): void {
+    if (this.readStatus === "paused") this.held.push(bytes);
+    else this.dispatchEvent(Object.assign(new Event("message"), { data: bytes }));
+  }
+
+  pause(): void {
+    this.readStatus = "paused";
+  }
+
+  resume(): void {
+    this.readStatus = "readable";
+    for (const bytes of this.held.splice(0)) this.deliver(bytes);
+  }
+
+  end(): void {
+    this.readableEnded = true;
+    this.dispatchEvent(new Event("end"));
+  }
+}
+
+Deno.test("switching from iterating to push mode on a paused stream keeps the bytes in order", async () => {
+  const raw = new PausableStream();
+  const s = wrapStream(raw as unknown as Parameters<typeof wrapStream>[0], "peer");
+  const chunk = (i: number) => new Uint8Array(256 * 1024).fill(i);
+  const reader = s[Symbol.asyncIterator]();
+  raw.deliver(chunk(0));
+  assert.equal((await reader.next()).value?.[0], 0);
+  // Past the read-ahead limit the stream pauses; later chunks wait in libp2p's buffer.
+  for (let i = 1; i <= 8; i++) raw.deliver(chunk(i));
+  assert.equal(raw.readStatus, "paused");
+  assert.ok(raw.held.length > 0);
+  await reader.return?.();
+  const order: number[] = [];
+  const done = s.consume((c) => order.push(c[0]));
+  raw.end();
+  await done;
+  assert.deepEqual(order, [1, 2, 3, 4, 5, 6, 7, 8]);
+});
