@@ -3,6 +3,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { EdgeVpnError, errorMessage, InputError } from "../util/errors.ts";
+import { LedgerLimitError } from "../ledger/limits.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import type { ApiComponents } from "./components.ts";
 import { ApiRequestError } from "./errors.ts";
@@ -129,6 +130,8 @@ function answerError(err: Error, c: Context, logger: Logger): Response {
     return sendError(c, err.status === 413 ? 413 : 400, err.message || "bad request");
   }
   if (err instanceof InputError) return sendError(c, 400, err.message);
+  // A write beyond the ledger's size limits (quota, gossip message size).
+  if (err instanceof LedgerLimitError) return sendError(c, 413, err.message);
   if (err instanceof EdgeVpnError && err.code === "LEDGER_STOPPED") {
     return sendError(c, 503, "the ledger is stopped");
   }

@@ -1,13 +1,14 @@
 /** Sealed gossip rooms: Go EdgeVPN's message hub on a rotating topic and seal key. */
 import type { NetworkConfig } from "../config/network.ts";
 import { sealKeyAt, topicAt } from "../crypto/derive.ts";
-import { openSealed, seal } from "../crypto/seal.ts";
+import { hexBytesToBytes, openSealedRaw, sealRaw } from "../crypto/seal.ts";
 import { EdgeVpnError } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import { type BucketRate, KeyedRateLimiter } from "../util/rate_limit.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
-import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
+import { decodeEnvelopeHex, encodeSealedEnvelope } from "./envelope.ts";
 import { TypedEventTarget, type TypedListener } from "../util/events.ts";
-import type { PubSub, PubSubMessage } from "./pubsub.ts";
+import type { PubSub, PubSubMessage, Verdict } from "./pubsub.ts";
 import { rotationPlan } from "./rotation.ts";
 
 /** Go's pubsub default (1 MiB), used when a token says `max_message_size: 0`. */
@@ -21,6 +22,16 @@ export const HUB_DEFAULTS = {
   graceMs: 10_000,
   /** Received messages waiting to be opened; more are dropped as `overload`. */
   maxQueue: 1024,
+  /** Bytes of received messages waiting to be opened, from every peer together. */
+  maxQueueBytes: 64 << 20,
+  /**
+   * Messages per second (and burst) each author may have opened; more are dropped as
+   * `rateLimited`. A node sends a digest per sync round, a block per change (at most one a
+   * second) and answers to peers that differ.
+   */
+  messageRate: { perSecond: 20, burst: 200 } as BucketRate,
+  /** Peers whose counters are kept (the least recently heard from are forgotten first). */
+  maxPeerStats: 1024,
   /** Re-plan at least this often, so a wall-clock jump is noticed. */
   maxSleepMs: 60_000,
 } as const;
@@ -41,6 +52,22 @@ export interface HubOptions {
   leadMs?: number;
   graceMs?: number;
   maxQueue?: number;
+  /** See {@link HUB_DEFAULTS}.maxQueueBytes (64 MiB). */
+  maxQueueBytes?: number;
+  /** Bytes waiting from one peer; default the larger of `max_message_size` and 8 MiB. */
+  maxPeerQueueBytes?: number;
+  /** See {@link HUB_DEFAULTS}.messageRate. */
+  messageRate?: BucketRate;
+  /**
+   * Bytes per second (and burst) each author may have opened; default a burst of 4 ×
+   * `max_message_size`, refilled at one `max_message_size` per 4 s.
+   */
+  byteRate?: BucketRate;
+  /**
+   * Bytes the router adds around an envelope (GossipSub: topic, author, seqno, signature);
+   * an envelope is at most `max_message_size` minus this. Default 0.
+   */
+  envelopeHeadroom?: number;
 }
 
 /**
@@ -68,7 +95,14 @@ export type HubDropReason =
   | "badSeal"
   | "oversize"
   | "unknownSender"
-  | "overload";
+  | "overload"
+  | "rateLimited";
+
+/** Messages opened and dropped for one peer (the one that delivered them). */
+export interface HubPeerStats {
+  received: number;
+  dropped: number;
+}
 
 /**
  * Running totals; `dropped` counts messages by the reason they were refused.
@@ -91,6 +125,11 @@ export interface HubEvents {
   message: HubMessage;
   /** The current window changed; `topic` is where messages are now published. */
   rotate: { counter: number; topic: string };
+  /**
+   * A message was refused as malformed or sealed with a key we do not hold: `peer` delivered
+   * it (the node penalises it; members never relay such messages).
+   */
+  rejected: { peer: string; author?: string; reason: HubDropReason };
 }
 
 interface WindowSecrets {
@@ -119,7 +158,18 @@ export class Hub extends TypedEventTarget<HubEvents> {
   readonly #leadMs: number;
   readonly #graceMs: number;
   readonly #maxQueue: number;
+  readonly #maxQueueBytes: number;
+  readonly #maxPeerQueueBytes: number;
   readonly #maxSize: number;
+  readonly #headroom: number;
+  readonly #messageRate: KeyedRateLimiter;
+  readonly #byteRate: KeyedRateLimiter;
+  /** Bytes waiting in the queue, in all and per delivering peer. */
+  #queuedBytes = 0;
+  readonly #peerQueued = new Map<string, number>();
+  readonly #peerStats = new Map<string, HubPeerStats>();
+  /** The router checks admission itself (its `setAdmission` was installed). */
+  #gated = false;
   readonly #secrets = new Map<number, Promise<WindowSecrets>>();
   /** Subscribed topic → its window counter. */
   readonly #subscribed = new Map<string, number>();
@@ -129,7 +179,14 @@ export class Hub extends TypedEventTarget<HubEvents> {
     received: 0,
     published: 0,
     publishedBytes: 0,
-    dropped: { badEnvelope: 0, badSeal: 0, oversize: 0, unknownSender: 0, overload: 0 },
+    dropped: {
+      badEnvelope: 0,
+      badSeal: 0,
+      oversize: 0,
+      unknownSender: 0,
+      overload: 0,
+      rateLimited: 0,
+    },
   };
   #started = false;
   #timer: unknown;
@@ -149,6 +206,16 @@ export class Hub extends TypedEventTarget<HubEvents> {
     this.#maxSize = options.network.maxMessageSize > 0
       ? options.network.maxMessageSize
       : DEFAULT_MAX_MESSAGE_SIZE;
+    this.#headroom = options.envelopeHeadroom ?? 0;
+    this.#maxQueueBytes = options.maxQueueBytes ?? HUB_DEFAULTS.maxQueueBytes;
+    this.#maxPeerQueueBytes = options.maxPeerQueueBytes ?? Math.max(this.#maxSize, 8 << 20);
+    this.#messageRate = new KeyedRateLimiter(options.messageRate ?? HUB_DEFAULTS.messageRate, {
+      now: () => this.#clock.now(),
+    });
+    this.#byteRate = new KeyedRateLimiter(
+      options.byteRate ?? { perSecond: this.#maxSize / 4, burst: 4 * this.#maxSize },
+      { now: () => this.#clock.now() },
+    );
     if (!(options.network.otp.crypto.interval > 0)) {
       throw new EdgeVpnError(
         "HUB_INTERVAL_INVALID",
@@ -172,11 +239,30 @@ export class Hub extends TypedEventTarget<HubEvents> {
     return { ...this.#counters, dropped: { ...this.#counters.dropped } };
   }
 
+  /** Messages opened and dropped per delivering peer (the most recently active peers). */
+  peerStats(): Map<string, HubPeerStats> {
+    return new Map([...this.#peerStats].map(([p, s]) => [p, { ...s }]));
+  }
+
+  /** The largest plaintext {@link publish} carries (sealed, hex-encoded and enveloped). */
+  get maxPayloadBytes(): number {
+    // Hex doubles the sealed size (12-byte nonce, 16-byte tag); the JSON adds ~50 bytes.
+    return Math.max(0, Math.floor((this.#maxEnvelope - 64) / 2) - 28);
+  }
+
+  get #maxEnvelope(): number {
+    return this.#maxSize - this.#headroom;
+  }
+
   /** Subscribes to the current window's topic and schedules the rotations. */
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
     this.#pubsub.addEventListener("message", this.#onMessage);
+    if (this.#pubsub.setAdmission) {
+      this.#pubsub.setAdmission(this.#admit);
+      this.#gated = true;
+    }
     await this.#replan();
   }
 
@@ -187,10 +273,12 @@ export class Hub extends TypedEventTarget<HubEvents> {
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#pubsub.removeEventListener("message", this.#onMessage);
+    this.#pubsub.setAdmission?.(undefined);
+    this.#gated = false;
     await this.#planning;
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#queue.length = 0;
+    for (const { m } of this.#queue.splice(0)) this.#dequeued(m, "ignore");
     await this.#draining;
     for (const topic of this.#subscribed.keys()) this.#pubsub.unsubscribe(topic);
     this.#subscribed.clear();
@@ -212,29 +300,53 @@ export class Hub extends TypedEventTarget<HubEvents> {
     }
     // Hex doubles the sealed size (12-byte nonce, 16-byte tag); the JSON adds ~50 bytes.
     const estimate = 2 * (data.length + 28) + 64;
-    if (estimate > this.#maxSize) throw tooLarge(data.length, estimate, this.#maxSize);
+    if (estimate > this.#maxEnvelope) throw tooLarge(data.length, estimate, this.#maxEnvelope);
     const { topic, key } = await this.#secretsFor(
       rotationPlan(this.#network.otp.crypto.interval, this.#clock.now(), 0, 0).current,
     );
-    const envelope = encodeEnvelope({
-      message: await seal(key, data),
-      senderId: "",
-      annotations,
-    });
-    if (envelope.length > this.#maxSize) {
-      throw tooLarge(data.length, envelope.length, this.#maxSize);
+    const envelope = encodeSealedEnvelope(await sealRaw(key, data), "", annotations);
+    if (envelope.length > this.#maxEnvelope) {
+      throw tooLarge(data.length, envelope.length, this.#maxEnvelope);
     }
     await this.#pubsub.publish(topic, envelope);
     this.#counters.published++;
     this.#counters.publishedBytes += envelope.length;
   }
 
+  /**
+   * The cheap checks a message passes before it is queued (run by the router before it caches
+   * or relays anything, when it can): our topic, its size, the author's rate, room in the queue.
+   */
+  #admit = (m: PubSubMessage): Verdict => {
+    if (!this.#started || !this.#subscribed.has(m.topic)) return "ignore";
+    if (m.data.length > this.#maxSize) return this.#refuse("oversize", m);
+    // Every envelope is a JSON object: anything else is refused before it is even queued.
+    if (!OBJECT_START.has(m.data[0])) return this.#refuse("badEnvelope", m);
+    if (m.receivedFrom === "") return this.#refuse("unknownSender", m);
+    const author = m.author ?? m.receivedFrom;
+    if (!this.#messageRate.take(author) || !this.#byteRate.take(author, m.data.length)) {
+      return this.#refuse("rateLimited", m);
+    }
+    return this.#hasRoom(m) ? "accept" : this.#refuse("overload", m);
+  };
+
+  #hasRoom(m: PubSubMessage): boolean {
+    return this.#queue.length < this.#maxQueue &&
+      this.#queuedBytes + m.data.length <= this.#maxQueueBytes &&
+      (this.#peerQueued.get(m.receivedFrom) ?? 0) + m.data.length <= this.#maxPeerQueueBytes;
+  }
+
   #onMessage: TypedListener<PubSubMessage> = (event) => {
     const m = event.detail;
-    if (!this.#subscribed.has(m.topic)) return;
-    if (m.data.length > this.#maxSize) return this.#drop("oversize", m);
-    if (m.receivedFrom === "") return this.#drop("unknownSender", m);
-    if (this.#queue.length >= this.#maxQueue) return this.#drop("overload", m);
+    if (!this.#started) return this.#pubsub.report?.(m, "ignore");
+    if (this.#gated) {
+      // Admitted by the router a moment ago; only the queue may have filled since.
+      if (!this.#subscribed.has(m.topic)) return this.#pubsub.report?.(m, "ignore");
+      if (!this.#hasRoom(m)) return this.#pubsub.report?.(m, this.#refuse("overload", m));
+    } else {
+      const verdict = this.#admit(m);
+      if (verdict !== "accept") return this.#pubsub.report?.(m, verdict);
+    }
     // The keys are chosen now, so time spent waiting in the queue cannot expire them. The
     // topic's own window comes first; then its neighbours, because a Go node computes its
     // seal key at send time but may still publish on the previous topic for up to a second.
@@ -247,13 +359,23 @@ export class Hub extends TypedEventTarget<HubEvents> {
     );
     const windows = [topicWindow, ...plan.active.filter((c) => c !== topicWindow)];
     this.#queue.push({ m, windows });
+    this.#queuedBytes += m.data.length;
+    this.#peerQueued.set(
+      m.receivedFrom,
+      (this.#peerQueued.get(m.receivedFrom) ?? 0) + m.data.length,
+    );
     this.#draining ??= this.#drain();
   };
 
   async #drain(): Promise<void> {
     try {
       for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift()) {
-        await this.#open(item.m, item.windows);
+        let verdict: Verdict = "ignore";
+        try {
+          verdict = await this.#open(item.m, item.windows);
+        } finally {
+          this.#dequeued(item.m, verdict);
+        }
       }
     } finally {
       // Cleared in the same turn as the last emptiness check, so no message is stranded.
@@ -261,23 +383,41 @@ export class Hub extends TypedEventTarget<HubEvents> {
     }
   }
 
-  async #open(m: PubSubMessage, windows: number[]): Promise<void> {
+  /** Releases a message's room in the queue and tells the router what became of it. */
+  #dequeued(m: PubSubMessage, verdict: Verdict): void {
+    this.#queuedBytes -= m.data.length;
+    const left = (this.#peerQueued.get(m.receivedFrom) ?? 0) - m.data.length;
+    if (left > 0) this.#peerQueued.set(m.receivedFrom, left);
+    else this.#peerQueued.delete(m.receivedFrom);
+    this.#pubsub.report?.(m, verdict);
+  }
+
+  async #open(m: PubSubMessage, windows: number[]): Promise<Verdict> {
     let envelope;
     try {
-      envelope = decodeEnvelope(m.data);
+      // Every envelope is a JSON object: anything else is refused before it is decoded.
+      if (!OBJECT_START.has(m.data[0])) throw new Error("not a JSON object");
+      envelope = decodeEnvelopeHex(m.data);
     } catch {
-      return this.#drop("badEnvelope", m);
+      return this.#refuse("badEnvelope", m);
+    }
+    let sealed: Uint8Array;
+    try {
+      sealed = hexBytesToBytes(envelope.messageHex);
+    } catch {
+      return this.#refuse("badSeal", m);
     }
     for (const counter of windows) {
       const { key } = await this.#secretsFor(counter);
       let data: Uint8Array;
       try {
-        data = await openSealed(key, envelope.message);
+        data = await openSealedRaw(key, sealed);
       } catch {
         continue;
       }
-      if (!this.#started) return;
+      if (!this.#started) return "ignore";
       this.#counters.received++;
+      this.#stats(m.receivedFrom).received++;
       this.dispatch("message", {
         data,
         from: m.receivedFrom,
@@ -285,13 +425,18 @@ export class Hub extends TypedEventTarget<HubEvents> {
         topic: m.topic,
         annotations: envelope.annotations,
       });
-      return;
+      return "accept";
     }
-    this.#drop("badSeal", m);
+    return this.#refuse("badSeal", m);
   }
 
-  #drop(reason: HubDropReason, m: PubSubMessage): void {
+  /**
+   * Counts a dropped message; the offences (a message no member would send or relay) are
+   * `reject`ed and reported as a `rejected` event, the rest `ignore`d.
+   */
+  #refuse(reason: HubDropReason, m: PubSubMessage): Verdict {
     this.#counters.dropped[reason]++;
+    this.#stats(m.receivedFrom).dropped++;
     if (this.#log.enabled("debug")) {
       this.#log.debug("dropped hub message", {
         reason,
@@ -299,6 +444,25 @@ export class Hub extends TypedEventTarget<HubEvents> {
         bytes: m.data.length,
       });
     }
+    if (reason === "badEnvelope" || reason === "badSeal" || reason === "oversize") {
+      this.dispatch("rejected", { peer: m.receivedFrom, author: m.author, reason });
+      return "reject";
+    }
+    return "ignore";
+  }
+
+  #stats(peer: string): HubPeerStats {
+    let s = this.#peerStats.get(peer);
+    if (s === undefined) {
+      if (this.#peerStats.size >= HUB_DEFAULTS.maxPeerStats) {
+        this.#peerStats.delete(this.#peerStats.keys().next().value!);
+      }
+      s = { received: 0, dropped: 0 };
+    } else {
+      this.#peerStats.delete(peer);
+    }
+    this.#peerStats.set(peer, s);
+    return s;
   }
 
   #replan(): Promise<void> {
@@ -374,6 +538,9 @@ export class Hub extends TypedEventTarget<HubEvents> {
 export function createHub(options: HubOptions): Hub {
   return new Hub(options);
 }
+
+/** `{` and the whitespace JSON allows before it. */
+const OBJECT_START = new Set([0x7b, 0x20, 0x09, 0x0a, 0x0d]);
 
 function tooLarge(plain: number, wire: number, limit: number): EdgeVpnError {
   return new EdgeVpnError(

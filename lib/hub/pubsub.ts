@@ -16,7 +16,15 @@ export interface PubSubMessage {
   receivedFrom: string;
   /** Peer that signed the message (GossipSub StrictSign `from`), when known. */
   author?: string;
+  /** The router's ID of the message, when it waits for a {@link Verdict} on it. */
+  msgId?: string;
 }
+
+/**
+ * What becomes of a received message: `accept` relays it, `reject` drops it and penalises the
+ * peer that delivered it, `ignore` drops it without penalty (overload, rate limits).
+ */
+export type Verdict = "accept" | "reject" | "ignore";
 
 /**
  * What the hub needs from a pubsub router: topic membership, publishing, message events.
@@ -36,4 +44,14 @@ export interface PubSub {
   publish(topic: string, data: Uint8Array): Promise<void>;
   addEventListener(type: "message", listener: TypedListener<PubSubMessage>): void;
   removeEventListener(type: "message", listener: TypedListener<PubSubMessage>): void;
+  /**
+   * Tells the router what became of a delivered message (once per message). Routers that
+   * validate before relaying need it; a router that relays without asking leaves it out.
+   */
+  report?(message: PubSubMessage, verdict: Verdict): void;
+  /**
+   * Installs a cheap check that runs before a message is cached, relayed or delivered;
+   * anything but `accept` drops it there. `undefined` removes it.
+   */
+  setAdmission?(admit: ((message: PubSubMessage) => Verdict) | undefined): void;
 }

@@ -2,6 +2,7 @@
 
 import { goTimeString } from "../util/gotime.ts";
 import { InputError } from "../util/errors.ts";
+import type { Slicer } from "../util/slicer.ts";
 import {
   decodeEntry,
   encodeEntry,
@@ -238,6 +239,37 @@ const BLOCK_FIELDS = ["Index", "Timestamp", "Storage", "Hash", "PrevHash"] as co
  * ```
  */
 export function decodeBlock(json: JsonValue, limits: BlockLimits = DEFAULT_BLOCK_LIMITS): Block {
+  const steps = blockSteps(json, limits);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * {@link decodeBlock} for large untrusted blocks: the same result and errors, pausing between
+ * entries whenever `slicer` says its slice is spent.
+ *
+ * @example
+ * ```ts
+ * const block = await decodeBlockSliced(json, DEFAULT_BLOCK_LIMITS, new Slicer());
+ * ```
+ */
+export async function decodeBlockSliced(
+  json: JsonValue,
+  limits: BlockLimits,
+  slicer: Slicer,
+): Promise<Block> {
+  const steps = blockSteps(json, limits);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (slicer.due()) await slicer.pause();
+  }
+}
+
+/** Decodes a block, yielding after each entry (see {@link decodeBlock}). */
+function* blockSteps(json: JsonValue, limits: BlockLimits): Generator<void, Block> {
   if (!(json instanceof JsonObject)) {
     throw new InputError("TYPE_INVALID", `Block must be a JSON object, got ${kind(json)}`);
   }
@@ -279,7 +311,7 @@ export function decodeBlock(json: JsonValue, limits: BlockLimits = DEFAULT_BLOCK
         }
         // A second Storage member decodes into the same Go map, replacing buckets by name.
         for (const [name, bucketJson] of v.entries) {
-          const bucket = decodeBucket(name, bucketJson, limits);
+          const bucket = yield* decodeBucket(name, bucketJson, limits);
           entries += bucket.size - (storage.get(name)?.size ?? 0);
           storage.set(name, bucket);
           if (storage.size > limits.maxBuckets) {
@@ -300,7 +332,11 @@ export function decodeBlock(json: JsonValue, limits: BlockLimits = DEFAULT_BLOCK
   return { index: Number(index), timestamp, storage, hash, prevHash };
 }
 
-function decodeBucket(name: string, json: JsonValue, limits: BlockLimits): Map<string, Entry> {
+function* decodeBucket(
+  name: string,
+  json: JsonValue,
+  limits: BlockLimits,
+): Generator<void, Map<string, Entry>> {
   if (name.length > limits.maxNameLength) {
     throw limit(`bucket name longer than ${limits.maxNameLength}`);
   }
@@ -326,6 +362,7 @@ function decodeBucket(name: string, json: JsonValue, limits: BlockLimits): Map<s
       throw limit(`signature longer than ${limits.maxSigBytes} bytes`);
     }
     bucket.set(key, e);
+    yield;
   }
   return bucket;
 }

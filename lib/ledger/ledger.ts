@@ -28,14 +28,15 @@ import {
   ownTombstone,
   sameEntry,
   type SignatureVerifier,
-  verifyEntry,
+  signEntry,
+  versionAfter,
 } from "./entry.ts";
 import { compareGoStrings, goMarshal, parseJson } from "./json.ts";
 import {
   entriesToVerify,
   type EntryIgnoreReason,
   type EntryRejectReason,
-  mergeStorage,
+  mergeStorageSliced,
   planReap,
   pruneTombstones,
   type Violation,
@@ -56,11 +57,30 @@ import {
   JobSet,
   persist,
 } from "./jobs.ts";
+import {
+  DEFAULT_LEDGER_LIMITS,
+  enforceQuotas,
+  entryBytes,
+  LedgerLimitError,
+  type LedgerLimits,
+  ownerBytes,
+} from "./limits.ts";
+import { ReceiveQueue } from "./receive_queue.ts";
 import { SaveQueue } from "./save_queue.ts";
+import { SignatureChecker } from "./signature_cache.ts";
 import { better, replyToBlock, replyToDigest, SyncSender } from "./sync.ts";
 import type { LedgerStore } from "./store.ts";
 import { MemoryStore } from "./store_memory.ts";
-import { decodeMessage, DEFAULT_MESSAGE_LIMITS, type Digest, type MessageLimits } from "./wire.ts";
+import { DEFAULT_TIME_BOUNDS, entriesToRedate, type TimeBounds } from "./time_bounds.ts";
+import { ViolationLog } from "./violation_log.ts";
+import { Slicer } from "../util/slicer.ts";
+import {
+  decodeMessage,
+  DEFAULT_MESSAGE_LIMITS,
+  type DeltaHead,
+  type Digest,
+  type MessageLimits,
+} from "./wire.ts";
 
 export type { Job } from "./jobs.ts";
 export { versionAfter } from "./entry.ts";
@@ -69,6 +89,8 @@ export { versionAfter } from "./entry.ts";
 export const DEFAULT_OWNERSHIP_TTL_MS = 4 * OPTIONS.alivenessHealthcheckInterval.default * 1000;
 /** Tombstones older than this are garbage: 3 × Go's aliveness max-interval (900 s): 2 700 s. */
 export const DEFAULT_TOMBSTONE_TTL_MS = 3 * OPTIONS.alivenessHealthcheckMaxInterval.default * 1000;
+/** Least time between two broadcasts after local writes. */
+export const DEFAULT_BROADCAST_INTERVAL_MS = 1000;
 /** Longest random wait before answering a peer whose head differs (lets one peer answer for all). */
 export const DEFAULT_REPLY_DELAY_MS = 500;
 /** How long the same (their head, our head) divergence is not answered again. */
@@ -112,6 +134,23 @@ export interface LedgerOptions {
   replyDelayMs?: number;
   /** Same-divergence reply backoff; default 60 000 ms. */
   divergenceBackoffMs?: number;
+  /** How far in the future peers' entries may be; default {@link DEFAULT_TIME_BOUNDS}. */
+  timeBounds?: TimeBounds;
+  /**
+   * Limits of local writes: the largest block a broadcast carries (set it to the hub's
+   * `maxPayloadBytes`) and each owner's quota; default {@link DEFAULT_LEDGER_LIMITS}.
+   */
+  sizeLimits?: Partial<LedgerLimits>;
+  /**
+   * Least time between two broadcasts after local writes; default 1 000 ms. A burst of writes
+   * becomes one broadcast per interval (the first write of a quiet period leaves at once).
+   */
+  broadcastIntervalMs?: number;
+  /**
+   * Signed modes: after local writes, send only the entries changed since our last broadcast
+   * (a delta, see `wire.ts`) when that is smaller than our block; default true.
+   */
+  deltas?: boolean;
 }
 
 /** What {@link Ledger.receive} did with a message. */
@@ -160,6 +199,10 @@ export interface LedgerCounters {
   messagesReceived: number;
   blocksReceived: number;
   digestsReceived: number;
+  /** Deltas received (a peer's changes since its last broadcast). */
+  deltasReceived: number;
+  /** Deltas sent instead of our full block after local writes. */
+  deltasSent: number;
   /** Received blocks that changed our last block. */
   blocksApplied: number;
   /** Whole messages dropped, by reason (`gzip_invalid`, `hash_invalid`, `limit_exceeded`, …). */
@@ -177,6 +220,12 @@ export interface LedgerCounters {
   /** Answers withheld by the divergence backoff. */
   repliesSuppressed: number;
   bytesSent: number;
+  /** Local writes whose broadcast joined a later one (one broadcast per interval at most). */
+  broadcastsCoalesced: number;
+  /** Sends the transport refused (e.g. a block above the network's message size). */
+  sendFailures: number;
+  /** Entry signatures verified (cache misses), answered from the cache, left unchecked. */
+  signatures: { checked: number; cached: number; skipped: number };
   persistFailures: number;
 }
 
@@ -246,11 +295,15 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
   readonly #limits: MessageLimits;
   readonly #quiet: boolean;
   readonly #sync: SyncSender;
+  readonly #timeBounds: TimeBounds;
+  readonly #sizeLimits: LedgerLimits;
+  readonly #signatures: SignatureChecker;
+  readonly #violationLog: ViolationLog;
+  readonly #inbox: ReceiveQueue;
 
   #last: Block;
   #queue: Promise<unknown> = Promise.resolve();
   #contentCache?: { storage: Storage; hash: Promise<string> };
-  #warned = new Set<string>();
   readonly #jobs: JobSet;
   #stopped = false;
   readonly #saves: SaveQueue;
@@ -258,6 +311,8 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     messagesReceived: 0,
     blocksReceived: 0,
     digestsReceived: 0,
+    deltasReceived: 0,
+    deltasSent: 0,
     blocksApplied: 0,
     rejectedMessages: {},
     rejectedEntries: {},
@@ -268,6 +323,9 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     repliesSent: 0,
     repliesSuppressed: 0,
     bytesSent: 0,
+    broadcastsCoalesced: 0,
+    sendFailures: 0,
+    signatures: { checked: 0, cached: 0, skipped: 0 },
     persistFailures: 0,
   };
 
@@ -291,6 +349,13 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     this.#signer = this.mode === "off" ? undefined : options.identity;
     this.#limits = { ...DEFAULT_MESSAGE_LIMITS, ...options.limits };
     this.#quiet = options.quiet ?? true;
+    this.#timeBounds = options.timeBounds ?? DEFAULT_TIME_BOUNDS;
+    this.#sizeLimits = { ...DEFAULT_LEDGER_LIMITS, ...options.sizeLimits };
+    this.#signatures = new SignatureChecker(this.#verify);
+    this.#violationLog = new ViolationLog(this.#log, { now: this.#now });
+    this.#inbox = new ReceiveQueue((bytes, from) => this.receive(bytes, from), {
+      onDrop: (reason) => this.#count(this.#counters.rejectedMessages, reason),
+    });
     this.#last = first;
     this.#sync = new SyncSender({
       send: options.send ?? (() => {}),
@@ -301,6 +366,9 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       log: this.#log,
       counters: this.#counters,
       replyDelayMs: options.replyDelayMs ?? DEFAULT_REPLY_DELAY_MS,
+      minBroadcastIntervalMs: options.broadcastIntervalMs ?? DEFAULT_BROADCAST_INTERVAL_MS,
+      // Go peers in the signed modes merge a delta as any block; off mode adopts whole blocks.
+      deltas: this.mode !== "off" && (options.deltas ?? true),
       backoffMs: options.divergenceBackoffMs ?? DEFAULT_DIVERGENCE_BACKOFF_MS,
     });
     this.#jobs = new JobSet({ clock: this.#clock, random: this.#random, log: this.#log });
@@ -359,6 +427,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       owner,
       this.#ttlNs,
       this.#nowNs(),
+      this.#timeBounds.skewNs,
     );
   }
 
@@ -369,7 +438,8 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     const out: string[] = [];
     for (const [peer, value] of liveValues(this.#last.storage.get(BUCKETS.healthcheck))) {
       const t = healthcheckCodec.parse(value);
-      if (t !== undefined && t + max > now) out.push(peer);
+      // A heartbeat from the future (a clock far ahead, or forged) does not make a node available.
+      if (t !== undefined && t + max > now && t <= now + this.#timeBounds.skewNs) out.push(peer);
     }
     return out.sort(compareGoStrings);
   }
@@ -518,11 +588,20 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
   // ---- receiving --------------------------------------------------------------------------
 
   /**
+   * Queues a message from the main topic for {@link receive}: messages are handled one at a
+   * time, and past the queue's bounds (64 messages, 64 MiB, 8 per peer) dropped and counted
+   * (`queue_full`, `peer_queue_full`). Returns whether it was queued.
+   */
+  enqueue(bytes: Uint8Array, from = ""): boolean {
+    return this.#inbox.push(bytes, from);
+  }
+
+  /**
    * Handles one message from the main topic: a peer's full block or one of our digests.
    * Never throws: bad input is counted by reason, logged at debug level and reported in the
    * result and a `rejected` event. A block is merged as a whole or not at all.
    */
-  async receive(bytes: Uint8Array): Promise<ReceiveResult> {
+  async receive(bytes: Uint8Array, from = ""): Promise<ReceiveResult> {
     if (this.#stopped) return { kind: "stopped" };
     this.#counters.messagesReceived++;
     let message;
@@ -539,9 +618,11 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     try {
       outcome = await this.#exclusive(async () => {
         if (this.#stopped) return { result: { kind: "stopped" } as const };
-        return message.kind === "digest"
-          ? { result: await this.#onDigest(message.digest) }
-          : await this.#onBlock(message.block);
+        if (message.kind === "digest") return { result: await this.#onDigest(message.digest) };
+        if (message.kind === "delta") {
+          return await this.#onDelta(message.block, from, message.head);
+        }
+        return await this.#onBlock(message.block, from);
       });
     } catch (e) {
       this.#log.error("ledger: failed to apply a received message", { error: errorMessage(e) });
@@ -551,7 +632,10 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     return outcome.result;
   }
 
-  async #onBlock(block: Block): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
+  async #onBlock(
+    block: Block,
+    from: string,
+  ): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
     this.#counters.blocksReceived++;
     const last = this.#last;
     let saved: Promise<void> | undefined;
@@ -561,39 +645,79 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
         saved = this.#install(block, "adopt", !sameStorage(block.storage, last.storage));
       }
     } else {
-      saved = (await this.#mergeBlock(block)).saved;
+      saved = (await this.#mergeBlock(block, from)).saved;
     }
     if (saved) this.#counters.blocksApplied++;
     this.#answerBlock(block);
     return { result: { kind: "block", changed: saved !== undefined }, saved };
   }
 
-  async #mergeBlock(block: Block): Promise<{ saved?: Promise<void> }> {
+  /**
+   * A peer's changes since its last broadcast: merged entry by entry in the signed modes; never
+   * adopted as a block nor answered (it is partial by design). Off mode ignores them.
+   */
+  async #onDelta(
+    block: Block,
+    from: string,
+    head: DeltaHead | undefined,
+  ): Promise<{ result: ReceiveResult; saved?: Promise<void> }> {
+    this.#counters.deltasReceived++;
+    if (this.mode === "off") return { result: { kind: "block", changed: false } };
+    const { saved } = await this.#mergeBlock(block, from, head);
+    if (saved) this.#counters.blocksApplied++;
+    return { result: { kind: "block", changed: saved !== undefined }, saved };
+  }
+
+  async #mergeBlock(
+    block: Block,
+    from: string,
+    deltaHead?: DeltaHead,
+  ): Promise<{ saved?: Promise<void> }> {
     const last = this.#last;
     const toVerify = entriesToVerify(last.storage, block.storage, this.#registry);
-    const valid = new Map<string, boolean>();
-    await Promise.all(toVerify.map(async ([bucket, key, e]) => {
-      valid.set(`${bucket}\0${key}`, await verifyEntry(bucket, key, e, this.#verify));
-    }));
+    const { valid, checked, cached, skipped } = await this.#signatures.check(toVerify);
+    this.#counters.signatures.checked += checked;
+    this.#counters.signatures.cached += cached;
+    this.#counters.signatures.skipped += skipped;
     const nowNs = this.#nowNs();
-    const merged = mergeStorage(last.storage, block.storage, {
+    const slicer = new Slicer();
+    let merged = await mergeStorageSliced(last.storage, block.storage, {
       mode: this.mode as "observe" | "enforce",
       registry: this.#registry,
       ttlNs: this.#ttlNs,
       tombstoneTtlNs: msToNs(this.#tombstoneTtlMs),
       nowNs,
-      signatureValid: (bucket, key) => valid.get(`${bucket}\0${key}`) ?? false,
-    });
-    for (const v of merged.violations) this.#recordViolation(v);
+      signatureValid: (bucket, key) => valid.get(bucket)?.get(key) ?? false,
+      timeBounds: this.#timeBounds,
+    }, slicer);
+    if (merged.changed) {
+      const q = enforceQuotas(last.storage, merged.storage, this.#sizeLimits.ownerQuotaBytes);
+      if (q.refused.length > 0) {
+        merged = {
+          ...merged,
+          storage: q.storage,
+          changed: q.changed,
+          violations: [...merged.violations, ...q.refused],
+        };
+      }
+    }
+    for (const v of merged.violations) {
+      this.#recordViolation(v);
+      if (slicer.due()) await slicer.pause();
+    }
+    this.#violationLog.report(from, merged.violations);
     for (const [reason, n] of merged.ignored) this.#count(this.#counters.ignoredEntries, reason, n);
     // Once two ledgers hold the same entries, both keep the higher-ranked of their blocks, so
     // every ledger ends on the same head (Go leaves each node on its own merge blocks).
-    const adoptable = better(block, last) && sameStorage(merged.storage, block.storage) &&
-      await hashIsValid(block);
+    // A delta names its sender's head: once our entries are the sender's, they hash to it.
+    const candidate = deltaHead ? { ...deltaHead, storage: merged.storage } : block;
+    const adoptable = better(candidate, last) &&
+      (deltaHead !== undefined || sameStorage(merged.storage, block.storage)) &&
+      await hashIsValid(candidate);
     if (!merged.changed) {
-      return adoptable ? { saved: this.#install(block, "adopt", false) } : {};
+      return adoptable ? { saved: this.#install(candidate, "adopt", false) } : {};
     }
-    const next = adoptable ? block : await nextBlock(last, merged.storage, nowNs);
+    const next = adoptable ? candidate : await nextBlock(last, merged.storage, nowNs);
     return { saved: this.#install(next, "merge", true) };
   }
 
@@ -632,19 +756,6 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       v.accepted ? this.#counters.observedViolations : this.#counters.rejectedEntries,
       v.reason,
     );
-    // Peers re-send the same entries every sync interval: warn once per distinct violation.
-    const id = `${v.bucket}\0${v.key}\0${v.owner}\0${v.reason}`;
-    const fields = { bucket: v.bucket, key: v.key, owner: v.owner, reason: v.reason };
-    const msg = v.accepted
-      ? "ownership violation (observe, accepting)"
-      : "ownership violation (rejected)";
-    if (!this.#warned.has(id)) {
-      if (this.#warned.size >= 4096) this.#warned.clear();
-      this.#warned.add(id);
-      this.#log.warn(msg, fields);
-    } else {
-      this.#log.debug(msg, fields);
-    }
     this.dispatch("violation", v);
   }
 
@@ -656,6 +767,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
    */
   async syncTick(): Promise<void> {
     if (this.#stopped) return;
+    await this.#redateFutureEntries();
     if (this.mode !== "off") {
       const saved = await this.#exclusive(async () => {
         const nowNs = this.#nowNs();
@@ -673,6 +785,40 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     } else {
       this.#sync.sendFull();
     }
+  }
+
+  /**
+   * Signs again, with the right time, our entries written while our clock ran ahead: peers
+   * refuse them (see `time_bounds.ts`) until then.
+   */
+  async #redateFutureEntries(): Promise<void> {
+    const signer = this.#signer;
+    if (!signer || this.#stopped) return;
+    const stale = entriesToRedate(
+      this.#last.storage,
+      signer.peerId,
+      this.#nowNs(),
+      this.#timeBounds,
+    );
+    if (stale.length === 0) return;
+    this.#log.info("ledger: signing again entries dated in the future", { entries: stale.length });
+    await this.#write(async (draft, nowNs) => {
+      for (const [bucket, key, e] of stale) {
+        draft.set(
+          bucket,
+          key,
+          await signEntry(signer, bucket, key, {
+            value: e.value,
+            version: versionAfter(e.version, nowNs),
+            updatedAt: nowNs / 1_000_000_000n,
+            deleted: e.deleted,
+          }),
+        );
+      }
+      return true;
+    }).catch((e) =>
+      this.#log.warn("ledger: cannot sign entries again", { error: errorMessage(e) })
+    );
   }
 
   // ---- timers -----------------------------------------------------------------------------
@@ -730,6 +876,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     this.#stopped = true;
     this.#jobs.stopAll();
     const sent = this.#sync.stop();
+    await this.#inbox.stop();
     await this.#queue.catch(() => {});
     await sent;
     await this.#saves.idle();
@@ -763,12 +910,45 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       const nowNs = this.#nowNs();
       const draft = new StorageDraft(this.#last.storage);
       if (!await mutate(draft, nowNs)) return { changed: false };
-      const saved = this.#install(await nextBlock(this.#last, draft.result(), nowNs), cause, true);
-      this.#sync.sendFull();
+      const block = await nextBlock(this.#last, draft.result(), nowNs);
+      if (cause === "local") await this.#checkLimits(this.#last.storage, block);
+      const saved = this.#install(block, cause, true);
+      this.#sync.sendFullSoon();
       return { changed: true, saved };
     });
     await outcome.saved;
     return outcome.changed;
+  }
+
+  /**
+   * Refuses a local write that grows our entries past our quota, or the ledger past what one
+   * gossip message carries (peers would never receive it: sync would stop).
+   *
+   * @throws {LedgerLimitError} `LEDGER_QUOTA_EXCEEDED`, `LEDGER_TOO_LARGE`.
+   */
+  async #checkLimits(before: Storage, block: Block): Promise<void> {
+    const { ownerQuotaBytes, maxBroadcastBytes } = this.#sizeLimits;
+    const self = this.#signer?.peerId;
+    if (self !== undefined && ownerQuotaBytes > 0) {
+      const after = ownerBytes(block.storage, self);
+      if (after > ownerQuotaBytes && after > ownerBytes(before, self)) {
+        throw new LedgerLimitError(
+          "LEDGER_QUOTA_EXCEEDED",
+          `Cannot write: this node's entries would take ${after} bytes, above its quota of ${ownerQuotaBytes}`,
+        );
+      }
+    }
+    if (maxBroadcastBytes === undefined) return;
+    const estimate = storageBytes(block.storage);
+    // gzip shrinks ledger JSON several times over: only a ledger near the limit is measured.
+    if (estimate <= maxBroadcastBytes / 2 || estimate <= storageBytes(before)) return;
+    const bytes = await this.#sync.encodeFull(block);
+    if (bytes.length > maxBroadcastBytes) {
+      throw new LedgerLimitError(
+        "LEDGER_TOO_LARGE",
+        `Cannot write: the ledger would take ${bytes.length} bytes compressed, above the ${maxBroadcastBytes} one gossip message carries`,
+      );
+    }
   }
 
   #install(block: Block, cause: ChangeCause, contentChanged: boolean): Promise<void> {
@@ -786,6 +966,13 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
   ): void {
     table[reason] = (table[reason] ?? 0) + n;
   }
+}
+
+/** Bytes of a storage's entries, as {@link entryBytes} counts them. */
+function storageBytes(storage: Storage): number {
+  let n = 0;
+  for (const bucket of storage.values()) for (const [key, e] of bucket) n += entryBytes(key, e);
+  return n;
 }
 
 /** Whether a peer's block hash is its content's (a block adopted whole must be). */

@@ -3,8 +3,10 @@
 import { type Storage, StorageDraft } from "./block.ts";
 import { type Entry, isSigned, sameEntry } from "./entry.ts";
 import { compareBytes, compareGoStrings } from "./json.ts";
+import type { Slicer } from "../util/slicer.ts";
 import { BUCKETS } from "./buckets.ts";
 import { type BucketPolicy, isLive, liveValues, policyOf, type Registry } from "./policy.ts";
+import { type FutureReason, futureReason, type TimeBounds } from "./time_bounds.ts";
 
 /** Why an incoming entry was not taken (stable codes, used as counter names). */
 export type EntryRejectReason =
@@ -16,7 +18,9 @@ export type EntryRejectReason =
   | "reclaim_stale"
   | "hijack"
   | "rollback"
-  | "tie_break_lost";
+  | "tie_break_lost"
+  | "quota_exceeded"
+  | FutureReason;
 
 /** Why an incoming entry was skipped without being a violation. */
 export type EntryIgnoreReason = "stale_version" | "tombstone_expired";
@@ -42,6 +46,11 @@ export interface MergeContext {
   readonly nowNs: bigint;
   /** Signature results for the entries {@link entriesToVerify} listed. */
   readonly signatureValid: (bucket: string, key: string) => boolean;
+  /**
+   * Entries from further in the future are refused, in every mode and bucket (Go takes them);
+   * without it, none is.
+   */
+  readonly timeBounds?: TimeBounds;
 }
 
 /** Outcome of {@link mergeStorage}. */
@@ -95,6 +104,42 @@ export function entriesToVerify(
  * ```
  */
 export function mergeStorage(current: Storage, incoming: Storage, ctx: MergeContext): MergeResult {
+  const steps = mergeSteps(current, incoming, ctx);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * {@link mergeStorage} for large blocks: the same result, pausing between entries whenever
+ * `slicer` says its slice is spent.
+ *
+ * @example
+ * ```ts
+ * const r = await mergeStorageSliced(new Map(), new Map(), ctx, new Slicer());
+ * ```
+ */
+export async function mergeStorageSliced(
+  current: Storage,
+  incoming: Storage,
+  ctx: MergeContext,
+  slicer: Slicer,
+): Promise<MergeResult> {
+  const steps = mergeSteps(current, incoming, ctx);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (slicer.due()) await slicer.pause();
+  }
+}
+
+/** Merges entry by entry, yielding after each (see {@link mergeStorage}). */
+function* mergeSteps(
+  current: Storage,
+  incoming: Storage,
+  ctx: MergeContext,
+): Generator<void, MergeResult> {
   const health = liveValues(current.get(BUCKETS.healthcheck));
   const draft = new StorageDraft(current);
   const violations: Violation[] = [];
@@ -105,12 +150,18 @@ export function mergeStorage(current: Storage, incoming: Storage, ctx: MergeCont
   for (const [bucket, kv] of incoming) {
     const pol = policyOf(ctx.registry, bucket);
     for (const [key, inc] of kv) {
+      yield;
       // Go creates the bucket for every incoming key, even when the entry is then rejected.
       if (!draft.bucket(bucket)) draft.ensureBucket(bucket);
       const ex = draft.get(bucket, key);
       if (ex && sameEntry(ex, inc)) continue;
       if (!ex && inc.deleted && tombstoneExpired(inc, ctx)) {
         ignore("tombstone_expired");
+        continue;
+      }
+      const future = ctx.timeBounds && futureReason(bucket, inc, ctx.nowNs, ctx.timeBounds);
+      if (future) {
+        violations.push({ bucket, key, owner: inc.owner, reason: future, accepted: false });
         continue;
       }
       let reason: EntryRejectReason | undefined;
@@ -211,13 +262,19 @@ export function expired(
   ex: Entry,
   pol: BucketPolicy,
   health: ReadonlyMap<string, string>,
-  ctx: Pick<MergeContext, "ttlNs" | "nowNs">,
+  ctx: Pick<MergeContext, "ttlNs" | "nowNs" | "timeBounds">,
 ): boolean {
   switch (pol.expiry) {
     case "absolute":
       return ex.updatedAt * 1_000_000_000n + BigInt(Math.round((pol.ttlMs ?? 0) * 1e6)) < ctx.nowNs;
     case "liveness":
-      return !isLive(health, ownerOf(key, ex, pol), ctx.ttlNs, ctx.nowNs);
+      return !isLive(
+        health,
+        ownerOf(key, ex, pol),
+        ctx.ttlNs,
+        ctx.nowNs,
+        ctx.timeBounds?.skewNs,
+      );
     default:
       return false;
   }

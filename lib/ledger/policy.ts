@@ -123,7 +123,9 @@ export function liveValues(bucket: ReadonlyMap<string, Entry> | undefined): Map<
 }
 
 /**
- * Go `IsLive`: `owner` has a heartbeat in `health` whose time + ttl is strictly after now.
+ * Go `IsLive`: `owner` has a heartbeat in `health` whose time + ttl is strictly after now. With
+ * `maxAheadNs`, a heartbeat dated further than that in the future does not count (Go's would
+ * keep its owner live until then).
  *
  * @example
  * ```ts
@@ -136,9 +138,11 @@ export function isLive(
   owner: string,
   ttlNs: bigint,
   nowNs: bigint,
+  maxAheadNs?: bigint,
 ): boolean {
   const value = health.get(owner);
   if (value === undefined) return false;
   const t = heartbeatTime(value);
-  return t !== undefined && t + ttlNs > nowNs;
+  if (t === undefined || (maxAheadNs !== undefined && t > nowNs + maxAheadNs)) return false;
+  return t + ttlNs > nowNs;
 }

@@ -7,10 +7,11 @@ import type { Clock } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { type Block, sameStorage, type Storage } from "./block.ts";
-import { sameEntry } from "./entry.ts";
+import { type Entry, sameEntry } from "./entry.ts";
+import { changedKeys } from "./limits.ts";
 import { compareGoStrings } from "./json.ts";
 import type { OwnershipMode } from "./policy.ts";
-import { type Digest, encodeBlockMessage, encodeDigest } from "./wire.ts";
+import { type Digest, encodeBlockMessage, encodeDeltaMessage, encodeDigest } from "./wire.ts";
 
 /** Counters the sync protocol keeps (part of the ledger's counters). */
 export interface SyncCounters {
@@ -21,6 +22,12 @@ export interface SyncCounters {
   /** Answers withheld by the divergence backoff. */
   repliesSuppressed: number;
   bytesSent: number;
+  /** Local writes whose broadcast joined a later one (see `sendFullSoon`). */
+  broadcastsCoalesced: number;
+  /** Sends the transport refused (e.g. a block above the network's message size). */
+  sendFailures: number;
+  /** Deltas sent instead of our full block after local writes. */
+  deltasSent: number;
 }
 
 /**
@@ -142,6 +149,13 @@ export interface SyncSenderComponents {
   replyDelayMs: number;
   /** How long the same divergence is not answered again. */
   backoffMs: number;
+  /**
+   * Least time between two broadcasts after local writes ({@link SyncSender.sendFullSoon}):
+   * a burst of writes becomes one broadcast per interval. 0 sends after every write.
+   */
+  minBroadcastIntervalMs?: number;
+  /** Whether local writes may go out as deltas ({@link SyncSender.sendFullSoon}). */
+  deltas?: boolean;
 }
 
 /**
@@ -164,9 +178,23 @@ export class SyncSender {
   #reply?: { timer: unknown; key: string };
   readonly #answered = new Map<string, number>();
   #stopped = false;
+  /** When our last full block or delta left, and the head it carried. */
+  #lastFull = { at: -Infinity, hash: "" };
+  /** The storage our last broadcast carried (what a delta is taken against). */
+  #lastSentStorage?: Storage;
+  /** The broadcast that the writes of the current interval wait for. */
+  #soon?: unknown;
 
   constructor(components: SyncSenderComponents) {
     this.#c = components;
+  }
+
+  /** The gzip message of `block` (kept: the next full send of that block reuses it). */
+  encodeFull(block: Block): Promise<Uint8Array> {
+    if (this.#fullCache?.hash !== block.hash) {
+      this.#fullCache = { hash: block.hash, bytes: encodeBlockMessage(block) };
+    }
+    return this.#fullCache.bytes;
   }
 
   /** Sends our head as a full block (cancelling any pending reply: this is it). */
@@ -174,12 +202,65 @@ export class SyncSender {
     if (this.#stopped) return;
     this.cancelReply();
     const block = this.#c.head();
-    if (this.#fullCache?.hash !== block.hash) {
-      this.#fullCache = { hash: block.hash, bytes: encodeBlockMessage(block) };
-    }
-    const bytes = this.#fullCache.bytes;
+    this.#lastFull = { at: this.#c.now(), hash: block.hash };
+    this.#lastSentStorage = block.storage;
+    const bytes = this.encodeFull(block);
     this.#c.counters.fullBlocksSent++;
     this.#enqueue(bytes);
+  }
+
+  /**
+   * Broadcasts our head after a local write: at once when no full block left within the
+   * minimum interval, else once that interval ends, carrying every write made meanwhile.
+   */
+  sendFullSoon(): void {
+    if (this.#stopped) return;
+    if (this.#soon !== undefined) {
+      this.#c.counters.broadcastsCoalesced++;
+      return;
+    }
+    const wait = this.#lastFull.at + (this.#c.minBroadcastIntervalMs ?? 0) - this.#c.now();
+    if (wait <= 0) {
+      this.#sendChanges();
+      return;
+    }
+    this.#c.counters.broadcastsCoalesced++;
+    this.#soon = this.#c.clock.setTimeout(() => {
+      this.#soon = undefined;
+      // A reply may have carried this head already.
+      if (this.#c.head().hash !== this.#lastFull.hash) this.#sendChanges();
+    }, wait);
+  }
+
+  /**
+   * Sends what changed since our last broadcast: a delta when deltas are on and it holds at
+   * most half our entries, else the full block. Keys only removed (pruned) need no delta: a
+   * peer prunes them by the same rule.
+   */
+  #sendChanges(): void {
+    const head = this.#c.head();
+    const base = this.#lastSentStorage;
+    if (!this.#c.deltas || base === undefined) return this.sendFull();
+    const changed = changedKeys(base, head.storage);
+    let total = 0;
+    for (const bucket of head.storage.values()) total += bucket.size;
+    if (changed.length === 0 || changed.length > total / 2) return this.sendFull();
+    const storage = new Map<string, Map<string, Entry>>();
+    for (const [bucket, key] of changed) {
+      let kv = storage.get(bucket);
+      if (kv === undefined) storage.set(bucket, kv = new Map());
+      kv.set(key, head.storage.get(bucket)!.get(key)!);
+    }
+    this.#lastFull = { at: this.#c.now(), hash: head.hash };
+    this.#lastSentStorage = head.storage;
+    this.#c.counters.deltasSent++;
+    // Index 0 and no hash: a Go node in ownership off (whole-block adoption) never adopts it.
+    this.#enqueue(
+      encodeDeltaMessage(
+        { index: 0, timestamp: head.timestamp, storage, hash: "", prevHash: "" },
+        head,
+      ),
+    );
   }
 
   /** Sends a digest of one of our blocks: its index, hash and content hash. */
@@ -215,8 +296,14 @@ export class SyncSender {
     this.#reply = undefined;
   }
 
-  /** Sends nothing more and resolves once what was queued is sent. */
+  /** Sends a pending coalesced broadcast, then nothing more; resolves once all is sent. */
   async stop(): Promise<void> {
+    if (this.#soon !== undefined) {
+      // Writes that returned wait for this broadcast: it leaves now.
+      this.#c.clock.clearTimeout(this.#soon);
+      this.#soon = undefined;
+      if (this.#c.head().hash !== this.#lastFull.hash) this.#sendChanges();
+    }
     this.#stopped = true;
     this.cancelReply();
     await this.#chain;
@@ -227,6 +314,9 @@ export class SyncSender {
       const b = await bytes;
       this.#c.counters.bytesSent += b.length;
       await this.#c.send(b);
-    }).catch((e) => this.#c.log.warn("ledger: send failed", { error: errorMessage(e) }));
+    }).catch((e) => {
+      this.#c.counters.sendFailures++;
+      this.#c.log.warn("ledger: send failed", { error: errorMessage(e) });
+    });
   }
 }

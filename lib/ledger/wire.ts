@@ -18,32 +18,43 @@
  */
 
 import { InputError } from "../util/errors.ts";
+import { Slicer } from "../util/slicer.ts";
 import {
   type Block,
   type BlockLimits,
-  decodeBlock,
+  decodeBlockSliced,
   DEFAULT_BLOCK_LIMITS,
   encodeBlock,
   MAX_BLOCK_INDEX,
 } from "./block.ts";
-import { JsonNumber, JsonObject, parseJson } from "./json.ts";
+import { JsonNumber, JsonObject, type JsonValue, parseJsonSliced } from "./json.ts";
+import { DEFAULT_INFLATE_LIMITS, type InflateLimits, inflationCap } from "./limits.ts";
 
 /** The one member of a digest message; no Go block has it, and Go skips it as unknown. */
 export const DIGEST_MARKER = "EdgeVPNDenoDigest/1";
 
-/** Limits on a received ledger message. */
-export interface MessageLimits extends BlockLimits {
+/**
+ * A member our nodes add to a block that carries only the entries changed since our last
+ * broadcast (a delta). Go skips the unknown member and, under observe/enforce, merges the
+ * entries as those of any block (it never checks a block's hash or completeness there); deltas
+ * are never sent in ownership `off`, where Go would adopt the partial block whole.
+ */
+export const DELTA_MARKER = "EdgeVPNDenoDelta/1";
+
+/**
+ * Limits on a received ledger message. Inflation is capped while inflating, in proportion to
+ * the message's size (see `inflationCap`).
+ */
+export interface MessageLimits extends BlockLimits, InflateLimits {
   /** Largest gzip message accepted (Go token `max_message_size` is 20 MiB). */
   maxMessageBytes: number;
-  /** Largest inflated JSON accepted (zip-bomb guard, enforced while inflating). */
-  maxInflatedBytes: number;
 }
 
 /** Defaults for {@link MessageLimits}. */
 export const DEFAULT_MESSAGE_LIMITS: Readonly<MessageLimits> = {
   ...DEFAULT_BLOCK_LIMITS,
+  ...DEFAULT_INFLATE_LIMITS,
   maxMessageBytes: 20 * 1024 * 1024,
-  maxInflatedBytes: 64 * 1024 * 1024,
 };
 
 /** A peer's head as announced by a digest. */
@@ -56,9 +67,21 @@ export interface Digest {
   readonly contentHash: string;
 }
 
+/**
+ * The sender's head when it sent a delta: a receiver whose entries then hash to it takes that
+ * block as its own, so that heads converge as with full blocks.
+ */
+export interface DeltaHead {
+  readonly index: number;
+  readonly timestamp: string;
+  readonly hash: string;
+  readonly prevHash: string;
+}
+
 /** A decoded ledger message. */
 export type LedgerMessage =
   | { readonly kind: "block"; readonly block: Block }
+  | { readonly kind: "delta"; readonly block: Block; readonly head?: DeltaHead }
   | { readonly kind: "digest"; readonly digest: Digest };
 
 /**
@@ -74,9 +97,9 @@ export async function gzip(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-// Input is fed in small slices so that one slice can inflate to at most ~4 MiB (deflate's
+// Input is fed in small slices so that one slice can inflate to at most ~1 MiB (deflate's
 // ratio is bounded by ~1032:1) before the running total is checked.
-const INFLATE_SLICE = 4096;
+const INFLATE_SLICE = 1024;
 
 /**
  * Gunzips `data`, failing as soon as the output exceeds `maxBytes`.
@@ -87,29 +110,49 @@ const INFLATE_SLICE = 4096;
  * await gunzip(await gzip(new Uint8Array([1])), 1024); // Uint8Array [1]
  * ```
  */
-export async function gunzip(data: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+export async function gunzip(
+  data: Uint8Array,
+  maxBytes: number,
+  slicer: Slicer = new Slicer(),
+): Promise<Uint8Array> {
   const stream = new DecompressionStream("gzip");
   const writer = stream.writable.getWriter();
   const reader = stream.readable.getReader();
+  let stopped = false;
   const feeding = (async () => {
-    for (let at = 0; at < data.length; at += INFLATE_SLICE) {
+    for (let at = 0; at < data.length && !stopped; at += INFLATE_SLICE) {
       await writer.write(data.slice(at, at + INFLATE_SLICE));
     }
-    await writer.close();
+    if (!stopped) await writer.close();
   })();
   feeding.catch(() => {});
-  const chunks: Uint8Array[] = [];
+  // Inflated straight into one buffer, sized from the gzip trailer's length (a hint, within
+  // the cap) and grown by doubling: holding the chunks and joining them took twice the memory.
+  // The hint is the sender's word: trusted up to 16 × the compressed size only.
+  const hint = Math.min(isizeHint(data), 16 * data.length);
+  let out = new Uint8Array(Math.min(maxBytes, Math.max(64 << 10, hint)));
   let total = 0;
   try {
     for (;;) {
+      // The stream's promises settle as microtasks: without a pause, inflating megabytes
+      // would never let a timer or a socket in.
+      if (slicer.spent()) await slicer.pause();
       const { done, value } = await reader.read();
       if (done) break;
-      total += value.length;
-      if (total > maxBytes) {
+      if (total + value.length > maxBytes) {
+        stopped = true;
         await reader.cancel();
         throw new InputError("INFLATED_TOO_LARGE", `Gzip message inflates past ${maxBytes} bytes`);
       }
-      chunks.push(value);
+      if (total + value.length > out.length) {
+        const grown = new Uint8Array(
+          Math.min(maxBytes, Math.max(2 * out.length, total + value.length)),
+        );
+        grown.set(out.subarray(0, total));
+        out = grown;
+      }
+      out.set(value, total);
+      total += value.length;
     }
     await feeding;
   } catch (e) {
@@ -119,17 +162,34 @@ export async function gunzip(data: Uint8Array, maxBytes: number): Promise<Uint8A
     if (e instanceof InputError) throw e;
     throw new InputError("GZIP_INVALID", `Cannot gunzip message: ${(e as Error).message}`);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
+  return total === out.length ? out : out.subarray(0, total);
+}
+
+/** Strict UTF-8 decoding, a MiB at a time with a pause whenever the slice is spent. */
+async function decodeUtf8Sliced(bytes: Uint8Array, slicer: Slicer): Promise<string> {
+  const STEP = 1 << 20;
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  const parts: string[] = [];
+  try {
+    for (let at = 0; at < bytes.length; at += STEP) {
+      parts.push(decoder.decode(bytes.subarray(at, at + STEP), { stream: true }));
+      if (at + STEP < bytes.length && slicer.spent()) await slicer.pause();
+    }
+    parts.push(decoder.decode());
+  } catch {
+    throw new InputError("UTF8_INVALID", "Ledger message is not valid UTF-8");
   }
-  return out;
+  return parts.join("");
+}
+
+/** The inflated length a gzip member's trailer states (ISIZE: mod 2^32), 0 when too short. */
+function isizeHint(data: Uint8Array): number {
+  if (data.length < 18) return 0;
+  const at = data.length - 4;
+  return (data[at] | data[at + 1] << 8 | data[at + 2] << 16) + data[at + 3] * 2 ** 24;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Decodes a received ledger message: a full block or one of our digests.
@@ -153,14 +213,12 @@ export async function decodeMessage(
       `Ledger message of ${bytes.length} bytes exceeds ${limits.maxMessageBytes}`,
     );
   }
-  const inflated = await gunzip(bytes, limits.maxInflatedBytes);
-  let text: string;
-  try {
-    text = utf8.decode(inflated);
-  } catch {
-    throw new InputError("UTF8_INVALID", "Ledger message is not valid UTF-8");
-  }
-  const json = parseJson(text);
+  // Inflating, decoding, parsing and reading the block of a message of megabytes is long
+  // work: it runs in slices, so that the rest of the node keeps its latency meanwhile.
+  const slicer = new Slicer();
+  const inflated = await gunzip(bytes, inflationCap(bytes.length, limits), slicer);
+  const text = await decodeUtf8Sliced(inflated, slicer);
+  const json = await parseJsonSliced(text, slicer);
   const digestBody = json instanceof JsonObject
     ? json.entries.find(([name]) => name === DIGEST_MARKER)?.[1]
     : undefined;
@@ -176,7 +234,25 @@ export async function decodeMessage(
     }
     return { kind: "digest", digest: { index: Number(index.text), hash, contentHash } };
   }
-  return { kind: "block", block: decodeBlock(json, limits) };
+  const block = await decodeBlockSliced(json, limits, slicer);
+  const marker = json instanceof JsonObject
+    ? json.entries.findLast(([name]) => name === DELTA_MARKER)
+    : undefined;
+  if (marker === undefined) return { kind: "block", block };
+  return { kind: "delta", block, head: deltaHead(marker[1]) };
+}
+
+/** The head a delta names (`[index, timestamp, hash, prevHash]`), when well formed. */
+function deltaHead(v: JsonValue): DeltaHead | undefined {
+  if (!Array.isArray(v) || v.length !== 4) return undefined;
+  const [index, timestamp, hash, prevHash] = v;
+  if (
+    !(index instanceof JsonNumber) || !/^(0|[1-9][0-9]{0,15})$/.test(index.text) ||
+    Number(index.text) > MAX_BLOCK_INDEX || typeof timestamp !== "string" ||
+    timestamp.length > DEFAULT_BLOCK_LIMITS.maxTimestampLength || typeof hash !== "string" ||
+    !HEX64.test(hash) || typeof prevHash !== "string" || !(prevHash === "" || HEX64.test(prevHash))
+  ) return undefined;
+  return { index: Number(index.text), timestamp, hash, prevHash };
 }
 
 /**
@@ -190,6 +266,21 @@ export async function decodeMessage(
  */
 export async function encodeBlockMessage(block: Block): Promise<Uint8Array> {
   return await gzip(new TextEncoder().encode(encodeBlock(block)));
+}
+
+/**
+ * gzip(JSON) of a delta: a block holding only some entries, with the {@link DELTA_MARKER}
+ * member (see there for why Go reads it as an ordinary block).
+ *
+ * @example
+ * ```ts
+ * const bytes = await encodeDeltaMessage({ ...genesisBlock(0n), storage: changed }, head);
+ * ```
+ */
+export async function encodeDeltaMessage(block: Block, head: DeltaHead): Promise<Uint8Array> {
+  const full = encodeBlock(block);
+  const named = JSON.stringify([head.index, head.timestamp, head.hash, head.prevHash]);
+  return await gzip(new TextEncoder().encode(`{"${DELTA_MARKER}":${named},${full.slice(1)}`));
 }
 
 /**

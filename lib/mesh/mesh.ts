@@ -83,8 +83,9 @@ export class Mesh {
     ledger.addEventListener("change", (e) => {
       if (e.detail.contentChanged) this.#refreshMembers();
     });
+    // One at a time, bounded per peer (the signer when known: relays forward everyone's).
     node.hub.addEventListener("message", (e) => {
-      void this.ledger.receive(e.detail.data);
+      this.ledger.enqueue(e.detail.data, e.detail.author ?? e.detail.from);
     });
     node.setMembership((peer) => this.isMember(peer));
   }
@@ -177,6 +178,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     send: (bytes) => node.hub.publish(bytes),
     logger,
     quiet: options.ledger.quiet,
+    // A write the gossip could not carry is refused, never silently unsent.
+    sizeLimits: { maxBroadcastBytes: node.hub.maxPayloadBytes },
   });
   return new Mesh(node, ledger, options);
 }

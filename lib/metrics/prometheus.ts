@@ -26,6 +26,8 @@ export interface MetricsNode {
   topicPeers(): readonly string[];
   connections(): readonly { transport: string; direction: string }[];
   counters(): NodeCounters;
+  /** The gossip hub's per-peer figures (an `EdgeNode`'s hub). */
+  readonly hub?: { peerStats(): Map<string, { received: number; dropped: number }> };
   readonly traffic: {
     readonly total: { stats(): TrafficStats };
     byPeer(): Map<string, TrafficStats>;
@@ -233,6 +235,22 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     () =>
       Object.entries(node.counters().hub.dropped).map(([reason, n]): Labelled => [{ reason }, n]),
   );
+  counter(
+    "edgevpn_gossip_peer_messages_total",
+    "Gossip messages opened and dropped (rate limits, overload, junk) per delivering peer",
+    ["peer", "outcome"],
+    () =>
+      [...node.hub?.peerStats() ?? []].flatMap(([peer, s]): Labelled[] => [
+        [{ peer, outcome: "received" }, s.received],
+        [{ peer, outcome: "dropped" }, s.dropped],
+      ]),
+  );
+  counter(
+    "edgevpn_peers_banned_total",
+    "Peers that are not members banned for sending gossip that does not open",
+    [],
+    () => [[{}, node.counters().bans]],
+  );
   gauge(
     "edgevpn_ledger_height",
     "Index of the ledger's last block",
@@ -262,6 +280,24 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
       Object.entries(ledger.counters.rejectedEntries).map((
         [reason, n],
       ): Labelled => [{ reason }, n]),
+  );
+  counter(
+    "edgevpn_ledger_signature_checks_total",
+    "Entry signatures of received blocks: verified, answered from the cache, left unchecked",
+    ["result"],
+    () =>
+      Object.entries(ledger.counters.signatures).map(([result, n]): Labelled => [{ result }, n]),
+  );
+  counter(
+    "edgevpn_ledger_broadcasts_total",
+    "Full blocks and deltas sent, local writes whose broadcast joined a later one, failed sends",
+    ["kind"],
+    () => [
+      [{ kind: "sent" }, ledger.counters.fullBlocksSent],
+      [{ kind: "delta" }, ledger.counters.deltasSent],
+      [{ kind: "coalesced" }, ledger.counters.broadcastsCoalesced],
+      [{ kind: "failed" }, ledger.counters.sendFailures],
+    ],
   );
 
   // DNS server (when one runs).

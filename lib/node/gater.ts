@@ -5,7 +5,14 @@ import { type Cidr, cidrContains, parseCidr } from "../net/ip.ts";
 import { InputError } from "../util/errors.ts";
 
 /** Why a connection or dial was refused. */
-export type RefusalReason = "blacklistedPeer" | "blacklistedAddress" | "blockedAddress";
+export type RefusalReason =
+  | "blacklistedPeer"
+  | "blacklistedAddress"
+  | "blockedAddress"
+  | "bannedPeer";
+
+/** Temporary bans remembered at once; past it the ban ending first is forgotten. */
+const MAX_BANS = 4096;
 
 /**
  * The refusal rules: `blacklist` entries are CIDRs, bare addresses or peer IDs (Go EdgeVPN's
@@ -21,6 +28,8 @@ export type RefusalReason = "blacklistedPeer" | "blacklistedAddress" | "blockedA
 export class GaterRules {
   readonly #nets: Cidr[] = [];
   readonly #peers = new Set<string>();
+  /** Temporarily banned peers → end of the ban (epoch ms). */
+  readonly #bans = new Map<string, number>();
   #blocked: { text: string; cidr: Cidr }[] = [];
 
   constructor(blacklist: readonly string[] = []) {
@@ -46,8 +55,34 @@ export class GaterRules {
   }
 
   /** Why `peerId` is refused, or undefined. */
-  peerRefusal(peerId: string): RefusalReason | undefined {
-    return this.#peers.has(peerId) ? "blacklistedPeer" : undefined;
+  peerRefusal(peerId: string, now = Date.now()): RefusalReason | undefined {
+    if (this.#peers.has(peerId)) return "blacklistedPeer";
+    const until = this.#bans.get(peerId);
+    if (until === undefined) return undefined;
+    if (until > now) return "bannedPeer";
+    this.#bans.delete(peerId);
+    return undefined;
+  }
+
+  /** Refuses `peerId` until `untilMs` (epoch ms), e.g. a non-member that sent junk. */
+  ban(peerId: string, untilMs: number): void {
+    this.#bans.delete(peerId);
+    if (this.#bans.size >= MAX_BANS) {
+      let first: string | undefined;
+      for (const [p, until] of this.#bans) {
+        if (first === undefined || until < this.#bans.get(first)!) first = p;
+      }
+      this.#bans.delete(first!);
+    }
+    this.#bans.set(peerId, untilMs);
+  }
+
+  /** Peers banned now. */
+  get bannedPeers(): number {
+    const now = Date.now();
+    let n = 0;
+    for (const until of this.#bans.values()) if (until > now) n++;
+    return n;
   }
 
   /** Why the IP address `ip` is refused, or undefined. */

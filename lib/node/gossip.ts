@@ -1,11 +1,27 @@
 /** Adapts js-libp2p GossipSub to the hub's narrow {@link PubSub} interface. */
-import type { GossipSub, GossipsubMessage } from "@libp2p/gossipsub";
+import {
+  type GossipSub,
+  type GossipsubMessage,
+  type TopicValidatorFn,
+  TopicValidatorResult,
+} from "@libp2p/gossipsub";
 import { TypedEventTarget } from "../util/events.ts";
-import type { PubSub, PubSubMessage } from "../hub/pubsub.ts";
+import type { PubSub, PubSubMessage, Verdict } from "../hub/pubsub.ts";
+
+const RESULTS: Record<Verdict, TopicValidatorResult> = {
+  accept: TopicValidatorResult.Accept,
+  reject: TopicValidatorResult.Reject,
+  ignore: TopicValidatorResult.Ignore,
+};
 
 /**
  * The hub's pubsub view of a GossipSub service: `message` events carry the topic, the data,
- * the forwarding peer (`receivedFrom`) and the signing peer (`author`).
+ * the forwarding peer (`receivedFrom`), the signing peer (`author`) and the message ID.
+ *
+ * Run the router with `asyncValidation`: a message is then relayed only once the hub has opened
+ * it and {@link report}ed it accepted. Before that, one validator for every topic (installed by
+ * {@link start}) drops, without caching it, any message on a topic we do not follow and any the
+ * hub's admission check refuses.
  *
  * @example
  * ```ts ignore
@@ -15,7 +31,10 @@ import type { PubSub, PubSubMessage } from "../hub/pubsub.ts";
  */
 export class GossipPubSub extends TypedEventTarget<{ message: PubSubMessage }> implements PubSub {
   readonly #gossip: GossipSub;
+  readonly #subscribed = new Set<string>();
+  #admit: ((message: PubSubMessage) => Verdict) | undefined;
   #listening = false;
+  #restoreValidators: (() => void) | undefined;
 
   constructor(gossip: GossipSub) {
     super();
@@ -26,18 +45,23 @@ export class GossipPubSub extends TypedEventTarget<{ message: PubSubMessage }> i
     if (this.#listening) return;
     this.#listening = true;
     this.#gossip.addEventListener("gossipsub:message", this.#onMessage);
+    this.#restoreValidators = validateEveryTopic(this.#gossip, this.#validate);
   }
 
   stop(): void {
     this.#listening = false;
     this.#gossip.removeEventListener("gossipsub:message", this.#onMessage);
+    this.#restoreValidators?.();
+    this.#restoreValidators = undefined;
   }
 
   subscribe(topic: string): void {
+    this.#subscribed.add(topic);
     this.#gossip.subscribe(topic);
   }
 
   unsubscribe(topic: string): void {
+    this.#subscribed.delete(topic);
     this.#gossip.unsubscribe(topic);
   }
 
@@ -45,18 +69,64 @@ export class GossipPubSub extends TypedEventTarget<{ message: PubSubMessage }> i
     await this.#gossip.publish(topic, data);
   }
 
+  report(message: PubSubMessage, verdict: Verdict): void {
+    if (message.msgId === undefined) return;
+    // On the router class, not on the `GossipSub` interface it is exported as.
+    (this.#gossip as GossipSub & AsyncValidation).reportMessageValidationResult(
+      message.msgId,
+      message.receivedFrom,
+      RESULTS[verdict],
+    );
+  }
+
+  setAdmission(admit: ((message: PubSubMessage) => Verdict) | undefined): void {
+    this.#admit = admit;
+  }
+
   /** Peers known to be subscribed to `topic`. */
   subscribers(topic: string): string[] {
     return this.#gossip.getSubscribers(topic).map((p) => p.toString());
   }
 
+  #validate: TopicValidatorFn = (peer, msg) => {
+    if (!this.#subscribed.has(msg.topic)) return TopicValidatorResult.Ignore;
+    if (this.#admit === undefined) return TopicValidatorResult.Accept;
+    return RESULTS[this.#admit(toPubSubMessage(msg, peer.toString()))];
+  };
+
   #onMessage = (event: CustomEvent<GossipsubMessage>) => {
-    const { msg, propagationSource } = event.detail;
-    this.dispatch("message", {
-      topic: msg.topic,
-      data: msg.data,
-      receivedFrom: propagationSource.toString(),
-      author: msg.type === "signed" ? msg.from.toString() : undefined,
-    });
+    const { msg, propagationSource, msgId } = event.detail;
+    this.dispatch("message", { ...toPubSubMessage(msg, propagationSource.toString()), msgId });
+  };
+}
+
+interface AsyncValidation {
+  reportMessageValidationResult(
+    msgId: string,
+    propagationSource: string,
+    acceptance: TopicValidatorResult,
+  ): void;
+}
+
+function toPubSubMessage(msg: GossipsubMessage["msg"], receivedFrom: string): PubSubMessage {
+  return {
+    topic: msg.topic,
+    data: msg.data,
+    receivedFrom,
+    author: msg.type === "signed" ? msg.from.toString() : undefined,
+  };
+}
+
+/**
+ * Makes `validator` the topic validator of every topic (gossipsub looks validators up by
+ * topic, so messages on topics nobody registered would be cached and relayed unchecked).
+ * Returns the function that undoes it.
+ */
+function validateEveryTopic(gossip: GossipSub, validator: TopicValidatorFn): () => void {
+  const validators = gossip.topicValidators;
+  const get = validators.get;
+  validators.get = (topic: string) => get.call(validators, topic) ?? validator;
+  return () => {
+    validators.get = get;
   };
 }

@@ -33,6 +33,8 @@ export interface HostComponents {
   gater: ConnectionGater;
   /** Counts the bytes of every stream (the host's `metrics` component). */
   traffic: TrafficMeter;
+  /** The application part of each peer's GossipSub score (see `PeerStanding.score`). */
+  score?: (peer: string) => number;
 }
 
 /**
@@ -47,7 +49,7 @@ export interface HostComponents {
  * ```
  */
 export async function createLibp2pHost(
-  { identity, options, gater, traffic }: HostComponents,
+  { identity, options, gater, traffic, score }: HostComponents,
 ): Promise<Libp2p<Services>> {
   const maxMessageSize = options.network.maxMessageSize > 0
     ? options.network.maxMessageSize
@@ -99,6 +101,18 @@ export async function createLibp2pHost(
           allowPublishToZeroTopicPeers: true,
           maxInboundDataLength: maxMessageSize,
           runOnLimitedConnection: true,
+          // The hub opens every message before it is relayed (see gossip.ts), and ranks peers.
+          asyncValidation: true,
+          // One RPC of a peer at a time, read only as fast as it is handled (workarounds.ts).
+          awaitRpcHandler: true,
+          awaitRpcMessageHandler: true,
+          scoreParams: {
+            appSpecificScore: (peer) => score?.(peer) ?? 0,
+            appSpecificWeight: 1,
+            // Members behind one NAT, or every test node on loopback, share an address; Go
+            // EdgeVPN does not score peers at all.
+            IPColocationFactorWeight: 0,
+          },
         }),
         ...(kad
           ? {

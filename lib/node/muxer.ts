@@ -5,6 +5,7 @@ import { EdgeVpnError } from "../util/errors.ts";
 import { type ByteChunk, concatBytes } from "../util/bytes.ts";
 import { traceMark, tracing } from "../util/trace.ts";
 import {
+  boundFrames,
   holdStreamsUntilListened,
   joinSocketWrites,
   muxerInternals,
@@ -42,6 +43,7 @@ export function coalescingYamux(init: YamuxInit = {}): () => StreamMuxerFactory 
     const create = factory.createStreamMuxer.bind(factory);
     factory.createStreamMuxer = (maConn) => {
       const muxer = create(maConn);
+      boundFrames(muxer);
       onNewStream(muxer, (stream) => streamMuxers.set(stream, muxer));
       updateWindowsAtHalf(muxer);
       coalesce(muxer);

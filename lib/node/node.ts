@@ -6,7 +6,7 @@ import type { CID } from "multiformats/cid";
 import { generateIdentity, type Identity } from "../crypto/identity.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
 import { TypedEventTarget } from "../util/events.ts";
-import { createHub, type Hub, type HubCounters } from "../hub/hub.ts";
+import { createHub, DEFAULT_MAX_MESSAGE_SIZE, type Hub, type HubCounters } from "../hub/hub.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { timeoutSignal } from "./abort.ts";
@@ -25,15 +25,21 @@ import {
 } from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import { skipRedundantProtocolMerges } from "./peer_store.ts";
+import { PeerStanding } from "./peer_standing.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
 import { type FoundPeer, RendezvousDiscovery } from "./rendezvous.ts";
 import { type NodeStream, wrapStream } from "./stream.ts";
 import { TrafficMeter } from "./traffic.ts";
 import { createLibp2pHost, type Services } from "./libp2p_config.ts";
 import {
+  boundInboundStreams,
   cancelAddressUpdate,
   clearHeartbeatOnStop,
   connectionMuxer,
+  detachPeerExchangeDials,
+  forgetCachedScore,
+  liftOutboundRpcLimit,
+  memberOnlyPeerExchange,
   openMuxer,
 } from "./workarounds.ts";
 import { concatBytes } from "../util/bytes.ts";
@@ -67,6 +73,8 @@ export interface NodeCounters {
    */
   streams: { inbound: number; outbound: number; nonMember: number; messages: number };
   refused: Record<RefusalReason, number>;
+  /** Peers banned for sending gossip that failed to open while not members. */
+  bans: number;
 }
 
 /** Decides whether a peer may use member-only protocols. */
@@ -108,6 +116,14 @@ const MAX_KNOWN_PEERS = 10_000;
 const MAX_SEEN_MEMBERS = 4096;
 /** How long `stop()` lets connections close gracefully. */
 const CLOSE_TIMEOUT_MS = 500;
+/** How long a non-member that kept sending gossip we could not open is refused. */
+const BAN_MS = 10 * 60_000;
+/** Unread gossip bytes held per peer before its stream is paused. */
+const INBOUND_GOSSIP_BUFFER = 2 << 20;
+/** The largest receive window yamux 8.0 grants a stream (its `MAX_STREAM_WINDOW`). */
+const YAMUX_MAX_WINDOW = 16 << 20;
+/** Bytes GossipSub adds around a hub envelope (topic, author, seqno, signature, framing). */
+const RPC_HEADROOM = 1024;
 
 /**
  * An EdgeVPN node: a libp2p host (TCP, Noise, Yamux, identify, ping, GossipSub, Kademlia)
@@ -142,6 +158,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #peerIds = new Map<string, PeerId>();
   readonly #counters: Omit<NodeCounters, "hub">;
   readonly #traffic: TrafficMeter;
+  readonly #standing: PeerStanding;
   /** Aborted by `stop()`: ends dials that discovery started. */
   readonly #lifetime = new AbortController();
   #membership: MembershipPredicate | undefined;
@@ -155,11 +172,16 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     refused: Record<RefusalReason, number>,
     options: NodeOptions,
     traffic: TrafficMeter = new TrafficMeter(),
+    score: { of(peer: string): number } = { of: () => 0 },
   ) {
     super();
     this.identity = identity;
     this.#traffic = traffic;
-    this.#counters = { streams: { inbound: 0, outbound: 0, nonMember: 0, messages: 0 }, refused };
+    this.#counters = {
+      streams: { inbound: 0, outbound: 0, nonMember: 0, messages: 0 },
+      refused,
+      bans: 0,
+    };
     this.#messages = new MessageStreams(
       this.#counters.streams,
       options.inboundTimeoutMs ?? NODE_DEFAULTS.inboundTimeoutMs,
@@ -178,8 +200,21 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       logger: (options.logger ?? silentLogger).child("hub"),
       leadMs: options.hub?.leadMs,
       graceMs: options.hub?.graceMs,
+      envelopeHeadroom: RPC_HEADROOM,
     });
     this.hub.addEventListener("message", (e) => this.#remember(e.detail.author ?? e.detail.from));
+    const member = (peer: string) => this.isMember(peer) || this.#seen.has(peer);
+    this.#standing = new PeerStanding({ isMember: member });
+    score.of = (peer) => this.#standing.score(peer);
+    memberOnlyPeerExchange(libp2p.services.pubsub, member);
+    this.hub.addEventListener("rejected", (e) => {
+      const { peer, author, reason } = e.detail;
+      // A Go member relays without opening: what it forwards from others is not its doing.
+      if (author !== undefined && author !== peer && member(peer)) return;
+      // Bytes that are not even an envelope: no node sends them. A seal that does not open may
+      // be a clock far off, so it takes three.
+      this.#penalise(peer, reason === "badSeal" ? 1 : 3);
+    });
     const bootstrapPeers = (options.bootstrapPeers ?? NODE_DEFAULTS.bootstrapPeers)
       .filter((m) => !m.endsWith(`/p2p/${identity.peerId}`));
     this.#bootstrap = new BootstrapDialer(bootstrapPeers, {
@@ -572,7 +607,32 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       hub: this.hub.counters,
       streams: { ...this.#counters.streams },
       refused: { ...this.#counters.refused },
+      bans: this.#counters.bans,
     };
+  }
+
+  /**
+   * A peer delivered gossip that failed to open: GossipSub ranks it lower at once, and a
+   * non-member that keeps at it is disconnected and refused for a while.
+   */
+  #penalise(peer: string, points: number): void {
+    const gossip = this.#libp2p.services.pubsub;
+    const outcome = this.#standing.penalise(peer, points);
+    forgetCachedScore(gossip, peer);
+    if (outcome !== "ban" || this.#state !== "started") return;
+    this.#rules.ban(peer, Date.now() + BAN_MS);
+    this.#counters.bans++;
+    this.#log.info("banned a peer that is not a member for junk on the gossip topic", {
+      peer,
+      minutes: BAN_MS / 60_000,
+    });
+    const id = this.#peerIdOf(peer);
+    // Aborted, not closed: a graceful close waits on streams the peer keeps filling.
+    const reason = new EdgeVpnError("PEER_BANNED", `Peer ${peer} is banned`);
+    // After the router's current call returns (this may run inside its validator).
+    queueMicrotask(() => {
+      for (const c of id ? this.#libp2p.getConnections(id) : []) c.abort(reason);
+    });
   }
 
   #admission(membersOnly: HandleOptions["membersOnly"] = true): MembershipPredicate {
@@ -714,8 +774,10 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
     blacklistedPeer: 0,
     blacklistedAddress: 0,
     blockedAddress: 0,
+    bannedPeer: 0,
   };
   const traffic = new TrafficMeter();
+  const score = { of: (_peer: string) => 0 };
   const libp2p = await createLibp2pHost({
     identity,
     options,
@@ -724,10 +786,17 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
       gaterLog.debug("refused", { reason, subject });
     }),
     traffic,
+    score: (peer) => score.of(peer),
   });
   clearHeartbeatOnStop(libp2p.services.pubsub);
+  const maxMessageSize = options.network.maxMessageSize > 0
+    ? options.network.maxMessageSize
+    : DEFAULT_MAX_MESSAGE_SIZE;
+  liftOutboundRpcLimit(libp2p.services.pubsub, maxMessageSize);
+  boundInboundStreams(libp2p.services.pubsub, INBOUND_GOSSIP_BUFFER, YAMUX_MAX_WINDOW);
+  detachPeerExchangeDials(libp2p.services.pubsub);
   skipRedundantProtocolMerges(libp2p);
-  return new EdgeNode(identity, libp2p, rules, refused, options, traffic);
+  return new EdgeNode(identity, libp2p, rules, refused, options, traffic, score);
 }
 
 async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {

@@ -5,7 +5,7 @@
  * - `@libp2p/utils` 7.4.1 (`AbstractStreamMuxer`, `AbstractMessageStream`)
  * - `@chainsafe/libp2p-yamux` 8.0.1 (stream creation, window updates, frame handling)
  * - `@libp2p/tcp` 11.0.28 (socket writes)
- * - `@libp2p/gossipsub` 17.1.1 (the heartbeat timer)
+ * - `@libp2p/gossipsub` 17.1.1 (the heartbeat timer, RPC sizes, peer exchange, reads, scores)
  *
  * Each function checks the shape it expects and does nothing (or returns undefined) when it is
  * not there, so an upgrade falls back to stock behaviour instead of breaking; after upgrading
@@ -14,7 +14,10 @@
  */
 import type { GossipSub } from "@libp2p/gossipsub";
 import type { Connection, Libp2p, Metrics, Stream, StreamMuxer } from "@libp2p/interface";
+import { peerIdFromMultihash } from "@libp2p/peer-id";
+import { decode as decodeMultihash } from "multiformats/hashes/digest";
 import type { ByteChunk } from "../util/bytes.ts";
+import { EdgeVpnError } from "../util/errors.ts";
 import { traceMark, tracing } from "../util/trace.ts";
 
 // ---- libp2p 3.3.11 ----------------------------------------------------------------------
@@ -120,6 +123,174 @@ export function clearHeartbeatOnStop(gossip: GossipSub): void {
   };
 }
 
+/**
+ * Adjustments of the router that its options do not reach: the size of the RPCs it sends,
+ * peer exchange with members only, pull-based reads of each peer, and forgetting a cached
+ * score at once. Each is guarded: when the internals are not where expected, the router is
+ * left as it is.
+ */
+
+/** The gossipsub 17.1.x internals these patches rely on. */
+interface GossipInternals {
+  streamsOutbound?: Map<string, OutboundShape>;
+  makePrune?: (
+    id: string,
+    topic: string,
+    doPX: boolean,
+    onUnsubscribe: boolean,
+  ) => Promise<{ peers?: { peerID?: Uint8Array }[] }>;
+  score?: { scoreCache?: Map<string, unknown> };
+  acceptFromWhitelist?: Map<string, unknown>;
+  createInboundStream?: (peerId: unknown, stream: Stream) => void;
+  pxConnect?: (peers: unknown[]) => Promise<void>;
+}
+
+interface OutboundShape {
+  push(data: Uint8Array): void;
+  pushPrefixed(data: Uint8Array): void;
+}
+
+/**
+ * Lets the router send RPCs of up to `maxBytes`. Gossipsub 17.1.1 length-prefixes each RPC it
+ * sends with it-length-prefixed's default limit of 4 MiB and drops larger ones with a logged
+ * error: since sealed hex doubles a payload, any ledger above ~2 MiB compressed silently never
+ * left the node. Go reads RPCs up to the token's `max_message_size`; so do we.
+ *
+ * @example
+ * ```ts
+ * liftOutboundRpcLimit(libp2p.services.pubsub, network.maxMessageSize);
+ * ```
+ */
+export function liftOutboundRpcLimit(gossip: GossipSub, maxBytes: number): boolean {
+  const streams = (gossip as unknown as GossipInternals).streamsOutbound;
+  if (!(streams instanceof Map)) return false;
+  const set = streams.set.bind(streams);
+  streams.set = (peer: string, stream: OutboundShape) => {
+    if (typeof stream?.push === "function" && typeof stream.pushPrefixed === "function") {
+      stream.push = (data: Uint8Array) => {
+        if (data.length > maxBytes) {
+          throw new RangeError(`RPC of ${data.length} bytes exceeds ${maxBytes}`);
+        }
+        stream.pushPrefixed(varint(data.length));
+        stream.pushPrefixed(data);
+      };
+    }
+    return set(peer, stream);
+  };
+  return true;
+}
+
+/**
+ * Peer exchange with members only: a PRUNE sent to a peer that is not a member carries no
+ * peers, and the peers a PRUNE offers are members. (Taking PX is left to the score threshold:
+ * only members reach `acceptPXThreshold`, see `PeerStanding.score`.)
+ *
+ * @example
+ * ```ts
+ * memberOnlyPeerExchange(libp2p.services.pubsub, (peer) => mesh.isMember(peer));
+ * ```
+ */
+export function memberOnlyPeerExchange(
+  gossip: GossipSub,
+  isMember: (peer: string) => boolean,
+): boolean {
+  const g = gossip as unknown as GossipInternals;
+  const make = g.makePrune;
+  if (typeof make !== "function") return false;
+  g.makePrune = async (id, topic, doPX, onUnsubscribe) => {
+    const prune = await make.call(gossip, id, topic, doPX && isMember(id), onUnsubscribe);
+    if (Array.isArray(prune.peers) && prune.peers.length > 0) {
+      prune.peers = prune.peers.filter((p) => {
+        try {
+          return p.peerID !== undefined &&
+            isMember(peerIdFromMultihash(decodeMultihash(p.peerID)).toString());
+        } catch {
+          return false;
+        }
+      });
+    }
+    return prune;
+  };
+  return true;
+}
+
+/**
+ * Reads each peer's gossip stream only as fast as the router handles it (run the router with
+ * `awaitRpcHandler`): at most `maxBuffered` bytes wait unread per peer, beyond which the peer
+ * is paused (see {@link readBounded}). A peer flooding the topic then costs its own stream's
+ * window, not our memory.
+ *
+ * @example
+ * ```ts
+ * boundInboundStreams(libp2p.services.pubsub, 4 << 20, 16 << 20);
+ * ```
+ */
+export function boundInboundStreams(
+  gossip: GossipSub,
+  maxBuffered: number,
+  windowBytes: number,
+): boolean {
+  const g = gossip as unknown as GossipInternals;
+  const create = g.createInboundStream;
+  if (typeof create !== "function") return false;
+  g.createInboundStream = (peerId, stream) => {
+    // Gossipsub pipes what it gets; a plain iterable (no events) is read by pulling. It also
+    // closes or aborts it when the peer goes.
+    const source = readBounded(stream, maxBuffered, windowBytes);
+    create.call(gossip, peerId, {
+      [Symbol.asyncIterator]: () => source[Symbol.asyncIterator](),
+      close: (options?: object) => stream.close(options),
+      abort: (error: Error) => stream.abort(error),
+    } as unknown as Stream);
+  };
+  return true;
+}
+
+/**
+ * Dials the peers a PRUNE offers (peer exchange) without holding up the offering peer's
+ * next RPCs: with `awaitRpcHandler`, gossipsub would otherwise wait for every dial.
+ *
+ * @example
+ * ```ts
+ * detachPeerExchangeDials(libp2p.services.pubsub);
+ * ```
+ */
+export function detachPeerExchangeDials(gossip: GossipSub): boolean {
+  const g = gossip as unknown as GossipInternals;
+  const connect = g.pxConnect;
+  if (typeof connect !== "function") return false;
+  g.pxConnect = (peers) => {
+    connect.call(gossip, peers).catch(() => {});
+    return Promise.resolve();
+  };
+  return true;
+}
+
+/**
+ * Drops the router's cached score of `peer` (kept for a heartbeat) and its short-lived
+ * "accept without asking" pass, so a penalty takes effect on its next RPC.
+ *
+ * @example
+ * ```ts
+ * forgetCachedScore(libp2p.services.pubsub, "12D3KooW…");
+ * ```
+ */
+export function forgetCachedScore(gossip: GossipSub, peer: string): void {
+  const g = gossip as unknown as GossipInternals;
+  g.score?.scoreCache?.delete(peer);
+  g.acceptFromWhitelist?.delete(peer);
+}
+
+function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Uint8Array.from(out);
+}
+
 // ---- @libp2p/utils 7.4.1 ----------------------------------------------------------------
 
 /** The parts of `AbstractStreamMuxer` the coalescing patch relies on. */
@@ -174,6 +345,116 @@ export function countableStream(stream: Stream): CountableStream | undefined {
   return typeof s.send === "function" && typeof s.onData === "function"
     ? s as CountableStream
     : undefined;
+}
+
+/**
+ * Pull-based reading of a libp2p stream: what arrived but was not read yet is bounded, and
+ * beyond that the stream is paused, so the muxer stops granting the sender window.
+ */
+
+/** A chunk as libp2p streams deliver them (a `Uint8Array` or a `Uint8ArrayList`). */
+export type Chunk = { byteLength: number; subarray(): Uint8Array };
+
+/** The stream fields the bounded reader uses (libp2p 3.3 `AbstractStream`). */
+interface StreamShape {
+  readStatus?: string;
+  maxReadBufferLength?: number;
+  pause(): void;
+  resume(): void;
+  addEventListener(type: string, listener: (e: Event) => void): void;
+  removeEventListener(type: string, listener: (e: Event) => void): void;
+}
+
+/**
+ * Reads `stream` holding at most `maxBuffered` bytes the reader has not taken: past it the
+ * stream is paused (yamux then stops sending window updates, so the sender stalls once its
+ * window is spent) and it resumes once the reader caught up to half of it. libp2p 3.3's own
+ * readers (the stream's async iterator, `pipe`) push every arriving chunk into an unbounded
+ * queue, so a reader slower than its peer (GossipSub checking signatures of a flood) buffers
+ * without end.
+ *
+ * While paused, the muxer still accepts what the peer's remaining window allows; the stream's
+ * read buffer limit is raised to `windowBytes` above `maxBuffered` so that this never resets it.
+ *
+ * @example
+ * ```ts
+ * for await (const chunk of readBounded(stream, 4 << 20, 16 << 20)) await handle(chunk);
+ * ```
+ */
+export function readBounded(
+  stream: Stream,
+  maxBuffered: number,
+  windowBytes: number,
+): AsyncIterable<Chunk> {
+  const s = stream as unknown as StreamShape;
+  if (typeof s.pause !== "function" || typeof s.resume !== "function") {
+    return stream as unknown as AsyncIterable<Chunk>;
+  }
+  s.maxReadBufferLength = Math.max(s.maxReadBufferLength ?? 0, maxBuffered + windowBytes);
+  return { [Symbol.asyncIterator]: () => read(s, maxBuffered) };
+}
+
+async function* read(s: StreamShape, maxBuffered: number): AsyncGenerator<Chunk> {
+  if (s.readStatus !== "readable" && s.readStatus !== "paused") return;
+  const queue: Chunk[] = [];
+  let buffered = 0;
+  let paused = false;
+  let ended = false;
+  let error: unknown;
+  let wake: (() => void) | undefined;
+  const onMessage = (e: Event) => {
+    const data = (e as Event & { data: Chunk }).data;
+    queue.push(data);
+    buffered += data.byteLength;
+    if (!paused && buffered > maxBuffered && s.readStatus === "readable") {
+      paused = true;
+      s.pause();
+    }
+    wake?.();
+  };
+  const onClose = (e: Event) => {
+    ended = true;
+    error = (e as Event & { error?: unknown }).error;
+    wake?.();
+  };
+  const onEnd = () => {
+    ended = true;
+    wake?.();
+  };
+  // The stream ends (`end`) only once its read buffer is empty: a paused one is resumed, so
+  // that what it holds back is delivered (as `message` events) first.
+  const onRemoteCloseWrite = () => {
+    if (s.readStatus === "paused") s.resume();
+  };
+  s.addEventListener("message", onMessage);
+  s.addEventListener("close", onClose);
+  s.addEventListener("end", onEnd);
+  s.addEventListener("remoteCloseWrite", onRemoteCloseWrite);
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        buffered -= chunk.byteLength;
+        if (paused && buffered <= maxBuffered / 2) {
+          paused = false;
+          if (s.readStatus === "paused") s.resume();
+        }
+        yield chunk;
+        continue;
+      }
+      if (ended) {
+        if (error !== undefined) throw error;
+        return;
+      }
+      await new Promise<void>((resolve) => wake = resolve);
+      wake = undefined;
+    }
+  } finally {
+    s.removeEventListener("message", onMessage);
+    s.removeEventListener("close", onClose);
+    s.removeEventListener("end", onEnd);
+    s.removeEventListener("remoteCloseWrite", onRemoteCloseWrite);
+  }
 }
 
 // ---- @libp2p/tcp 11.0.28 ----------------------------------------------------------------
@@ -404,4 +685,72 @@ export function yamuxFrames(muxer: object): YamuxFrameInternals | undefined {
       typeof m.send === "function"
     ? m as YamuxFrameInternals
     : undefined;
+}
+
+/**
+ * Yamux frame sizes checked when the header arrives: yamux 8.0.1 buffers a declared DATA frame
+ * whole (up to 4 GiB) before anyone looks at its length, on any connection, before the peer is
+ * known to be a member.
+ */
+
+/** Yamux's initial stream window (spec: 256 KiB): all a stream may receive before an update. */
+export const YAMUX_INITIAL_WINDOW = 256 * 1024;
+
+const HEADER = 12;
+const DATA = 0;
+
+/** The yamux 8.0.x internals the check relies on. */
+interface DecoderShape {
+  buffer?: { byteLength: number; subarray(start: number, end: number): Uint8Array };
+  readFrame?: () => unknown;
+}
+interface MuxerShape {
+  decoder?: DecoderShape;
+  streams?: { streamId?: number; recvWindowCapacity?: number }[];
+}
+
+/**
+ * Refuses, as soon as its header is read, a DATA frame longer than the receive window its
+ * stream has left: that is a protocol violation yamux itself would find only after buffering
+ * the whole frame. Frames up to the initial window (256 KiB) pass without a lookup; a larger
+ * one needs a stream that granted that much. The error aborts the connection.
+ *
+ * Returns false, changing nothing, when the muxer does not have the expected internals.
+ *
+ * @example
+ * ```ts
+ * const muxer = factory.createStreamMuxer(maConn);
+ * boundFrames(muxer);
+ * ```
+ */
+export function boundFrames(muxer: unknown): boolean {
+  const m = muxer as MuxerShape;
+  const decoder = m.decoder;
+  const read = decoder?.readFrame;
+  if (
+    decoder === undefined || typeof read !== "function" || decoder.buffer === undefined ||
+    !Array.isArray(m.streams)
+  ) return false;
+  decoder.readFrame = function (this: DecoderShape) {
+    const buffer = this.buffer!;
+    if (buffer.byteLength >= HEADER) {
+      const h = buffer.subarray(0, HEADER);
+      if (h[1] === DATA) {
+        const length = h[8] * 2 ** 24 + (h[9] << 16) + (h[10] << 8) + h[11];
+        if (length > YAMUX_INITIAL_WINDOW) {
+          const id = h[4] * 2 ** 24 + (h[5] << 16) + (h[6] << 8) + h[7];
+          const stream = m.streams!.find((s) => s.streamId === id);
+          const window = stream?.recvWindowCapacity ?? YAMUX_INITIAL_WINDOW;
+          if (length > window) {
+            throw new EdgeVpnError(
+              "YAMUX_FRAME_TOO_LARGE",
+              `Yamux DATA frame of ${length} bytes on stream ${id} exceeds its window of ${window}`,
+            );
+          }
+        }
+      }
+    }
+    return read.call(this);
+  };
+  return true;
 }

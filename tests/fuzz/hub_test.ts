@@ -1,7 +1,12 @@
 /** Fuzzing of the gossip layer's parsers of peer bytes: the hub envelope and the sealed payload. */
 import assert from "node:assert/strict";
-import { openSealed, seal } from "../../lib/crypto/seal.ts";
-import { decodeEnvelope, encodeEnvelope } from "../../lib/hub/envelope.ts";
+import { fromHex, hexBytesToBytes, openSealed, seal, toHex } from "../../lib/crypto/seal.ts";
+import {
+  decodeEnvelope,
+  decodeEnvelopeHex,
+  encodeEnvelope,
+  encodeSealedEnvelope,
+} from "../../lib/hub/envelope.ts";
 import { fc, fuzz, mutated } from "./harness.ts";
 
 const text = new TextEncoder();
@@ -33,6 +38,60 @@ fuzz({
     const e = decodeEnvelope(bytes);
     // What decodes re-encodes to an envelope that decodes the same.
     assert.deepEqual(decodeEnvelope(encodeEnvelope(e)), e);
+  },
+});
+
+/** Envelopes in the layout the fast path reads, and edits of it. */
+const sealedEnvelope = fc.tuple(
+  fc.uint8Array({ maxLength: 64 }),
+  fc.string({ maxLength: 8 }),
+  fc.option(fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue(), { maxKeys: 3 })),
+).map(([sealed, sender, annotations]) => encodeSealedEnvelope(sealed, sender, annotations));
+
+fuzz({
+  name: "hub envelope, sealed-message fast path (same result as the general decoder)",
+  arbitrary: fc.oneof(
+    sealedEnvelope,
+    mutated(sealedEnvelope),
+    envelopeJson,
+    fc.constantFrom(
+      text.encode('{"Message":"ab",}'),
+      text.encode('{"Message":"ab","message":"cd"}'),
+      text.encode('{"Message":"ab"}  '),
+      text.encode('{"Message":"ab"} x'),
+      text.encode('{"Message":"a\\u0062"}'),
+    ),
+  ),
+  run(bytes) {
+    let general;
+    try {
+      general = decodeEnvelope(bytes);
+    } catch (e) {
+      assert.throws(
+        () => decodeEnvelopeHex(bytes),
+        (f) => (f as Error).message === (e as Error).message,
+      );
+      throw e;
+    }
+    const fast = decodeEnvelopeHex(bytes);
+    assert.deepEqual(
+      { ...fast, messageHex: new TextDecoder().decode(fast.messageHex) },
+      { messageHex: general.message, senderId: general.senderId, annotations: general.annotations },
+    );
+  },
+});
+
+fuzz({
+  name: "hex of sealed messages (bytes and text decoders agree)",
+  arbitrary: fc.oneof(
+    fc.uint8Array({ maxLength: 64 }).map((b) => text.encode(toHex(b))),
+    mutated(fc.uint8Array({ maxLength: 64 }).map((b) => text.encode(toHex(b)))),
+    fc.uint8Array({ maxLength: 64 }),
+  ),
+  run(chars) {
+    const bytes = hexBytesToBytes(chars);
+    assert.deepEqual(fromHex(new TextDecoder().decode(chars)), bytes);
+    assert.equal(toHex(bytes), new TextDecoder().decode(chars).toLowerCase());
   },
 });
 

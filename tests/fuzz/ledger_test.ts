@@ -1,12 +1,19 @@
 /** Fuzzing of the ledger's parsers of peer bytes: gzip blocks and digests, JSON, blocks, entries, values. */
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { decodeBlock, encodeBlock } from "../../lib/ledger/block.ts";
+import {
+  decodeBlock,
+  decodeBlockSliced,
+  DEFAULT_BLOCK_LIMITS,
+  encodeBlock,
+} from "../../lib/ledger/block.ts";
 import { decodeEntry, type Entry } from "../../lib/ledger/entry.ts";
-import { parseJson } from "../../lib/ledger/json.ts";
+import { parseJson, parseJsonSliced } from "../../lib/ledger/json.ts";
+import { Slicer } from "../../lib/util/slicer.ts";
 import { BUCKET_CODECS, peerIdOf, type ValueCodec } from "../../lib/ledger/buckets.ts";
 import { ownerFromPeerIdField } from "../../lib/ledger/policy.ts";
 import { decodeMessage, DIGEST_MARKER } from "../../lib/ledger/wire.ts";
+import { InputError } from "../../lib/util/errors.ts";
 import { concat, fc, fuzz, mutated } from "./harness.ts";
 
 const text = new TextEncoder();
@@ -28,6 +35,16 @@ fuzz({
     parseJson(t);
   },
 });
+
+/** Outcome of a parse: its value, or the message of the typed error it threw. */
+async function outcome<T>(f: () => T | Promise<T>): Promise<{ value?: T; error?: string }> {
+  try {
+    return { value: await f() };
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    return { error: `${e.code}: ${e.message}` };
+  }
+}
 
 /** An entry in either form, with drawn fields. */
 const entry: fc.Arbitrary<Entry> = fc.record({
@@ -130,5 +147,21 @@ fuzz({
     // What a codec reads, it writes in Go's form, which reads back to the same text.
     const once = codec.encode(codec.parse(value));
     assert.equal(codec.encode(codec.parse(once)), once, codec.bucket);
+  },
+});
+
+fuzz({
+  name: "sliced JSON and block reading agree with the one-piece readers",
+  arbitrary: fc.oneof(jsonish, blockJson, oddBlockJson),
+  async run(t) {
+    // A slice of 0 ms pauses at every 64th step: the resumption paths are all taken.
+    const sliced = await outcome(() => parseJsonSliced(t, new Slicer(0)));
+    assert.deepEqual(sliced, await outcome(() => parseJson(t)));
+    if (sliced.value === undefined) return;
+    const json = sliced.value;
+    assert.deepEqual(
+      await outcome(() => decodeBlockSliced(json, DEFAULT_BLOCK_LIMITS, new Slicer(0))),
+      await outcome(() => decodeBlock(json)),
+    );
   },
 });

@@ -182,9 +182,13 @@ export const LIBP2P_SPECIFIER =
 /** The one file of `lib/` allowed to cast through `unknown` into dependency internals. */
 export const WORKAROUNDS_FILE = "lib/node/workarounds.ts";
 
-/** Where libp2p may be imported: the node layer and its own tests. */
+/**
+ * Where libp2p may be imported: the node layer, its own tests, and the hostile probes of
+ * tests/hostile/ (libp2p hosts without the token, which must not go through our node).
+ */
 export function mayImportLibp2p(file: string): boolean {
-  return file.startsWith("lib/node/") || file.startsWith("tests/node/");
+  return file.startsWith("lib/node/") || file.startsWith("tests/node/") ||
+    file.startsWith("tests/hostile/");
 }
 
 /** A specifier that names no file of the tree: a package, a `node:` builtin, or a URL. */

@@ -6,9 +6,10 @@ import { seal } from "../../lib/crypto/seal.ts";
 import type { Clock } from "../../lib/util/clock.ts";
 import { encodeEnvelope } from "../../lib/hub/envelope.ts";
 import { createHub, type Hub } from "../../lib/hub/hub.ts";
+import type { PubSubMessage, Verdict } from "../../lib/hub/pubsub.ts";
 import { EdgeVpnError } from "../../lib/util/errors.ts";
 import { FakeClock } from "../helpers/fake_clock.ts";
-import { MemoryNetwork } from "./memory_pubsub.ts";
+import { MemoryNetwork, MemoryPubSub } from "./memory_pubsub.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -147,7 +148,14 @@ Deno.test("bad input is dropped and counted by reason; 10 000 of them keep the h
   const config = generateNetworkConfig(360);
   config.maxMessageSize = 4096;
   const ps = net.join("victim");
-  const hub = createHub({ pubsub: ps, network: config });
+  // One peer sends all of it: rate limits (tested on their own) would shed most.
+  const unlimited = { perSecond: 1e12, burst: 1e12 };
+  const hub = createHub({
+    pubsub: ps,
+    network: config,
+    messageRate: unlimited,
+    byteRate: unlimited,
+  });
   const got = received(hub);
   await hub.start();
   try {
@@ -270,4 +278,131 @@ Deno.test("stop unsubscribes every topic", async () => {
   await hub.stop();
   assert.equal(ps.subscribed.size, 0);
   assert.equal(hub.topic, "");
+});
+
+/** A memory peer that records the verdict the hub gives each delivered message. */
+class ReportingPubSub extends MemoryPubSub {
+  readonly verdicts: [string, Verdict][] = [];
+  report(m: PubSubMessage, verdict: Verdict): void {
+    this.verdicts.push([m.msgId ?? "", verdict]);
+  }
+}
+
+async function validEnvelope(config: NetworkConfig, text: string): Promise<Uint8Array> {
+  return encodeEnvelope({
+    message: await seal(await sealKeyAt(config, Date.now()), enc.encode(text)),
+    senderId: "",
+    annotations: null,
+  });
+}
+
+Deno.test("every delivered message gets one verdict: opened ones accept, junk reject (naming its peer)", async () => {
+  const net = new MemoryNetwork();
+  const config = generateNetworkConfig(360);
+  const ps = new ReportingPubSub(net, "victim");
+  net.peers.add(ps);
+  const hub = createHub({ pubsub: ps, network: config });
+  const rejected: string[] = [];
+  hub.addEventListener("rejected", (e) => rejected.push(`${e.detail.peer}:${e.detail.reason}`));
+  const got = received(hub);
+  await hub.start();
+  try {
+    const topic = hub.topic;
+    ps.inject({ topic, data: await validEnvelope(config, "ok"), receivedFrom: "m", msgId: "1" });
+    ps.inject({ topic, data: enc.encode("junk"), receivedFrom: "x", msgId: "2" });
+    ps.inject({ topic, data: enc.encode('{"Message":"00"}'), receivedFrom: "x", msgId: "3" });
+    ps.inject({ topic: "other", data: enc.encode("{}"), receivedFrom: "x", msgId: "4" });
+    await until(() => ps.verdicts.length === 4, "four verdicts");
+    assert.deepEqual(
+      Object.fromEntries(ps.verdicts),
+      { "1": "accept", "2": "reject", "3": "reject", "4": "ignore" },
+    );
+    assert.deepEqual(got, ["ok"]);
+    assert.deepEqual(rejected, ["x:badEnvelope", "x:badSeal"]);
+    assert.deepEqual(hub.peerStats().get("x"), { received: 0, dropped: 2 });
+    assert.deepEqual(hub.peerStats().get("m"), { received: 1, dropped: 0 });
+  } finally {
+    await hub.stop();
+  }
+});
+
+Deno.test("the queue is bounded in bytes per peer: a flood is shed, another peer still gets through", async () => {
+  const net = new MemoryNetwork();
+  const config = generateNetworkConfig(360);
+  const ps = new ReportingPubSub(net, "victim");
+  net.peers.add(ps);
+  const unlimited = { perSecond: 1e12, burst: 1e12 };
+  const hub = createHub({
+    pubsub: ps,
+    network: config,
+    maxPeerQueueBytes: 1 << 20,
+    messageRate: unlimited,
+    byteRate: unlimited,
+  });
+  const got = received(hub);
+  await hub.start();
+  try {
+    const topic = hub.topic;
+    // 100 × 100 KiB in one go, from one peer: about ten fit in its MiB, the rest is shed at once.
+    const junk = enc.encode(`{"Message":"${"ab".repeat(50_000)}"}`);
+    for (let i = 0; i < 100; i++) {
+      ps.inject({ topic, data: junk, receivedFrom: "flooder", msgId: `j${i}` });
+    }
+    ps.inject({ topic, data: await validEnvelope(config, "still here"), receivedFrom: "m" });
+    await until(() => got.length === 1, "the other peer's message");
+    await until(() => ps.verdicts.length === 101, "a verdict for every message");
+    const overload = hub.counters.dropped.overload;
+    assert.ok(overload >= 85 && overload <= 95, `overload ${overload}`);
+    assert.equal(hub.counters.dropped.badSeal, 100 - overload);
+    assert.equal(ps.verdicts.filter(([, v]) => v === "ignore").length, overload);
+  } finally {
+    await hub.stop();
+  }
+});
+
+Deno.test("each author is rate limited in messages and bytes; others are not", async () => {
+  const net = new MemoryNetwork();
+  const config = generateNetworkConfig(360);
+  const ps = new ReportingPubSub(net, "victim");
+  net.peers.add(ps);
+  const hub = createHub({
+    pubsub: ps,
+    network: config,
+    messageRate: { perSecond: 0.001, burst: 5 },
+    byteRate: { perSecond: 0.001, burst: 1e9 },
+  });
+  const got = received(hub);
+  await hub.start();
+  try {
+    const topic = hub.topic;
+    const data = await validEnvelope(config, "m");
+    // Relayed by "relay" but signed by "chatty": the author is who is limited.
+    for (let i = 0; i < 8; i++) ps.inject({ topic, data, receivedFrom: "relay", author: "chatty" });
+    for (let i = 0; i < 3; i++) ps.inject({ topic, data, receivedFrom: "relay", author: "calm" });
+    await until(() => ps.verdicts.length === 11, "eleven verdicts");
+    assert.equal(got.length, 8);
+    assert.equal(hub.counters.dropped.rateLimited, 3);
+    assert.deepEqual(hub.peerStats().get("relay"), { received: 8, dropped: 3 });
+  } finally {
+    await hub.stop();
+  }
+  // A byte budget of 2 000: the third envelope of ~700 bytes is over it.
+  const ps2 = new ReportingPubSub(net, "v2");
+  const byBytes = createHub({
+    pubsub: ps2,
+    network: config,
+    byteRate: { perSecond: 0.001, burst: 2000 },
+  });
+  const got2 = received(byBytes);
+  await byBytes.start();
+  try {
+    const big = await validEnvelope(config, "x".repeat(300));
+    assert.ok(big.length > 667 && big.length < 1000, `${big.length}`);
+    for (let i = 0; i < 3; i++) ps2.inject({ topic: byBytes.topic, data: big, receivedFrom: "p" });
+    await until(() => ps2.verdicts.length === 3, "three verdicts");
+    assert.equal(got2.length, 2);
+    assert.equal(byBytes.counters.dropped.rateLimited, 1);
+  } finally {
+    await byBytes.stop();
+  }
 });

@@ -23,7 +23,11 @@ Deno.test("versionAfter is max(prev + 1, now in ns) with Go's uint64 wrap", () =
 
 Deno.test("off mode writes unsigned entries and removes keys on delete (bucket stays, §17.4)", async () => {
   const sent: Uint8Array[] = [];
-  const l = await createLedger({ now: () => JAN1_MS, send: (b) => void sent.push(b) });
+  const l = await createLedger({
+    now: () => JAN1_MS,
+    send: (b) => void sent.push(b),
+    broadcastIntervalMs: 0,
+  });
   assert.equal(await l.add("nodes", { a: "1" }), true);
   const e = l.currentStorage().get("nodes")!.get("a")!;
   assert.deepEqual(e, {
