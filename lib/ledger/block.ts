@@ -251,7 +251,7 @@ export function decodeBlock(json: JsonValue, limits: BlockLimits = DEFAULT_BLOCK
  * entries whenever `slicer` says its slice is spent.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const block = await decodeBlockSliced(json, DEFAULT_BLOCK_LIMITS, new Slicer());
  * ```
  */

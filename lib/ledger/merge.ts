@@ -116,7 +116,7 @@ export function mergeStorage(current: Storage, incoming: Storage, ctx: MergeCont
  * `slicer` says its slice is spent.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const r = await mergeStorageSliced(new Map(), new Map(), ctx, new Slicer());
  * ```
  */

@@ -273,7 +273,7 @@ export async function encodeBlockMessage(block: Block): Promise<Uint8Array> {
  * member (see there for why Go reads it as an ordinary block).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const bytes = await encodeDeltaMessage({ ...genesisBlock(0n), storage: changed }, head);
  * ```
  */

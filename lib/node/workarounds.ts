@@ -157,7 +157,7 @@ interface OutboundShape {
  * left the node. Go reads RPCs up to the token's `max_message_size`; so do we.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * liftOutboundRpcLimit(libp2p.services.pubsub, network.maxMessageSize);
  * ```
  */
@@ -186,7 +186,7 @@ export function liftOutboundRpcLimit(gossip: GossipSub, maxBytes: number): boole
  * only members reach `acceptPXThreshold`, see `PeerStanding.score`.)
  *
  * @example
- * ```ts
+ * ```ts ignore
  * memberOnlyPeerExchange(libp2p.services.pubsub, (peer) => mesh.isMember(peer));
  * ```
  */
@@ -221,7 +221,7 @@ export function memberOnlyPeerExchange(
  * window, not our memory.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * boundInboundStreams(libp2p.services.pubsub, 4 << 20, 16 << 20);
  * ```
  */
@@ -251,7 +251,7 @@ export function boundInboundStreams(
  * next RPCs: with `awaitRpcHandler`, gossipsub would otherwise wait for every dial.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * detachPeerExchangeDials(libp2p.services.pubsub);
  * ```
  */
@@ -271,7 +271,7 @@ export function detachPeerExchangeDials(gossip: GossipSub): boolean {
  * "accept without asking" pass, so a penalty takes effect on its next RPC.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * forgetCachedScore(libp2p.services.pubsub, "12D3KooW…");
  * ```
  */
@@ -377,7 +377,7 @@ interface StreamShape {
  * read buffer limit is raised to `windowBytes` above `maxBuffered` so that this never resets it.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * for await (const chunk of readBounded(stream, 4 << 20, 16 << 20)) await handle(chunk);
  * ```
  */
@@ -718,7 +718,7 @@ interface MuxerShape {
  * Returns false, changing nothing, when the muxer does not have the expected internals.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const muxer = factory.createStreamMuxer(maConn);
  * boundFrames(muxer);
  * ```
