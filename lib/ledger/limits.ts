@@ -55,7 +55,7 @@ export const DEFAULT_INFLATE_LIMITS: Readonly<InflateLimits> = {
  *
  * @example
  * ```ts
- * throw new LedgerLimitError("LEDGER_QUOTA_EXCEEDED", "Cannot write tests/k: …");
+ * const error = new LedgerLimitError("LEDGER_QUOTA_EXCEEDED", "Cannot write tests/k: …");
  * ```
  */
 export class LedgerLimitError extends EdgeVpnError {}
