@@ -10,7 +10,7 @@ import {
 import { type CliValues, resolveSettings } from "./lib/config/settings.ts";
 import type { CommandRunner } from "./lib/commands/context.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "./lib/util/errors.ts";
-import { createLogger, formatLogRecord, parseLogFormat, parseLogLevel } from "./lib/util/logger.ts";
+import { createLogger, formatLogRecord } from "./lib/util/logger.ts";
 import { installProcessGuard } from "./lib/util/process_guard.ts";
 import { VERSION } from "./lib/version.ts";
 import { TunError } from "./ffi/errors.ts";
@@ -143,7 +143,7 @@ function addOptions(cmd: Command, scopes: OptionScope[]): void {
     let option: Option;
     if (spec.kind === "bool") {
       option = new Option(`${short}${dash}${spec.flag}${dash === "--" ? " [bool]" : ""}`, help);
-    } else if (spec.kind === "list") {
+    } else if (spec.kind === "list" || spec.kind === "multiaddrs") {
       option = new Option(`${short}${dash}${spec.flag} <value>`, help).argParser(
         (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
       );
@@ -178,33 +178,18 @@ async function runCommand(
 ): Promise<void> {
   const env = Deno.env.toObject();
   const values = cliValues(cmd, def.scopes);
-  const settings = resolveSettings(values, env);
+  const settings = resolveSettings(values, env, def.scopes);
   const explicit = new Set(Object.keys(values) as OptionName[]);
   for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {
     if (spec.env && env[spec.env]) explicit.add(name);
   }
-  const level = parseLogLevel(settings.logLevel);
-  if (!level) {
-    throw new UsageError(
-      "BAD_FLAG",
-      `--log-level: expected debug, info, warn, error, dpanic, panic or fatal, got ${
-        JSON.stringify(settings.logLevel)
-      }`,
-    );
-  }
-  const format = parseLogFormat(settings.logFormat);
-  if (!format) {
-    throw new UsageError(
-      "BAD_FLAG",
-      `--log-format: expected text or json, got ${JSON.stringify(settings.logFormat)}`,
-    );
-  }
+  const format = settings.logFormat;
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   const log = createLogger({
-    level,
+    level: settings.logLevel,
     sink: (record) => Deno.stderr.writeSync(encoder.encode(formatLogRecord(record, format))),
   });
   // Errors nothing caught are counted and logged; the node keeps running (see the guard).

@@ -35,7 +35,7 @@ export type TunErrorCode =
  * CLI reports both the same way (one line, exit 1).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * try {
  *   TunDevice.open({ name: "edgevpn0" });
  * } catch (e) {
@@ -72,7 +72,7 @@ export class TunError extends Error {
  * `what` says what was being done, e.g. `Cannot set MTU of edgevpn0 to 70000`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * throw syscallError("Cannot open /dev/net/tun", "open", 13); // TUN_PERMISSION_DENIED
  * ```
  */

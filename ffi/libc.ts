@@ -9,7 +9,7 @@
  * `poll` runs on the calling thread (see `ffi/event_loop.ts` for when that is safe).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { libc } from "./libc.ts";
  * const fd = libc().socket(2, 2, 0); // AF_INET, SOCK_DGRAM
  * libc().close(fd);
@@ -50,7 +50,7 @@ let library: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
  * closing it while a `pollWait` runs on a worker thread would unmap code in use.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const fd = libc().eventfd(0, 0);
  * libc().close(fd);
  * ```

@@ -50,7 +50,7 @@ export function ifreq(name: string): Uint8Array {
  * Returns the kernel index of an interface.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * interfaceIndex("lo"); // 1
  * ```
  */
@@ -67,7 +67,7 @@ export function interfaceIndex(name: string): number {
  * Sets the MTU of an interface (`SIOCSIFMTU`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * setInterfaceMtu("edgevpn0", 1420);
  * ```
  */
@@ -82,7 +82,7 @@ export function setInterfaceMtu(name: string, mtu: number): void {
  * Reads the MTU of an interface (`SIOCGIFMTU`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * interfaceMtu("lo"); // 65536
  * ```
  */
@@ -96,7 +96,7 @@ export function interfaceMtu(name: string): number {
  * Sets the transmit queue length of an interface (`SIOCSIFTXQLEN`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * setInterfaceTxQueueLength("edgevpn0", 1000);
  * ```
  */
@@ -115,7 +115,7 @@ export function setInterfaceTxQueueLength(name: string, length: number): void {
  * This replaces the interface's primary IPv4 address.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * setInterfaceIPv4("edgevpn0", { address: new Uint8Array([10, 1, 0, 1]), prefixLength: 24 });
  * ```
  */
@@ -137,7 +137,7 @@ export function setInterfaceIPv4(name: string, value: InterfaceAddress): void {
  * below 1280, which fails here with `TUN_INVALID` or `TUN_UNSUPPORTED`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const fd00 = new Uint8Array(16);
  * fd00.set([0xfd, 0x00]);
  * fd00[15] = 1;
@@ -172,7 +172,7 @@ export function addInterfaceIPv6(name: string, value: InterfaceAddress): void {
  * Brings an interface up (`IFF_UP | IFF_RUNNING`) or down, keeping its other flags.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * setInterfaceUp("edgevpn0", true);
  * ```
  */

@@ -43,7 +43,7 @@ let errnoView: Deno.UnsafePointerView | undefined;
  * Call it immediately after the failing call: any other FFI call in between may change it.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * if (libc().close(-1) < 0) lastErrno(); // 9 (EBADF)
  * ```
  */
@@ -60,7 +60,7 @@ export function lastErrno(): number {
  * Returns libc's text for an errno value, e.g. `Device or resource busy`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * errnoText(16); // "Device or resource busy"
  * ```
  */

@@ -75,7 +75,7 @@ const HOT_YIELD_MS = 1;
  * Packet counters of a device; `rx` is what was read from the kernel, `tx` what was written.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { rxPackets, readWaits } = tun.stats;
  * const packetsPerWakeUp = rxPackets / Math.max(1, readWaits);
  * ```
@@ -139,7 +139,7 @@ const EVENTFD_SIGNAL = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
  * namespace; reading and writing use the descriptor and work from anywhere.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const ipv4 = { address: new Uint8Array([10, 1, 0, 1]), prefixLength: 24 }; // 10.1.0.1/24
  * const tun = TunDevice.open({ name: "edgevpn%d", ipv4, mtu: 1420 });
  * const bufs = Array.from({ length: 64 }, () => new Uint8Array(tun.frameSize));
@@ -190,7 +190,7 @@ export class TunDevice {
    * bad name, address or value, `TUN_ADDRESS_IN_USE` for a duplicate address.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const ipv4 = { address: new Uint8Array([10, 1, 0, 1]), prefixLength: 24 }; // 10.1.0.1/24
    * const tun = TunDevice.open({ name: "edgevpn0", ipv4, mtu: 1420 });
    * tun.name; // "edgevpn0"
@@ -407,7 +407,7 @@ export class TunDevice {
    * valid until the next iteration step.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * for await (const frame of tun.frames()) handle(frame);
    * ```
    */

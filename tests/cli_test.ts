@@ -60,6 +60,12 @@ Deno.test("bad tokens, configs, flags and values each give one line and exit 2",
       [["start"], {}, /EDGEVPNCONFIG or EDGEVPNTOKEN not supplied/],
       [["join", "--vpn-protocol", "fastest"], {}, /--vpn-protocol: expected auto or legacy/],
       [["join", "--address", "10.1.0.300/24"], {}, /--address/],
+      [["start"], { APILISTENUNIXMODE: "rw" }, /APILISTENUNIXMODE: expected an octal file mode/],
+      [
+        ["start", "--listen-maddrs", "tcp://0.0.0.0:1", "--listen-maddrs", "/ip4/127.0.0.1/tcp/0"],
+        {},
+        /--listen-maddrs: expected multiaddresses .*got "tcp:\/\/0\.0\.0\.0:1"/,
+      ],
     ];
     for (const [args, env, pattern] of cases) {
       assertOneLineError(await runCli(args, env), pattern);

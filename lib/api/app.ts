@@ -35,7 +35,7 @@ export interface ApiAppOptions extends Partial<ApiSettings> {
  * The routes of the EdgeVPN API (Go `api/api.go`) for these components.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * for (const r of apiRoutes({ components, settings: DEFAULT_API_SETTINGS })) console.log(r.method, r.path);
  * ```
  */
@@ -51,7 +51,7 @@ export function apiRoutes(ctx: ApiRouteContext): ApiRoute[] {
  * an unexpected exception is logged and answered 500 without details.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const app = createApiApp({ ledger, node: view, logger });
  * const res = await app.request("/api/summary");
  * ```

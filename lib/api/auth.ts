@@ -16,7 +16,7 @@ import { type ApiRoute, readBodyText, sendError, sendJson } from "./route.ts";
  * `~/.edgevpn`): `~/.edgevpn/api-token`, mode 0600.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * `${stateDir}/${API_TOKEN_FILE}`; // "/root/.edgevpn/api-token"
  * ```
  */
@@ -45,6 +45,7 @@ export type ApiExposure = "loopback" | "network" | "unix";
  *
  * @example
  * ```ts
+ * import { parseApiListen } from "./listen.ts";
  * exposureOf(parseApiListen("127.0.0.1:8080")); // "loopback"
  * exposureOf(parseApiListen(":8080")); // "network"
  * ```
@@ -76,6 +77,7 @@ export function isLoopbackHost(host: string): boolean {
  *
  * @example
  * ```ts
+ * import { parseApiListen } from "./listen.ts";
  * allowedHostsFor(parseApiListen("127.0.0.1:8080"), ["vpn.example"]); // ["127.0.0.1", "localhost", …, "vpn.example"]
  * ```
  */
@@ -116,7 +118,7 @@ function hostOfHeader(value: string): string | undefined {
  * @throws {EdgeVpnError} `API_TOKEN_INVALID` for a file that does not hold a token,
  * `STATE_UNWRITABLE` when it cannot be created.
  * @example
- * ```ts
+ * ```ts ignore
  * const { token, path } = await loadOrCreateApiToken("/root/.edgevpn");
  * ```
  */
@@ -149,7 +151,7 @@ export async function loadOrCreateApiToken(
  *
  * @throws {EdgeVpnError} `API_TOKEN_INVALID` for a file that does not hold a token.
  * @example
- * ```ts
+ * ```ts ignore
  * const token = await readApiToken("/root/.edgevpn");
  * await fetch(url, { headers: { authorization: `Bearer ${token}` } });
  * ```
@@ -298,7 +300,7 @@ const OPEN_PATHS = new Set(["/login"]);
  *   on their file mode.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const access = apiAccess({ token, exposure: "loopback", hosts: ["127.0.0.1"], sessions });
  * createApiApp(components, { middleware: access.middleware, routes: access.routes });
  * ```

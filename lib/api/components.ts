@@ -69,7 +69,7 @@ export interface ApiPeerGate {
  * The ledger operations the API uses (a {@link Ledger} satisfies it).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const ledger: ApiLedger = await createLedger();
  * ```
  */
@@ -93,7 +93,7 @@ export type ApiLedger = Pick<
  * Components of the API server.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const components: ApiComponents = { ledger, node: view, logger };
  * ```
  */

@@ -77,7 +77,7 @@ interface Relay {
  * (the private Deno.serve socket), enforcing `limits`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const guard = guardConnections(Deno.listen({ port: 8080 }), () => Deno.connect({ transport: "unix", path }), DEFAULT_CONN_LIMITS);
  * guard.close();
  * ```

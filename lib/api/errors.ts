@@ -10,7 +10,7 @@ export type ApiErrorStatus = 400 | 401 | 403 | 404 | 405 | 413 | 415 | 503;
  *
  * @example
  * ```ts
- * throw new ApiRequestError(400, "NAME_INVALID", "bucket: expected 1 to 1024 bytes, got 0");
+ * const error = new ApiRequestError(400, "NAME_INVALID", "bucket: expected 1 to 1024 bytes, got 0");
  * ```
  */
 export class ApiRequestError extends InputError {
@@ -27,7 +27,7 @@ export class ApiRequestError extends InputError {
  *
  * @example
  * ```ts
- * throw new ApiListenError("API_ADDRESS_IN_USE", "Cannot listen on 127.0.0.1:8080: address already in use");
+ * const error = new ApiListenError("API_ADDRESS_IN_USE", "Cannot listen on 127.0.0.1:8080: address already in use");
  * ```
  */
 export class ApiListenError extends EdgeVpnError {}

@@ -1,5 +1,6 @@
 /** Where the API listens: `host:port` or `unix:///path` (stale sockets removed, live ones refused), behind the connection guard. */
 
+import { parseFileMode } from "../config/settings.ts";
 import { errorMessage, UsageError } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import {
@@ -84,7 +85,7 @@ export function parseApiListen(text: string): ApiListenTarget {
 
 /**
  * Parses `APILISTENUNIXMODE` as Go does: octal with an optional `0`/`0o` prefix, permission bits
- * only; undefined when it is not octal (Go then silently uses 0660; the CLI may warn).
+ * only; undefined when it is not octal (the option table's `mode` kind).
  *
  * @example
  * ```ts
@@ -92,11 +93,7 @@ export function parseApiListen(text: string): ApiListenTarget {
  * parseUnixSocketMode("rw"); // undefined
  * ```
  */
-export function parseUnixSocketMode(text: string): number | undefined {
-  const digits = text.trim().replace(/^0[oO]/, "");
-  if (!/^[0-7]{1,11}$/.test(digits)) return undefined;
-  return parseInt(digits, 8) & 0o777;
-}
+export const parseUnixSocketMode: (text: string) => number | undefined = parseFileMode;
 
 /**
  * Formats an address the way it is written in `--api-listen`.
@@ -174,7 +171,7 @@ export interface ApiListener {
  *
  * @throws {UsageError} `API_LISTEN_INVALID`; {@link ApiListenError} when binding fails.
  * @example
- * ```ts
+ * ```ts ignore
  * const listener = await serveApi(app.fetch, { listen: "unix:///run/edgevpn/api.sock" });
  * await listener.close();
  * ```

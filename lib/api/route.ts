@@ -63,7 +63,7 @@ export interface ApiRouteContext {
  * two-space indentation when the query has `pretty`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * app.get("/api/raw", (c) => sendJsonText(c, '{"a":1}'));
  * ```
  */
@@ -82,7 +82,7 @@ export function sendJsonText(
  * are sorted like Go maps).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * app.get("/api/state", (c) => sendJson(c, { State: "Announcing" }));
  * ```
  */
@@ -94,7 +94,7 @@ export function sendJson(c: Context, value: unknown): Response {
  * Answers `{"error": message}` with `status`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * app.notFound((c) => sendError(c, 404, "no route for GET /x"));
  * ```
  */
@@ -114,7 +114,7 @@ const utf8 = new TextEncoder();
  *
  * @throws {ApiRequestError} 400 `NAME_INVALID` when empty or longer than `maxNameBytes`.
  * @example
- * ```ts
+ * ```ts ignore
  * const bucket = nameParam(c, "bucket", 1024);
  * ```
  */
@@ -126,7 +126,7 @@ export function nameParam(c: Context, name: string, maxBytes: number): string {
  * A decoded path parameter ("" when the route has none of that name).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const peer = pathParam(c, "peer");
  * ```
  */
@@ -189,7 +189,7 @@ export function bodyTooLarge(maxBytes: number): ApiRequestError {
  *
  * @throws {ApiRequestError} 413 `BODY_TOO_LARGE`.
  * @example
- * ```ts
+ * ```ts ignore
  * const text = await readBodyText(c, 1 << 20);
  * ```
  */

@@ -162,7 +162,7 @@ function isJsonMediaType(contentType: string | undefined): boolean {
  * `GET /api/dns` and `POST /api/dns`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const routes = dnsRoutes({ components, settings: DEFAULT_API_SETTINGS });
  * ```
  */

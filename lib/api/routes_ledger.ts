@@ -16,7 +16,7 @@ import {
  * a missing key; values are the stored JSON text as strings).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const routes = ledgerRoutes({ components, settings: DEFAULT_API_SETTINGS });
  * ```
  */

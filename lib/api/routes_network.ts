@@ -18,7 +18,7 @@ const ZERO_BANDWIDTH: ApiBandwidth = { TotalIn: 0, TotalOut: 0, RateIn: 0, RateO
  * The routes about the network and this node, in Go's shapes.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const routes = networkRoutes({ components, settings: DEFAULT_API_SETTINGS });
  * ```
  */

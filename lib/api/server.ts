@@ -30,7 +30,7 @@ export interface ApiServer {
  * @throws from `start()`: {@link ApiListenError} when it cannot listen, UsageError
  *   `API_LISTEN_INVALID` for a bad `listen`.
  * @example
- * ```ts
+ * ```ts ignore
  * const api = createApiServer({ ledger, node: view, logger }, { listen: "127.0.0.1:8080" });
  * await api.start();
  * await api.stop();

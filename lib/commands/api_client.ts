@@ -29,7 +29,7 @@ export interface ApiClient {
  *
  * @throws {UsageError} `API_URL_INVALID`.
  * @example
- * ```ts
+ * ```ts ignore
  * const api = await apiClientOf(ctx.settings, ctx.home);
  * const { json } = await api.request("GET", "/api/dns");
  * ```

@@ -12,7 +12,6 @@ import {
   formatApiAddress,
   loadOrCreateApiToken,
   parseApiListen,
-  parseUnixSocketMode,
 } from "../api/mod.ts";
 import type { Settings } from "../config/options.ts";
 import type { DnsCounters } from "../dns/server.ts";
@@ -25,7 +24,6 @@ import { createNodeMetrics, type DhcpStatus } from "../metrics/prometheus.ts";
 import type { TrafficStats } from "../node/traffic.ts";
 import { VERSION } from "../version.ts";
 import type { VpnCountersSnapshot } from "../vpn/vpn.ts";
-import { UsageError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { flattenCounters } from "./common.ts";
 
@@ -68,24 +66,16 @@ function goStatsMap(m: Map<string, TrafficStats>): Map<string, ApiBandwidth> {
  * (unless `--api-auth=false`), applies the access rules of its exposure, and prints a one-time
  * login link for the dashboard on TCP addresses.
  *
- * @throws {UsageError} `BAD_FLAG` for a bad `APILISTENUNIXMODE`, `API_LISTEN_INVALID`.
+ * @throws {UsageError} `API_LISTEN_INVALID`.
  * @example
- * ```ts
+ * ```ts ignore
  * const api = await startNodeApi(mesh, { listen: "127.0.0.1:8080", settings, home, logger, out });
  * await api.stop();
  * ```
  */
 export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<ApiServer> {
   const { settings, logger } = ctx;
-  const mode = parseUnixSocketMode(settings.apiListenUnixMode);
-  if (mode === undefined) {
-    throw new UsageError(
-      "BAD_FLAG",
-      `APILISTENUNIXMODE: expected an octal file mode such as 0660, got ${
-        JSON.stringify(settings.apiListenUnixMode)
-      }`,
-    );
-  }
+  const mode = settings.apiListenUnixMode;
   const target = parseApiListen(ctx.listen);
   const exposure = exposureOf(target);
   const token = settings.apiAuth && exposure !== "unix"

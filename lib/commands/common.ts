@@ -3,16 +3,14 @@ import { requireNetworkConfig } from "../config/load.ts";
 import type { NetworkConfig } from "../config/network.ts";
 import type { Settings } from "../config/options.ts";
 import { expandHome } from "../config/settings.ts";
-import { parseOwnershipMode } from "../ledger/policy.ts";
 import type { MeshOptions } from "../mesh/mesh.ts";
 import type { Logger } from "../util/logger.ts";
-import { UsageError } from "../util/errors.ts";
 
 /**
  * Loads the network of a run from `--config`/`--token`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const network = await networkOf(settings, Deno.env.get("HOME"));
  * ```
  */
@@ -30,7 +28,7 @@ export async function networkOf(
  * Options of the mesh for a command; `alive` says whether the command runs heartbeats.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const options = meshOptionsOf(settings, network, { home, logger, alive: true });
  * ```
  */
@@ -39,15 +37,7 @@ export function meshOptionsOf(
   network: NetworkConfig,
   context: { home: string | undefined; logger: Logger; alive: boolean },
 ): MeshOptions {
-  let mode;
-  try {
-    mode = parseOwnershipMode(settings.ownership);
-  } catch {
-    throw new UsageError(
-      "BAD_FLAG",
-      `--ownership: expected off, observe or enforce, got ${JSON.stringify(settings.ownership)}`,
-    );
-  }
+  const mode = settings.ownership;
   const nonEmpty = (list: string[]) => list.length > 0 ? list : undefined;
   return {
     node: {
@@ -85,7 +75,7 @@ export function meshOptionsOf(
  * Resolves when `signal` aborts (SIGINT/SIGTERM from the CLI).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await untilAborted(ctx.signal);
  * ```
  */

@@ -29,7 +29,7 @@ import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
  *
  * @throws {UsageError} `BAD_FLAG` naming the flag.
  * @example
- * ```ts
+ * ```ts ignore
  * const options = dnsOptionsOf(settings, "127.0.0.1:5353", "--dns");
  * ```
  */
@@ -39,12 +39,6 @@ export function dnsOptionsOf(settings: Settings, listen: string, source: string)
     zone = parseZone(settings.dnsZone);
   } catch (e) {
     throw new UsageError("BAD_FLAG", `--dns-zone: ${errorMessage(e)}`);
-  }
-  if (settings.dnsCacheSize < 0) {
-    throw new UsageError(
-      "BAD_FLAG",
-      `--dns-cache-size: expected 0 or more entries, got ${settings.dnsCacheSize}`,
-    );
   }
   const servers = settings.dnsForwardServer.map((s) =>
     parseHostPort(s, 53, "--dns-forward-server")
@@ -67,7 +61,7 @@ export function dnsOptionsOf(settings: Settings, listen: string, source: string)
  *
  * @throws {EdgeVpnError} `DNS_LISTEN_FAILED` with the reason in one line.
  * @example
- * ```ts
+ * ```ts ignore
  * const dns = await startDnsServer(mesh, dnsOptionsOf(settings, ":53", "--listen"), logger);
  * ```
  */

@@ -9,7 +9,7 @@ import type { Logger } from "../util/logger.ts";
  * `--egress-allow-private` say.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const egress = await startEgressOf(mesh, settings, logger);
  * await egress.stop();
  * ```

@@ -8,7 +8,6 @@ import { leaseFileName } from "../crypto/derive.ts";
 import { DHCP_PREFIX, obtainAddress } from "../dhcp/dhcp.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
-import { UsageError } from "../util/errors.ts";
 import { startTracing, stopTracing } from "../util/trace.ts";
 import { tuneMalloc } from "../../ffi/malloc.ts";
 import type { DhcpStatus } from "../metrics/prometheus.ts";
@@ -37,7 +36,7 @@ import { assertCanCreateTun } from "./privileges.ts";
  */
 export async function runJoin(ctx: CommandContext): Promise<void> {
   const s = ctx.settings;
-  const dataPlane = parseDataPlane(s.vpnProtocol);
+  const dataPlane: DataPlane = s.vpnProtocol;
   if (!s.dhcp) parseVpnAddress(s.address);
   const dnsModule = s.dns === "" ? undefined : await import("./dns.ts");
   const dnsOptions = dnsModule?.dnsOptionsOf(s, s.dns, "--dns");
@@ -170,12 +169,4 @@ async function stateNetwork(ctx: CommandContext) {
 function compiledBinary(): string | undefined {
   const exe = Deno.execPath();
   return /(^|\/)deno$/.test(exe) ? undefined : exe;
-}
-
-function parseDataPlane(text: string): DataPlane {
-  if (text === "auto" || text === "legacy") return text;
-  throw new UsageError(
-    "BAD_FLAG",
-    `--vpn-protocol: expected auto or legacy, got ${JSON.stringify(text)}`,
-  );
 }

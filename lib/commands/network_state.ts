@@ -20,7 +20,7 @@ export interface StateNetwork {
  * @throws {EdgeVpnError} `STATE_UNWRITABLE` when the directory cannot be written;
  * {@link UsageError} when the saved file is not a valid network configuration.
  * @example
- * ```ts
+ * ```ts ignore
  * const { network, created } = await loadOrCreateStateNetwork("/root/.edgevpn", 360);
  * ```
  */

@@ -9,7 +9,7 @@ const CAP_NET_ADMIN = 12n;
  *
  * @throws {EdgeVpnError} `TUN_UNAVAILABLE` or `NO_PRIVILEGES`.
  * @example
- * ```ts
+ * ```ts ignore
  * await assertCanCreateTun();
  * ```
  */
@@ -36,7 +36,7 @@ export async function assertCanCreateTun(binary?: string): Promise<void> {
  * True when the effective capability set holds CAP_NET_ADMIN (always true for root).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * if (!(await hasNetAdmin())) console.log("not allowed");
  * ```
  */

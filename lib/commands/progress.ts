@@ -89,7 +89,7 @@ class RateMeter {
  * otherwise an info line every 2 s through `log`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const progress = createProgressReporter("backup", { tty: Deno.stderr.isTerminal(), log });
  * progress.update({ received: 10, total: 100, resumedFrom: 0 });
  * progress.stop();

@@ -149,7 +149,7 @@ export interface RunningServices {
  *
  * @throws {EdgeVpnError} `SERVICE_LISTEN_FAILED` (everything started is stopped first).
  * @example
- * ```ts
+ * ```ts ignore
  * const running = await startServices(mesh, plan, { announceIntervalMs: 10_000, timeoutMs: 15_000, logger });
  * await running.stop();
  * ```

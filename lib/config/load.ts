@@ -9,7 +9,7 @@ import { decodeToken, MAX_TOKEN_BYTES, parseNetworkYaml } from "./token.ts";
  *
  * @throws {UsageError} for an unreadable or invalid file, or an invalid token.
  * @example
- * ```ts
+ * ```ts ignore
  * const config = await loadNetworkConfig({ token: "", configPath: "/etc/edgevpn/config.yaml" });
  * ```
  */
@@ -52,7 +52,7 @@ export async function loadNetworkConfig(
  * Like {@link loadNetworkConfig} but a missing configuration is an error, worded as Go's.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await requireNetworkConfig({ token: "", configPath: "" }); // throws UsageError
  * ```
  */

@@ -1,7 +1,26 @@
 /** Every command-line option and environment variable, with Go EdgeVPN's names and defaults. */
 
-/** How an option's text is parsed. `seconds` and `duration` both give milliseconds. */
-export type OptionKind = "bool" | "int" | "string" | "list" | "seconds" | "duration";
+import { LOG_FORMATS, LOG_LEVELS } from "../util/logger.ts";
+
+/**
+ * How an option's text is parsed and what it resolves to:
+ * - `bool`: Go's `strconv.ParseBool`; `int`: Go's `strconv.ParseInt` (base prefixes), within
+ *   `min`..`max`; `seconds` and `duration` (Go's `time.ParseDuration`): milliseconds, within
+ *   `min`..`max` (in milliseconds);
+ * - `enum`: one of `values` (or an alias of one), compared trimmed and lower-cased with `fold`;
+ * - `mode`: an octal file mode (`0660`, `0o600`), its permission bits as a number;
+ * - `string`; `list` (comma-separated, repeatable); `multiaddrs`: a list of multiaddresses.
+ */
+export type OptionKind =
+  | "bool"
+  | "int"
+  | "string"
+  | "list"
+  | "seconds"
+  | "duration"
+  | "enum"
+  | "mode"
+  | "multiaddrs";
 
 /** Which commands take an option. */
 export type OptionScope =
@@ -32,6 +51,16 @@ export interface OptionSpec {
   scope: OptionScope;
   /** Accepted for compatibility with Go EdgeVPN scripts; has no effect here. */
   compat?: boolean;
+  /** `enum`: the values it resolves to. */
+  values?: readonly string[];
+  /** `enum`: other spellings Go accepts, and the value each stands for. */
+  aliases?: Readonly<Record<string, string>>;
+  /** `enum`: compare trimmed and lower-cased, as Go's parser of this option does. */
+  fold?: boolean;
+  /** `int`, `seconds`, `duration`: the smallest value (milliseconds for the last two). */
+  min?: number;
+  /** `int`, `seconds`, `duration`: the largest value (milliseconds for the last two). */
+  max?: number;
 }
 
 const HOME_DIR = "~/.edgevpn";
@@ -90,7 +119,7 @@ export const OPTIONS = {
   listenMaddrs: {
     flag: "listen-maddrs",
     env: "EDGEVPNLISTENMADDRS",
-    kind: "list",
+    kind: "multiaddrs",
     default: [],
     help: "multiaddresses to listen on (when empty: TCP on every interface, random port)",
     scope: "common",
@@ -98,7 +127,7 @@ export const OPTIONS = {
   dhtAnnounceMaddrs: {
     flag: "dht-announce-maddrs",
     env: "EDGEVPNDHTANNOUNCEMADDRS",
-    kind: "list",
+    kind: "multiaddrs",
     default: [],
     help: "multiaddresses announced to the DHT instead of the listen addresses",
     scope: "common",
@@ -114,7 +143,7 @@ export const OPTIONS = {
   discoveryBootstrapPeers: {
     flag: "discovery-bootstrap-peers",
     env: "EDGEVPNBOOTSTRAPPEERS",
-    kind: "list",
+    kind: "multiaddrs",
     default: [],
     help: "bootstrap multiaddresses with /p2p/<id> (when empty: the public libp2p bootstrap peers)",
     scope: "common",
@@ -228,7 +257,10 @@ export const OPTIONS = {
   ownership: {
     flag: "ownership",
     env: "EDGEVPNOWNERSHIP",
-    kind: "string",
+    kind: "enum",
+    values: ["off", "observe", "enforce"],
+    aliases: { "": "off", log: "observe", "log-only": "observe", on: "enforce" },
+    fold: true,
     default: "enforce",
     help: "ledger ownership mode: off, observe or enforce",
     scope: "common",
@@ -326,7 +358,10 @@ export const OPTIONS = {
   logLevel: {
     flag: "log-level",
     env: "EDGEVPNLOGLEVEL",
-    kind: "string",
+    kind: "enum",
+    values: LOG_LEVELS,
+    aliases: { warning: "warn", dpanic: "fatal", panic: "fatal" },
+    fold: true,
     default: "info",
     help: "log level (Go's names): debug, info, warn, error, dpanic, panic, fatal",
     scope: "common",
@@ -334,7 +369,9 @@ export const OPTIONS = {
   logFormat: {
     flag: "log-format",
     env: "EDGEVPNLOGFORMAT",
-    kind: "string",
+    kind: "enum",
+    values: LOG_FORMATS,
+    fold: true,
     default: "text",
     help: "log lines as text or json (Go's zap field names: level, ts, logger, caller, msg)",
     scope: "common",
@@ -487,7 +524,8 @@ export const OPTIONS = {
   vpnProtocol: {
     flag: "vpn-protocol",
     env: "EDGEVPNVPNPROTOCOL",
-    kind: "string",
+    kind: "enum",
+    values: ["auto", "legacy"],
     default: "auto",
     help:
       "data plane: auto (our fast protocol where the peer speaks it, else Go's /edgevpn/0.1) or legacy (always /edgevpn/0.1)",
@@ -581,7 +619,7 @@ export const OPTIONS = {
   apiListenUnixMode: {
     flag: "api-listen-unix-mode",
     env: "APILISTENUNIXMODE",
-    kind: "string",
+    kind: "mode",
     default: "0660",
     help: "octal file mode of the API's unix socket",
     scope: "common",
@@ -623,6 +661,7 @@ export const OPTIONS = {
     flag: "dns-cache-size",
     env: "DNSCACHESIZE",
     kind: "int",
+    min: 0,
     default: 200,
     help: "forwarded answers kept, each until its TTL runs out (0: no cache)",
     scope: "dns",
@@ -767,16 +806,17 @@ export const OPTIONS = {
 /** Names of the options (camelCase keys of {@link OPTIONS}). */
 export type OptionName = keyof typeof OPTIONS;
 
-type ValueOf<K extends OptionKind> = K extends "bool" ? boolean
-  : K extends "int" | "seconds" | "duration" ? number
-  : K extends "list" ? string[]
+type ValueOf<S> = S extends { kind: "enum"; values: readonly (infer V)[] } ? V
+  : S extends { kind: "bool" } ? boolean
+  : S extends { kind: "int" | "seconds" | "duration" | "mode" } ? number
+  : S extends { kind: "list" | "multiaddrs" } ? string[]
   : string;
 
 /**
  * Resolved values of every option: booleans, numbers (`seconds` and `duration` kinds in
- * milliseconds), strings and string lists.
+ * milliseconds, `mode` as permission bits), the values of enums, strings and string lists.
  */
-export type Settings = { -readonly [K in OptionName]: ValueOf<typeof OPTIONS[K]["kind"]> };
+export type Settings = { -readonly [K in OptionName]: ValueOf<typeof OPTIONS[K]> };
 
 function compat<K extends OptionKind>(
   flag: string,

@@ -1,13 +1,22 @@
 /** Turns flag text, environment variables and defaults into typed {@link Settings}. */
 import { UsageError } from "../util/errors.ts";
-import { type OptionName, OPTIONS, type OptionSpec, type Settings } from "./options.ts";
+import {
+  type OptionName,
+  OPTIONS,
+  type OptionScope,
+  type OptionSpec,
+  type Settings,
+} from "./options.ts";
 
 /** Raw values from the command line: flag text, `true` for a bare boolean flag, lists. */
 export type CliValues = Partial<Record<OptionName, string | boolean | string[]>>;
 
 /**
  * Resolves every option: the command line wins over the environment, which wins over the
- * default of {@link OPTIONS}.
+ * default of {@link OPTIONS}. Values are checked and typed by their kind. With `scopes` (the
+ * scopes of the command being run), an environment variable of an option the command does not
+ * take is used when it parses and ignored when it does not: a stray variable never stops a
+ * command that has no use for it.
  *
  * @throws {UsageError} code `BAD_FLAG` naming the flag or variable and what was expected.
  * @example
@@ -21,6 +30,7 @@ export type CliValues = Partial<Record<OptionName, string | boolean | string[]>>
 export function resolveSettings(
   cli: CliValues,
   env: Record<string, string | undefined>,
+  scopes?: readonly OptionScope[],
 ): Settings {
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {
@@ -29,7 +39,12 @@ export function resolveSettings(
     if (raw !== undefined) {
       out[name] = fromCli(spec, raw);
     } else if (envText !== undefined && envText !== "") {
-      out[name] = parseOptionText(spec, envText, spec.env!);
+      try {
+        out[name] = parseOptionText(spec, envText, spec.env!);
+      } catch (e) {
+        if (scopes === undefined || scopes.includes(spec.scope)) throw e;
+        out[name] = fromDefault(spec);
+      }
     } else {
       out[name] = fromDefault(spec);
     }
@@ -42,6 +57,7 @@ export function resolveSettings(
  *
  * @example
  * ```ts
+ * import { OPTIONS } from "./options.ts";
  * parseOptionText(OPTIONS.timeout, "1m30s", "--timeout"); // 90000
  * ```
  */
@@ -52,6 +68,18 @@ export function parseOptionText(
 ): boolean | number | string | string[] {
   const bad = (expected: string) =>
     new UsageError("BAD_FLAG", `${source}: expected ${expected}, got ${JSON.stringify(text)}`);
+  const inRange = (n: number, expected: string, scale = 1): number => {
+    const { min, max } = spec;
+    if ((min !== undefined && n < min) || (max !== undefined && n > max)) {
+      const range = min === undefined
+        ? `at most ${max! / scale}`
+        : max === undefined
+        ? `${min / scale} or more`
+        : `${min / scale} to ${max / scale}`;
+      throw bad(`${expected} ${range}`);
+    }
+    return n;
+  };
   switch (spec.kind) {
     case "bool": {
       const b = parseGoBool(text);
@@ -61,23 +89,85 @@ export function parseOptionText(
     case "int": {
       const n = parseGoInt(text);
       if (n === undefined) throw bad("an integer");
-      return n;
+      return inRange(n, "an integer");
     }
     case "seconds": {
       const n = parseGoInt(text);
       if (n === undefined || n < 0) throw bad("a number of seconds");
-      return n * 1000;
+      return inRange(n * 1000, "a number of seconds", 1000);
     }
     case "duration": {
       const ms = parseGoDuration(text);
       if (ms === undefined) throw bad("a duration such as 15s, 2m or 1h30m");
-      return ms;
+      return inRange(ms, "a duration in milliseconds");
+    }
+    case "enum": {
+      const value = enumValue(spec, text);
+      if (value === undefined) throw bad(alternatives(spec.values ?? []));
+      return value;
+    }
+    case "mode": {
+      const mode = parseFileMode(text);
+      if (mode === undefined) throw bad("an octal file mode such as 0660");
+      return mode;
+    }
+    case "multiaddrs": {
+      const list = splitList(text);
+      const wrong = list.find((m) => !/^\/[^\s]+$/.test(m));
+      if (wrong !== undefined) {
+        throw new UsageError(
+          "BAD_FLAG",
+          `${source}: expected multiaddresses such as /ip4/192.0.2.1/tcp/4001/p2p/12D3KooW…, got ${
+            JSON.stringify(wrong)
+          }`,
+        );
+      }
+      return list;
     }
     case "list":
       return splitList(text);
     case "string":
       return text;
   }
+}
+
+/**
+ * The value of an `enum` option `text` stands for (itself or an alias), or undefined.
+ *
+ * @example
+ * ```ts
+ * import { OPTIONS } from "./options.ts";
+ * enumValue(OPTIONS.ownership, " Log-Only "); // "observe"
+ * enumValue(OPTIONS.vpnProtocol, "fastest"); // undefined
+ * ```
+ */
+export function enumValue(spec: OptionSpec, text: string): string | undefined {
+  const key = spec.fold ? text.trim().toLowerCase() : text;
+  if (spec.values?.includes(key)) return key;
+  return Object.hasOwn(spec.aliases ?? {}, key) ? spec.aliases![key] : undefined;
+}
+
+/**
+ * Parses an octal file mode as Go does for `APILISTENUNIXMODE`: octal with an optional `0` or
+ * `0o` prefix, permission bits only; undefined when it is not octal.
+ *
+ * @example
+ * ```ts
+ * parseFileMode("0600"); // 0o600
+ * parseFileMode("rw"); // undefined
+ * ```
+ */
+export function parseFileMode(text: string): number | undefined {
+  const digits = text.trim().replace(/^0[oO]/, "");
+  if (!/^[0-7]{1,11}$/.test(digits)) return undefined;
+  return parseInt(digits, 8) & 0o777;
+}
+
+// "a or b", "a, b or c".
+function alternatives(values: readonly string[]): string {
+  return values.length <= 1
+    ? values.join("")
+    : `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
 }
 
 /**
@@ -200,6 +290,9 @@ function fromCli(spec: OptionSpec, raw: string | boolean | string[]): unknown {
   }
   if (Array.isArray(raw)) {
     if (spec.kind === "list") return raw.flatMap(splitList);
+    if (spec.kind === "multiaddrs") {
+      return raw.flatMap((text) => parseOptionText(spec, text) as string[]);
+    }
     return parseOptionText(spec, raw[raw.length - 1]);
   }
   return parseOptionText(spec, raw);
@@ -208,7 +301,7 @@ function fromCli(spec: OptionSpec, raw: string | boolean | string[]): unknown {
 function fromDefault(spec: OptionSpec): unknown {
   const d = spec.default;
   if (Array.isArray(d)) return [...d];
-  if (typeof d === "string" && (spec.kind === "duration" || spec.kind === "seconds")) {
+  if (typeof d === "string" && ["duration", "seconds", "mode"].includes(spec.kind)) {
     return parseOptionText(spec, d);
   }
   if (typeof d === "number" && spec.kind === "seconds") return d * 1000;

@@ -119,7 +119,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
  * Creates the dashboard of a node.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const dashboard = createDashboard({ node, ledger, version, credential, openWrites: false });
  * createApiServer(components, { routes: dashboard.routes });
  * ```

@@ -239,7 +239,7 @@ export interface DhcpOptions {
  *
  * @throws {EdgeVpnError} `DHCP_ABORTED` when `signal` aborts first.
  * @example
- * ```ts
+ * ```ts ignore
  * const ip = await obtainAddress(mesh.ledger, mesh.peerId, { base: "10.1.0.1", leaseDir, leaseName });
  * ```
  */

@@ -92,7 +92,7 @@ export class ForwardError extends Error {
  * TTL (RFC 2308); TTLs count down while cached.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const forwarder = new Forwarder({ clock: systemClock, logger }, {
  *   servers: [{ hostname: "127.0.0.1", port: 5300 }],
  *   cacheSize: 200,
@@ -403,7 +403,7 @@ class UpstreamTimeout extends Error {
  * undefined when it must not be cached (no SOA in a negative answer).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * cacheTtl(0, reply); // 300 for an answer whose records have TTLs 300 and 600
  * ```
  */

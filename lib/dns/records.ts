@@ -36,7 +36,7 @@ const MAX_TEXT = 65_535;
  *
  * @throws {DnsRecordError} naming the type, what was expected and what was received.
  * @example
- * ```ts
+ * ```ts ignore
  * parseRecordData(15, "10 mail.example.com").data; // { preference: 10, exchange: "mail.example.com." }
  * parseRecordData(1, "10.1.0.300"); // throws DnsRecordError
  * ```

@@ -32,7 +32,7 @@ type Compiled = { ok: true; re: RE2JS; size: number } | { ok: false };
  * a key that cannot be used is reported once to `onSkip`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const keys = new RegexKeys((s) => log.warn(s.message));
  * keys.sync(["foo\\.mesh\\."]);
  * keys.firstMatch("foo.mesh.", ["foo\\.mesh\\."], () => true); // "foo\\.mesh\\."

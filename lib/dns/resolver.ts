@@ -88,7 +88,7 @@ interface Snapshot {
  * expressions likewise.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const resolver = new DnsResolver({ ledger, logger, clock: systemClock }, { zone: "edgevpn." });
  * resolver.start();
  * const r = await resolver.resolve({ name: "web.edgevpn.", type: 1, class: 1 });

@@ -106,7 +106,7 @@ export interface DnsServer {
  * {@link TCP_IDLE_MS}; anything else is dropped and counted, and the server keeps answering.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const dns = createDnsServer({ ledger: mesh.ledger, logger, clock: systemClock }, {
  *   listen: { hostname: "127.0.0.1", port: 5353 },
  *   zone: "edgevpn.",

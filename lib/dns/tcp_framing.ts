@@ -22,7 +22,7 @@ export type FrameResult = { ok: true; message: Uint8Array } | { ok: false; error
  * allocated; an end of stream inside the frame gives `truncated`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const frame = await readFrame(conn, 4096);
  * if (frame.ok) handle(frame.message);
  * ```
@@ -59,7 +59,7 @@ export function frame(message: Uint8Array): Uint8Array {
  * Writes all of `bytes`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await writeAll(conn, frame(bytes));
  * ```
  */

@@ -93,7 +93,7 @@ export class DnsWireError extends EdgeVpnError {
  * @throws {DnsWireError} with reason `oversize`, `truncated` (shorter than a header or cut
  * inside a section) or `malformed`.
  * @example
- * ```ts
+ * ```ts ignore
  * const message = decodeMessage(bytes, MAX_QUERY_BYTES);
  * message.questions[0].name; // "example.com."
  * ```

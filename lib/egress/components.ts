@@ -18,7 +18,7 @@ export type EgressLedger = Pick<
  * The components of an egress node or a proxy.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const components: EgressComponents = egressComponentsOf(mesh, { logger });
  * ```
  */
@@ -36,7 +36,7 @@ export interface EgressComponents {
  * The components of egress and proxy running on `mesh`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const egress = createEgress(egressComponentsOf(mesh), options);
  * ```
  */

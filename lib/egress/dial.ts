@@ -12,6 +12,7 @@ import type { TunnelTarget } from "./protocol.ts";
  *
  * @example
  * ```ts
+ * import { TunnelStatus } from "./protocol.ts";
  * new TargetError(TunnelStatus.forbidden, "10.0.0.1 is a private address").status; // 1
  * ```
  */
@@ -43,7 +44,7 @@ const MAX_ADDRESSES = 4;
  * The system resolver (getaddrinfo: /etc/hosts, then DNS), every address.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await systemResolver("localhost"); // ["127.0.0.1"]
  * ```
  */
@@ -58,7 +59,7 @@ export const systemResolver: HostResolver = async (host) =>
  *
  * @throws {TargetError} with the {@link TunnelStatus} to report.
  * @example
- * ```ts
+ * ```ts ignore
  * const conn = await connectTarget({ host: "example.com", port: 80 }, { allowPrivate: false, timeoutMs: 10_000 });
  * ```
  */

@@ -52,7 +52,7 @@ export interface EgressOptions {
  * Counters of an egress node.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * egress.counters().tunnels; // tunnels opened so far
  * ```
  */
@@ -82,7 +82,7 @@ export interface EgressCounters {
  * A running egress node.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const egress = createEgress(egressComponentsOf(mesh), { announceIntervalMs: 200_000, allowPrivate: true });
  * await egress.start();
  * await egress.stop();
@@ -110,7 +110,7 @@ const ANSWER_LINGER_MS = 5_000;
  * entry are reset, as Go does.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const egress = createEgress(components, { announceIntervalMs: 200_000, allowPrivate: false });
  * ```
  */

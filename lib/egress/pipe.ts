@@ -42,7 +42,7 @@ export interface PipeOptions {
  * resets the stream and closes the connection.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 80 });
  * const { toStream, toConn } = await pipeStream(stream, conn);
  * ```
@@ -157,7 +157,7 @@ export async function pipeStream(
  * stream open forever.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await stream.close();
  * await lingerThenReset(stream);
  * ```
@@ -178,7 +178,7 @@ export async function lingerThenReset(stream: NodeStream, lingerMs = LINGER_MS):
  * Writes all of `bytes` to `conn` (a TCP write may take only part).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await writeAll(conn, new TextEncoder().encode("hello"));
  * ```
  */

@@ -9,7 +9,7 @@ import type { EgressLedger } from "./components.ts";
  * missing (Go's proxy; the timestamp is Go's `time.Now().String()` and is never read).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const job = announceUser(ledger, node.peerId, 120_000);
  * job.stop();
  * ```

@@ -11,7 +11,7 @@ const READ_BYTES = 1 << 20;
  * ```ts
  * const h = await Sha256.create();
  * h.update(new TextEncoder().encode("abc"));
- * h.hex(); // "ba7816bf…"
+ * h.digest(); // the 32 bytes of SHA-256("abc"): ba 78 16 bf …
  * ```
  */
 export class Sha256 {
@@ -44,7 +44,7 @@ export class Sha256 {
  * returns how many bytes it read.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const h = await Sha256.create();
  * await hashFileInto(h, "/etc/hostname");
  * ```

@@ -122,7 +122,7 @@ export function partPaths(path: string): { part: string; meta: string } {
  * `PATH_UNWRITABLE` before anything is received; `HASH_MISMATCH`, `FILE_KEEPS_CHANGING`;
  * `FILE_UNKNOWN` after `giveUpAfterMs`; `ABORTED` when `signal` aborts.
  * @example
- * ```ts
+ * ```ts ignore
  * const got = await receiveFile(serviceComponentsOf(mesh), {
  *   name: "backup",
  *   path: "/srv/backup.tar",
@@ -156,7 +156,7 @@ export async function receiveFile(
  * @throws {FileError} `TARGET_EXISTS` (unless `overwrite`), `PATH_IS_DIRECTORY`,
  * `TARGET_DIRECTORY_MISSING`, `PATH_UNWRITABLE`.
  * @example
- * ```ts
+ * ```ts ignore
  * await checkTarget("/tmp/new-file", false);
  * ```
  */

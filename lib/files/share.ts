@@ -42,7 +42,7 @@ export interface FileSharerOptions {
  * Counters of a sharer.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * sharer.counters().completed;
  * ```
  */
@@ -81,7 +81,7 @@ const READ_BYTES = 256 * 1024;
  * `FILE_KEEPS_CHANGING`, `FILE_UNKNOWN`, `FILE_REFUSED`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * throw new FileError("PATH_IS_DIRECTORY", "Cannot share /tmp: it is a directory");
  * ```
  */
@@ -92,7 +92,7 @@ export class FileError extends EdgeVpnError {}
  *
  * @throws {FileError} `PATH_NOT_FOUND`, `PATH_IS_DIRECTORY`, `PATH_UNREADABLE`.
  * @example
- * ```ts
+ * ```ts ignore
  * await checkReadableFile("/etc/hostname");
  * ```
  */
@@ -127,7 +127,7 @@ export async function checkReadableFile(path: string): Promise<Deno.FileInfo> {
  * peers with a `users` entry get through (Go's rule).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const sharer = createFileSharer(serviceComponentsOf(mesh), {
  *   files: [{ name: "backup", path: "/srv/backup.tar" }],
  *   announceIntervalMs: 10_000,
@@ -401,7 +401,7 @@ export class FileSharer {
  *
  * @throws {FileError} `FILE_NAME_INVALID`, `FILE_NAME_TWICE`.
  * @example
- * ```ts
+ * ```ts ignore
  * const sharer = createFileSharer(components, {
  *   files: [{ name: "iso", path: "./debian.iso" }],
  *   announceIntervalMs: 10_000,

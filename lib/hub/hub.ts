@@ -40,7 +40,7 @@ export const HUB_DEFAULTS = {
  * Options of {@link createHub}.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const options: HubOptions = { pubsub, network };
  * ```
  */
@@ -74,7 +74,7 @@ export interface HubOptions {
  * A message that opened with one of the accepted keys.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * hub.addEventListener("message", (e) => console.log(e.detail.from, e.detail.data.length));
  * ```
  */
@@ -108,7 +108,7 @@ export interface HubPeerStats {
  * Running totals; `dropped` counts messages by the reason they were refused.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * hub.counters.dropped.badSeal; // 0
  * ```
  */
@@ -142,7 +142,7 @@ interface WindowSecrets {
  * boundary), seals what it publishes, opens what it receives and emits `message` events.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const hub = createHub({ pubsub, network });
  * hub.addEventListener("message", (e) => console.log(new TextDecoder().decode(e.detail.data)));
  * await hub.start();
@@ -531,7 +531,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
  * Creates a {@link Hub}; nothing happens until `start()`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const hub = createHub({ pubsub, network });
  * ```
  */

@@ -234,6 +234,7 @@ const BLOCK_FIELDS = ["Index", "Timestamp", "Storage", "Hash", "PrevHash"] as co
  *   `INDEX_INVALID`, `LIMIT_EXCEEDED`.
  * @example
  * ```ts
+ * import { parseJson } from "./json.ts";
  * decodeBlock(parseJson('{"Index":1,"Storage":{"b":{"k":"\\"v\\""}}}')).index; // 1
  * ```
  */
@@ -250,7 +251,7 @@ export function decodeBlock(json: JsonValue, limits: BlockLimits = DEFAULT_BLOCK
  * entries whenever `slicer` says its slice is spent.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const block = await decodeBlockSliced(json, DEFAULT_BLOCK_LIMITS, new Slicer());
  * ```
  */
@@ -433,7 +434,7 @@ export function sameStorage(a: Storage, b: Storage): boolean {
  * A copy-on-write view of a storage map for building the next block.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const d = new StorageDraft(new Map());
  * d.set("b", "k", unsignedEntry('"v"'));
  * d.result().get("b")?.size; // 1

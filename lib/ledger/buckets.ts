@@ -317,7 +317,7 @@ export const healthcheckCodec: ValueCodec<bigint | undefined> = {
  * The codec of every bucket whose values EdgeVPN defines, by bucket name.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * BUCKET_CODECS.machines.parse(text).PeerID;
  * ```
  */

@@ -182,6 +182,7 @@ function decodeSig(v: JsonValue): Uint8Array {
  * @throws {InputError} `NUMBER_INVALID` for fractions, exponents or out-of-range values.
  * @example
  * ```ts
+ * import { JsonNumber } from "./json.ts";
  * parseInteger(new JsonNumber("18446744073709551615"), "Version", 0n, UINT64_MAX);
  * ```
  */
@@ -282,6 +283,7 @@ export function canonicalBytes(bucket: string, key: string, e: Entry): Uint8Arra
  *
  * @example
  * ```ts
+ * import { generateIdentity } from "../crypto/identity.ts";
  * const id = await generateIdentity();
  * const e = await signEntry(id, "b", "k", { ...unsignedEntry('"v"'), version: 1n, updatedAt: 1n });
  * ```
@@ -334,7 +336,7 @@ export function versionAfter(prev: bigint, nowNs: bigint): bigint {
  * previous entry when we already own it with the same value, or a new signed version.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const e = await ownEntry(identity, "machines", "10.1.0.1", '{"PeerID":"…"}', undefined, nowNs);
  * ```
  */
@@ -365,7 +367,7 @@ export async function ownEntry(
  * Our signed tombstone replacing `prev` (a delete in the signed modes).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const t = await ownTombstone(identity, "machines", "10.1.0.1", prev, nowNs);
  * t.deleted; // true
  * ```

@@ -23,6 +23,8 @@ export interface JobComponents {
  *
  * @example
  * ```ts
+ * import { systemClock } from "../util/clock.ts";
+ * import { silentLogger } from "../util/logger.ts";
  * const jobs = new JobSet({ clock: systemClock, random: Math.random, log: silentLogger });
  * const job = jobs.announce(10_000, () => console.log("tick"));
  * jobs.stopAll();
@@ -123,7 +125,7 @@ export interface AnnounceTarget {
  * Each tick, writes `value` unless the stored value already equals it (Go `AnnounceUpdate`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * announceUpdate(jobs, ledger, 10_000, "egress", peerId, "ok");
  * ```
  */
@@ -146,7 +148,7 @@ export function announceUpdate(
  * `Persist`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * persist(jobs, ledger, 5_000, 20_000, "dhcp", "leader", peerId);
  * ```
  */
@@ -171,7 +173,7 @@ export function persist(
  * Deletes `bucket` each tick until it is gone or `timeoutMs` passed (Go `AnnounceDeleteBucket`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * announceDeleteBucket(jobs, ledger, 5_000, 20_000, "files");
  * ```
  */
@@ -194,7 +196,7 @@ export function announceDeleteBucket(
  * `AnnounceDeleteBucketKey`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * announceDeleteBucketKey(jobs, ledger, 5_000, 20_000, "services", "web");
  * ```
  */

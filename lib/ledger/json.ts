@@ -49,7 +49,7 @@ export function parseJson(text: string, limits: JsonParseLimits = {}): JsonValue
  *
  * @throws {InputError} `JSON_INVALID`, as {@link parseJson}.
  * @example
- * ```ts
+ * ```ts ignore
  * const v = await parseJsonSliced('{"a":[1,2]}', new Slicer());
  * ```
  */

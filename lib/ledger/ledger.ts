@@ -242,7 +242,7 @@ export interface LedgerCounters {
  *
  * @throws {EdgeVpnError} `LEDGER_SIGNER_MISSING` when a signed mode has no identity.
  * @example
- * ```ts
+ * ```ts ignore
  * const ledger = await createLedger({ identity, mode: "enforce", send: (b) => hub.publish(b) });
  * hub.onMessage((bytes) => ledger.receive(bytes));
  * ledger.startSync(10_000);

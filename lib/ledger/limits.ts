@@ -55,7 +55,7 @@ export const DEFAULT_INFLATE_LIMITS: Readonly<InflateLimits> = {
  *
  * @example
  * ```ts
- * throw new LedgerLimitError("LEDGER_QUOTA_EXCEEDED", "Cannot write tests/k: …");
+ * const error = new LedgerLimitError("LEDGER_QUOTA_EXCEEDED", "Cannot write tests/k: …");
  * ```
  */
 export class LedgerLimitError extends EdgeVpnError {}
@@ -83,7 +83,7 @@ export function inflationCap(compressedBytes: number, limits: InflateLimits): nu
  * 160 for the version, time, signature and JSON around them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * entryBytes("k", unsignedEntry('"v"')); // 164
  * ```
  */
@@ -132,7 +132,7 @@ export function bytesByOwner(storage: Storage): Map<string, number> {
  * without a look: writes copy only the buckets they change.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * changedKeys(before, after); // [["tests", "k"]]
  * ```
  */
@@ -152,7 +152,7 @@ export function changedKeys(before: Storage, after: Storage): Array<readonly [st
  * past its share, while one already above it (a quota lowered) may still shrink or update.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const q = enforceQuotas(last.storage, merged.storage, 8 << 20);
  * q.refused.length; // 0
  * ```

@@ -98,7 +98,7 @@ export function entriesToVerify(
  * a key we do not hold is ignored instead of re-imported after pruning.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const r = mergeStorage(new Map(), new Map(), ctx);
  * r.changed; // false
  * ```
@@ -116,7 +116,7 @@ export function mergeStorage(current: Storage, incoming: Storage, ctx: MergeCont
  * `slicer` says its slice is spent.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const r = await mergeStorageSliced(new Map(), new Map(), ctx, new Slicer());
  * ```
  */
@@ -239,7 +239,7 @@ function acceptOwned(
  * owner its value/key names (Go `ownerOf`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * ownerOf("peerY", unsignedEntry(""), { owned: true, ownerOf: ownerIsKey, expiry: "liveness" }); // "peerY"
  * ```
  */
@@ -253,7 +253,7 @@ export function ownerOf(key: string, ex: Entry, pol: BucketPolicy): string {
  * absolute TTL); never for buckets without expiry.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * expired("k", entry, { owned: true, expiry: "none" }, new Map(), ctx); // false
  * ```
  */
@@ -299,7 +299,7 @@ export interface ReapPlan {
  * expired entries of owned buckets with expiry are tombstoned.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * planReap(new Map(), registry, ttlNs, tombstoneTtlNs, nowNs).prune.length; // 0
  * ```
  */

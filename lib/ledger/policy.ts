@@ -1,5 +1,7 @@
 /** Bucket policies (who owns an entry, how it expires), ownership modes and heartbeat liveness. */
 
+import { OPTIONS, type Settings } from "../config/options.ts";
+import { enumValue } from "../config/settings.ts";
 import { UsageError } from "../util/errors.ts";
 import { BUCKETS, heartbeatTime, peerIdOf } from "./buckets.ts";
 import type { Entry } from "./entry.ts";
@@ -80,8 +82,8 @@ export function defaultRegistry(ttlMs: number): Registry {
   ]);
 }
 
-/** Ledger ownership mode. */
-export type OwnershipMode = "off" | "observe" | "enforce";
+/** Ledger ownership mode (the values of the `ownership` option). */
+export type OwnershipMode = Settings["ownership"];
 
 /**
  * Parses `--ownership` the way Go's `ParseOwnershipMode` does (trimmed, case-insensitive).
@@ -93,25 +95,16 @@ export type OwnershipMode = "off" | "observe" | "enforce";
  * ```
  */
 export function parseOwnershipMode(text: string): OwnershipMode {
-  switch (text.trim().toLowerCase()) {
-    case "":
-    case "off":
-      return "off";
-    case "observe":
-    case "log":
-    case "log-only":
-      return "observe";
-    case "enforce":
-    case "on":
-      return "enforce";
-    default:
-      throw new UsageError(
-        "OWNERSHIP_MODE_INVALID",
-        `invalid ownership mode ${JSON.stringify(text)}: must be one of "off" (legacy, no ` +
-          `authentication), "observe" (sign and log violations; aliases "log", "log-only") or ` +
-          `"enforce" (sign and reject unauthorized writes; alias "on")`,
-      );
+  const mode = enumValue(OPTIONS.ownership, text);
+  if (mode === undefined) {
+    throw new UsageError(
+      "OWNERSHIP_MODE_INVALID",
+      `invalid ownership mode ${JSON.stringify(text)}: must be one of "off" (legacy, no ` +
+        `authentication), "observe" (sign and log violations; aliases "log", "log-only") or ` +
+        `"enforce" (sign and reject unauthorized writes; alias "on")`,
+    );
   }
+  return mode as OwnershipMode;
 }
 
 /**

@@ -23,7 +23,7 @@ export type QueueDropReason = "queue_full" | "peer_queue_full";
  * sends the state again, so dropping costs a delay, never data.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const queue = new ReceiveQueue((bytes, from) => ledger.receive(bytes, from));
  * hub.addEventListener("message", (e) => queue.push(e.detail.data, e.detail.from));
  * await queue.stop();

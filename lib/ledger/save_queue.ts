@@ -9,7 +9,7 @@ import type { Block } from "./block.ts";
  * save's outcome.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const queue = new SaveQueue((block) => store.save(block), (e) => log.error(String(e)));
  * await queue.save(block); // on disk (or rejected with the store's error)
  * await queue.idle();

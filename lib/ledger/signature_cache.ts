@@ -35,7 +35,7 @@ export interface SignatureOutcome {
  * the signature, bounded concurrency, and a cap on failures per message.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const checker = new SignatureChecker(verifyPeerSignature);
  * const { valid } = await checker.check([["machines", "10.1.0.1", entry]]);
  * ```

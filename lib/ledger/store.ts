@@ -15,6 +15,8 @@ export interface StoreLoad {
  *
  * @example
  * ```ts
+ * import { genesisBlock } from "./block.ts";
+ * import { MemoryStore } from "./store_memory.ts";
  * const store: LedgerStore = new MemoryStore();
  * await store.save(genesisBlock(0n));
  * ```

@@ -23,7 +23,7 @@ const MAX_STATE_BYTES = 256 * 1024 * 1024;
  * directory, so a crash leaves either the old or the new block, never a mix.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const store = await openDiskStore("/var/lib/edgevpn");
  * const { block, warning } = await store.load();
  * ```
@@ -96,7 +96,7 @@ export class DiskStore implements LedgerStore {
  * Creates the state directory if needed and returns its store.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const store = await openDiskStore(await Deno.makeTempDir());
  * ```
  */

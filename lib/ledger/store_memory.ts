@@ -8,6 +8,7 @@ import type { LedgerStore, StoreLoad } from "./store.ts";
  *
  * @example
  * ```ts
+ * import { genesisBlock } from "./block.ts";
  * const store = new MemoryStore();
  * await store.save(genesisBlock(0n));
  * (await store.load()).block?.index; // 0

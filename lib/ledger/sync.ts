@@ -54,7 +54,7 @@ export function better(
  * answers so that heads converge.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * replyToDigest("enforce", ours, ourContentHash, digest); // { differs: true, reply: "…|…" }
  * ```
  */
@@ -83,7 +83,7 @@ export function replyToDigest(
  * a pending answer that it made pointless (`cancel`), or nothing.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * replyToBlock("enforce", ours, theirs, tombstoneTtlNs, nowNs); // { cancel: true } when equal
  * ```
  */
@@ -114,7 +114,7 @@ export function replyToBlock(
  * otherwise.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * hasEntriesMissingFrom(ours.storage, theirs.storage, 0n, nowNs); // false when theirs has all
  * ```
  */
@@ -170,7 +170,7 @@ export interface SyncSenderComponents {
  * once a backoff.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const sender = new SyncSender({ send, head: () => last, clock, now, random, log, counters,
  *   replyDelayMs: 500, backoffMs: 60_000 });
  * sender.scheduleReply("theirs|ours");

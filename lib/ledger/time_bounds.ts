@@ -35,7 +35,7 @@ export type FutureReason = "future_timestamp" | "future_version";
  * by their heartbeat time only.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * futureReason("tests", { ...entry, version: 2n ** 64n - 1n }, nowNs, DEFAULT_TIME_BOUNDS);
  * // "future_version"
  * ```
@@ -60,7 +60,7 @@ export function futureReason(
  * ran ahead, refused by every peer until they are signed again with the right time.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * entriesToRedate(ledger.currentStorage(), selfId, nowNs, DEFAULT_TIME_BOUNDS); // []
  * ```
  */

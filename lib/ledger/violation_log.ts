@@ -25,7 +25,7 @@ export const VIOLATION_LOG_DEFAULTS = {
  * the next one.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const log = new ViolationLog(logger);
  * log.report("12D3KooW…", merged.violations);
  * ```

@@ -287,6 +287,7 @@ function deltaHead(v: JsonValue): DeltaHead | undefined {
  *
  * @example
  * ```ts
+ * import { genesisBlock } from "./block.ts";
  * const bytes = await encodeBlockMessage(genesisBlock(0n));
  * ```
  */
@@ -299,7 +300,7 @@ export async function encodeBlockMessage(block: Block): Promise<Uint8Array> {
  * member (see there for why Go reads it as an ordinary block).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const bytes = await encodeDeltaMessage({ ...genesisBlock(0n), storage: changed }, head);
  * ```
  */

@@ -36,7 +36,7 @@ export interface MeshAliveOptions {
  * Options of {@link createMesh}.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const options: MeshOptions = {
  *   node: { network, listenMaddrs: ["/ip4/127.0.0.1/tcp/0"], mdns: false },
  *   ledger: { mode: "enforce", ownershipTtlMs: 0, syncIntervalMs: 10_000 },
@@ -55,7 +55,7 @@ export interface MeshOptions {
  * A node, its hub and its ledger, wired together and started/stopped as one.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const mesh = await createMesh(options);
  * await mesh.start();
  * await mesh.ledger.add("tests", { hello: "world" });
@@ -160,7 +160,7 @@ export class Mesh {
  * Creates the node and the ledger (loading it from disk when `stateDir` is set).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const mesh = await createMesh({ node: { network }, ledger: { mode: "off", ownershipTtlMs: 0, syncIntervalMs: 5000 } });
  * ```
  */

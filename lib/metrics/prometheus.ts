@@ -72,7 +72,7 @@ type Labelled = [Record<string, string>, number];
  * Prometheus scrapes; only the event-loop lag needs a sampler (started by `start()`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const metrics = createNodeMetrics({ node: mesh.node, ledger: mesh.ledger });
  * metrics.start();
  * console.log(await metrics.text());

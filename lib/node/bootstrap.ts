@@ -44,7 +44,7 @@ interface PeerState {
  * at debug level, and its recovery once.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const b = new BootstrapDialer(["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…"], components);
  * b.start();
  * await b.dialAll();

@@ -24,7 +24,7 @@ const RESULTS: Record<Verdict, TopicValidatorResult> = {
  * hub's admission check refuses.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const pubsub = new GossipPubSub(libp2p.services.pubsub);
  * pubsub.start();
  * ```

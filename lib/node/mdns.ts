@@ -66,7 +66,7 @@ interface Socket {
  * Needs `Deno.listenDatagram` (`--unstable-net`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const m = new MdnsDiscovery({ serviceName, peerId, addresses, onPeer });
  * await m.start();
  * await m.stop();

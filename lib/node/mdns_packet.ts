@@ -95,7 +95,7 @@ export function encodeDnsMessage(m: DnsMessage): Uint8Array {
  *
  * @throws {InputError} `DNS_PACKET_INVALID` for truncated or malformed packets.
  * @example
- * ```ts
+ * ```ts ignore
  * const m = decodeDnsMessage(bytes);
  * m.answers.filter((r) => r.type === RR.TXT);
  * ```

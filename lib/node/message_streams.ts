@@ -61,7 +61,7 @@ const MAX_PENDING = 1024;
  * The registry of message protocols and the interception of inbound streams on connections.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const messages = new MessageStreams(counters, 15_000);
  * messages.route({ protocol, header, admits, deliver, maxBytes: 65_575 });
  * libp2p.addEventListener("connection:open", (e) => messages.attach(e.detail));
@@ -251,7 +251,7 @@ export class MessageStreams {
  * negotiates step by step stops to wait for the echo.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * couldBecome(new Uint8Array(0), header); // true: nothing read yet
  * ```
  */

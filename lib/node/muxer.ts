@@ -32,7 +32,7 @@ const MAX_PENDING_BYTES = 256 * 1024;
  * Guarded: a muxer or connection without the expected shape is left stock.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * createLibp2p({ streamMuxers: [coalescingYamux()] });
  * ```
  */
@@ -63,7 +63,7 @@ const streamMuxers = new WeakMap<object, object>();
  * undefined for streams of other muxers.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const muxer = muxerOfStream(stream); // the `connection.muxer` it travels on
  * ```
  */
@@ -172,7 +172,7 @@ function writeHeader(
  * muxers or when nothing is pending.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * stream.send(batch);
  * flushMuxer(muxer); // one Noise message and socket write, now
  * ```
@@ -197,7 +197,7 @@ export function isCoalescingYamux(muxer: unknown): boolean {
  * draining.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * sendOneShot(muxer, [header, packet]); // "sent"
  * ```
  */
@@ -256,7 +256,7 @@ export interface SendOnceOptions {
  * (rejecting if `signal` aborts first).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await sendOnce(muxer, "/edgevpn/0.1", packet);
  * ```
  */

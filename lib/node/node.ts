@@ -62,7 +62,7 @@ export interface NodeEvents {
  * Counters of refused input, for metrics and the API.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * node.counters().streams.nonMember; // 0
  * ```
  */
@@ -132,7 +132,7 @@ const RPC_HEADROOM = 1024;
  * member-only application protocols. The only part of the project that touches libp2p.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const node = await createNode({ network, listenMaddrs: ["/ip4/127.0.0.1/tcp/0"], mdns: false });
  * node.hub.addEventListener("message", (e) => console.log(e.detail.from));
  * await node.start();
@@ -768,7 +768,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
  * @throws {EdgeVpnError} `PRIVKEY_CACHE_DIR_MISSING`, `KEY_INVALID`, `PRIVKEY_CACHE_FAILED`;
  * {@link InputError} `CIDR_INVALID` for a bad blacklist or blocked range.
  * @example
- * ```ts
+ * ```ts ignore
  * const node = await createNode({ network, bootstrapPeers: [], mdns: false });
  * await node.start();
  * await node.stop();

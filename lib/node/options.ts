@@ -46,7 +46,7 @@ export type DhtMode = "auto" | "server" | "client";
  * Options of `createNode`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const options: NodeOptions = {
  *   network,
  *   listenMaddrs: ["/ip4/127.0.0.1/tcp/0"],

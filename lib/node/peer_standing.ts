@@ -33,7 +33,7 @@ export const STANDING_DEFAULTS = {
  * instead); a non-member reaching `banAfter` points is.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const standing = new PeerStanding({ isMember: (p) => members.has(p) });
  * standing.penalise("12D3KooWJunk"); // "penalised"
  * standing.score("12D3KooWJunk"); // -30

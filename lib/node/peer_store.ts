@@ -13,7 +13,7 @@ const MAX_PEERS = 4096;
  * peer (`peer:update`) forgets what was known about it.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * skipRedundantProtocolMerges(libp2p);
  * ```
  */

@@ -14,7 +14,7 @@ export const PRIVKEY_FILE = "privkey";
  * @throws {EdgeVpnError} `KEY_INVALID` when the file exists but is not an Ed25519 key;
  * `PRIVKEY_CACHE_FAILED` when the directory or file cannot be read or written.
  * @example
- * ```ts
+ * ```ts ignore
  * const id = await loadOrCreateIdentity("/var/lib/edgevpn");
  * ```
  */

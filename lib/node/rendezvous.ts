@@ -60,7 +60,7 @@ export async function rendezvousCid(rendezvous: string): Promise<CID> {
  * previous one (a ring of two), and dials the providers it finds.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const d = new RendezvousDiscovery(network, 720_000, components);
  * d.start();
  * await d.stop();

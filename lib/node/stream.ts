@@ -7,7 +7,7 @@ import { traceMark, tracing } from "../util/trace.ts";
  * use this and never see libp2p types.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const s = await node.dialProtocol(peerId, "/edgevpn/service/0.1");
  * await s.write(new TextEncoder().encode("hello"));
  * for await (const chunk of s) console.log(chunk.length);
@@ -57,7 +57,7 @@ const MAX_READ_BUFFER = 24 << 20;
  * its connection holds for the end of the task.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const s = wrapStream(rawStream, "12D3KooW…", () => {}, () => flushMuxer(muxer));
  * ```
  */

@@ -27,7 +27,7 @@ import { traceMark, tracing } from "../util/trace.ts";
  * The stream muxer of a connection (`connection.muxer`, not part of the `Connection` type).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const muxer = connectionMuxer(connection); // a yamux muxer, or undefined
  * ```
  */
@@ -41,7 +41,7 @@ export function connectionMuxer(connection: Connection): object | undefined {
  * libp2p's dial path (no negotiation round trip) is created on.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const stream = await openMuxer(connection)?.createStream({});
  * ```
  */
@@ -60,7 +60,7 @@ export function openMuxer(
  * only when enabled) does not infer to one type.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const node = withServices<{ pubsub: GossipSub }>(await createLibp2p(options));
  * ```
  */
@@ -74,7 +74,7 @@ export function withServices<S extends Record<string, unknown>>(libp2p: unknown)
  * the process alive for that second. Cancels it if the internals are where we expect them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await libp2p.stop();
  * cancelAddressUpdate(libp2p);
  * ```
@@ -91,7 +91,7 @@ export function cancelAddressUpdate(libp2p: unknown): void {
  * (`trackProtocolStream`, the registrations): the `Metrics` type asks for more.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const metrics = asMetrics({ trackProtocolStream(stream) {}, registerMetric: () => ignored });
  * ```
  */
@@ -107,7 +107,7 @@ export function asMetrics(partial: object): Metrics {
  * Captures the pending timeout as `stop()` begins and clears it afterwards.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * clearHeartbeatOnStop(libp2p.services.pubsub);
  * ```
  */
@@ -158,7 +158,7 @@ interface OutboundShape {
  * left the node. Go reads RPCs up to the token's `max_message_size`; so do we.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * liftOutboundRpcLimit(libp2p.services.pubsub, network.maxMessageSize);
  * ```
  */
@@ -187,7 +187,7 @@ export function liftOutboundRpcLimit(gossip: GossipSub, maxBytes: number): boole
  * only members reach `acceptPXThreshold`, see `PeerStanding.score`.)
  *
  * @example
- * ```ts
+ * ```ts ignore
  * memberOnlyPeerExchange(libp2p.services.pubsub, (peer) => mesh.isMember(peer));
  * ```
  */
@@ -222,7 +222,7 @@ export function memberOnlyPeerExchange(
  * window, not our memory.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * boundInboundStreams(libp2p.services.pubsub, 4 << 20, 16 << 20);
  * ```
  */
@@ -252,7 +252,7 @@ export function boundInboundStreams(
  * next RPCs: with `awaitRpcHandler`, gossipsub would otherwise wait for every dial.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * detachPeerExchangeDials(libp2p.services.pubsub);
  * ```
  */
@@ -272,7 +272,7 @@ export function detachPeerExchangeDials(gossip: GossipSub): boolean {
  * "accept without asking" pass, so a penalty takes effect on its next RPC.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * forgetCachedScore(libp2p.services.pubsub, "12D3KooW…");
  * ```
  */
@@ -338,7 +338,7 @@ export interface ConnectionInternals {
  * A muxer's `send`, streams and connection, when it has the expected shape.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const m = muxerInternals(muxer);
  * if (m) m.send = (data) => queue(data);
  * ```
@@ -363,7 +363,7 @@ export interface CountableStream {
  * A stream's `send` and `onData`, when it has them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const s = countableStream(stream);
  * ```
  */
@@ -404,7 +404,7 @@ interface StreamShape {
  * read buffer limit is raised to `windowBytes` above `maxBuffered` so that this never resets it.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * for await (const chunk of readBounded(stream, 4 << 20, 16 << 20)) await handle(chunk);
  * ```
  */
@@ -491,7 +491,7 @@ async function* read(s: StreamShape, maxBuffered: number): AsyncGenerator<Chunk>
  * ciphertext); joins them so that one message is one socket write.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * joinSocketWrites(muxerInternals(muxer)!.maConn);
  * ```
  */
@@ -526,7 +526,7 @@ interface YamuxStreamInternals {
  * Calls `hook` with every stream `muxer` creates (inbound or outbound), as it is created.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * onNewStream(muxer, (stream) => streamMuxers.set(stream, muxer));
  * ```
  */
@@ -552,7 +552,7 @@ let windowsPatched = false;
  * ACK, and resumes after a pause, go out as before.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * updateWindowsAtHalf(muxer);
  * ```
  */
@@ -602,7 +602,7 @@ const YAMUX_DATA = 0;
  * order (in a microtask, once the connection's constructor has finished).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * holdStreamsUntilListened(muxer);
  * ```
  */
@@ -639,7 +639,7 @@ export function holdStreamsUntilListened(muxer: StreamMuxer): void {
  * socket, then the decrypted bytes reaching yamux.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * if (tracing) traceConnection(muxer);
  * ```
  */
@@ -670,7 +670,7 @@ export interface YamuxOpenerInternals {
  * A yamux muxer's stream-ID counter, status and `send`, when it has them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const m = yamuxOpener(muxer);
  * if (m?.status === "open") m.nextStreamID += 2;
  * ```
@@ -701,7 +701,7 @@ export interface YamuxFrameInternals {
  * A yamux muxer's frame handler, streams and `send`, when it has them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const m = yamuxFrames(muxer);
  * if (m) m.handleStreamMessage = (frame) => inspect(frame);
  * ```
@@ -745,7 +745,7 @@ interface MuxerShape {
  * Returns false, changing nothing, when the muxer does not have the expected internals.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const muxer = factory.createStreamMuxer(maConn);
  * boundFrames(muxer);
  * ```

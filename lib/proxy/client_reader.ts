@@ -11,7 +11,7 @@ const READ_BYTES = 16 * 1024;
  * at the deadline is abandoned (it ends when the connection is closed).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const reader = new ClientReader(conn, 10_000);
  * const first = await reader.read(); // bytes, "end" or "timeout"
  * reader.dispose();

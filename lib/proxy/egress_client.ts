@@ -62,7 +62,7 @@ export interface EgressClientContext {
  * {@link MAX_EGRESS_FAILURES} failures per request (shared through `attempts`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const opening = await openEgress(ctx, { host: "example.com", port: 443 }, true, { tried: new Set(), failures: 0 });
  * ```
  */

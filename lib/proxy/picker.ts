@@ -21,7 +21,7 @@ export interface EgressPickerOptions {
  * 30 s while others remain, and, for tunnels, nodes known to speak only Go's protocol.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const picker = new EgressPicker(ledger, selfId, { deadIntervalMs: 600_000 });
  * const peer = picker.pick({ exclude: new Set(), tunnel: true });
  * ```

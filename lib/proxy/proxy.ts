@@ -63,7 +63,7 @@ export interface ProxyOptions {
  * Counters of a proxy.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * proxy.counters().requests.socks; // SOCKS5 CONNECTs so far
  * ```
  */
@@ -99,7 +99,7 @@ export interface ProxyCounters {
  * A running proxy.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const proxy = createProxy(egressComponentsOf(mesh), { listen: { hostname: "127.0.0.1", port: 8080 }, deadIntervalMs: 600_000, announceIntervalMs: 120_000 });
  * await proxy.start();
  * await proxy.stop();
@@ -129,7 +129,7 @@ const CONNECT_ESTABLISHED = new TextEncoder().encode(
  * egress nodes require.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const proxy = createProxy(components, { listen: { hostname: "127.0.0.1", port: 0 }, deadIntervalMs: 600_000, announceIntervalMs: 120_000 });
  * ```
  */

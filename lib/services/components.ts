@@ -19,7 +19,7 @@ export type ServiceLedger = Pick<
  * clock.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const components: ServiceComponents = serviceComponentsOf(mesh, { logger });
  * ```
  */
@@ -36,7 +36,7 @@ export interface ServiceComponents {
  * The components of services and files running on `mesh`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const exposer = createServiceExposer(serviceComponentsOf(mesh), options);
  * ```
  */

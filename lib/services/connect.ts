@@ -36,7 +36,7 @@ export interface ServiceConnectorOptions {
  * Counters of a connector.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * connector.counters().served; // connections piped to the service so far
  * ```
  */
@@ -66,7 +66,7 @@ const MAX_RETRY_MS = 2_000;
  * refused while that entry spreads is opened again until the timeout.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const connector = createServiceConnector(serviceComponentsOf(mesh), {
  *   name: "ssh",
  *   listen: "127.0.0.1:2222",
@@ -348,7 +348,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  *
  * @throws {InputError} `SERVICE_NAME_INVALID`; {@link UsageError} `BAD_ADDRESS`.
  * @example
- * ```ts
+ * ```ts ignore
  * const connector = createServiceConnector(components, {
  *   name: "web",
  *   listen: "127.0.0.1:0",

@@ -43,7 +43,7 @@ export interface ServiceExposerOptions {
  * Counters of an exposer.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * exposer.counters().served; // connections piped to a backend so far
  * ```
  */
@@ -74,7 +74,7 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
  * `/edgevpn/service/0.1`. Only peers with a `users` entry get through (Go's rule).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const exposer = createServiceExposer(serviceComponentsOf(mesh), {
  *   services: [{ name: "ssh", address: "127.0.0.1:22" }],
  *   announceIntervalMs: 10_000,
@@ -300,7 +300,7 @@ export class ServiceExposer {
  * @throws {InputError} `SERVICE_NAME_INVALID`, `SERVICE_NAME_TWICE`; {@link UsageError}
  * `BAD_ADDRESS` for a backend address that does not parse.
  * @example
- * ```ts
+ * ```ts ignore
  * const exposer = createServiceExposer(components, {
  *   services: [{ name: "web", address: "127.0.0.1:8080" }],
  *   announceIntervalMs: 10_000,

@@ -12,7 +12,7 @@ import { clampTimerMs } from "../util/timer.ts";
  * @throws {InputError} `HEADER_MISSING` when the stream ends first, `HEADER_TOO_LONG` past
  * `maxBytes`; whatever `parse` throws; the stream's error after a reset.
  * @example
- * ```ts
+ * ```ts ignore
  * const reader = stream[Symbol.asyncIterator]();
  * const { value, rest } = await readHeader(stream, reader, parseServiceRequest, 10_000, 257);
  * ```

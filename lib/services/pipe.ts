@@ -32,7 +32,7 @@ export interface PipeOptions {
  * memory. An error on either side resets the stream and closes the connection.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 22 });
  * const { toStream, toConn } = await pipeStream(stream, conn);
  * ```
@@ -116,7 +116,7 @@ export async function pipeStream(
  * Writes all of `bytes` to `conn` (a TCP write may take only part).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await writeAll(conn, new TextEncoder().encode("hello"));
  * ```
  */

@@ -11,7 +11,7 @@ import type { ServiceLedger } from "./components.ts";
  * `time.Now().String()` and is never read).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const job = announceUser(ledger, node.peerId, 10_000);
  * job.stop();
  * ```
@@ -35,7 +35,7 @@ export function announceUser(
  * by the bucket's codec), or undefined when there is no such entry or it names nobody.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * providerOf(ledger, "services", "db"); // "12D3KooW…"
  * ```
  */
@@ -61,7 +61,7 @@ export const USER_GRACE_MS = 5_000;
  * `file-receive` then saves an empty file and exits 0.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * if (!(await untilUser(ledger, isUser, peer, USER_GRACE_MS))) stream.reset();
  * ```
  */

@@ -21,7 +21,7 @@ let sequence = 0;
  * rename it into place (link it, with `createNew`), then fsync the directory.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await writeFileAtomic("/tmp/example.json", new TextEncoder().encode("{}"));
  * ```
  */

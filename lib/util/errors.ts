@@ -27,7 +27,7 @@ export class EdgeVpnError extends Error {
  *
  * @example
  * ```ts
- * throw new UsageError("BAD_FLAG", "--mtu: expected an integer, got \"big\"");
+ * const error = new UsageError("BAD_FLAG", "--mtu: expected an integer, got \"big\"");
  * ```
  */
 export class UsageError extends EdgeVpnError {}
@@ -37,7 +37,7 @@ export class UsageError extends EdgeVpnError {}
  *
  * @example
  * ```ts
- * throw new InputError("SEAL_INVALID", "Cannot open sealed message: odd-length hex");
+ * const error = new InputError("SEAL_INVALID", "Cannot open sealed message: odd-length hex");
  * ```
  */
 export class InputError extends EdgeVpnError {}

@@ -39,21 +39,6 @@ export interface Logger {
 }
 
 /**
- * Parses a level name (case-insensitive), or returns undefined when unknown.
- *
- * @example
- * ```ts
- * parseLogLevel("INFO"); // "info"
- * ```
- */
-export function parseLogLevel(text: string): LogLevel | undefined {
-  const t = text.trim().toLowerCase();
-  if (t === "warning") return "warn";
-  if (t === "dpanic" || t === "panic") return "fatal";
-  return (LOG_LEVELS as readonly string[]).includes(t) ? t as LogLevel : undefined;
-}
-
-/**
  * Creates a logger writing records at or above `level` to `sink`.
  *
  * @example
@@ -98,7 +83,9 @@ export function createLogger(
 export const silentLogger: Logger = createLogger({});
 
 /** How log lines are written: `text` for people, `json` for log collectors. */
-export type LogFormat = "text" | "json";
+export const LOG_FORMATS = ["text", "json"] as const;
+/** One of {@link LOG_FORMATS}. */
+export type LogFormat = typeof LOG_FORMATS[number];
 
 /** Field names whose values are replaced by `[redacted]` in every log line. */
 const SECRET_FIELD = /token|secret|password|authorization|cookie|otp|privkey|private/i;
@@ -137,17 +124,4 @@ export function formatLogRecord(record: LogRecord, format: LogFormat): string {
   return `${record.time.toISOString()} ${record.level.toUpperCase().padEnd(5)} ${
     record.logger ? record.logger + ": " : ""
   }${record.msg}${text}\n`;
-}
-
-/**
- * Parses `--log-format` (case-insensitive), or returns undefined when unknown.
- *
- * @example
- * ```ts
- * parseLogFormat("JSON"); // "json"
- * ```
- */
-export function parseLogFormat(text: string): LogFormat | undefined {
-  const t = text.trim().toLowerCase();
-  return t === "text" || t === "json" ? t : undefined;
 }

@@ -45,7 +45,7 @@ const LOG_LINES_PER_MINUTE = 10;
  * count), so a peer that triggers a bug on every message cannot flood the log.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const uninstall = installProcessGuard(logger);
  * try {
  *   await runNode();

@@ -72,7 +72,7 @@ export class KeyedRateLimiter {
  * how many were suppressed.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const budget = new LogBudget(10, 60_000);
  * const { allowed, suppressed } = budget.allow("peerA");
  * if (allowed) log.warn("bad entries", { peer: "peerA", suppressed });

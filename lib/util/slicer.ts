@@ -13,7 +13,7 @@ export const DEFAULT_SLICE_MS = 8;
  * callbacks run too).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const slicer = new Slicer();
  * for (const item of items) {
  *   work(item);

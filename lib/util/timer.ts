@@ -12,7 +12,7 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  * interval must not become a busy loop.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * setTimeout(tick, clampTimerMs(1000 * 3600 * 1000)); // waits 24.8 days, not 1 ms
  * clampTimerMs(-5); // 0
  * ```

@@ -102,7 +102,7 @@ function wallClockOrigin(): number {
  * (type 8 request, 0 reply), or -1 for any other packet.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * icmpEchoTag(packet, 0); // 0x80001 for the echo request with sequence 1
  * ```
  */
@@ -120,7 +120,7 @@ export function icmpEchoTag(bytes: Uint8Array, offset: number): number {
  * or undefined when the payload holds no timestamp.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * pingSentAt(packet, 0); // 1.7e12: when ping sent it
  * ```
  */

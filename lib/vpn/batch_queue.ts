@@ -10,7 +10,7 @@ import { BATCH_BYTES, encodeFrame, FRAME_PREFIX_LENGTH } from "./frame.ts";
  * `take` belongs to the caller (it is never written again).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const queue = new BatchQueue(1 << 20);
  * if (!queue.push(packet.length, 0, packet, 0, packet.length)) dropped++;
  * for (let batch; (batch = queue.take()) !== null;) stream.write(batch);

@@ -60,7 +60,7 @@ export type OpenTun = (options: TunOptions) => VpnTun;
  * The components of {@link createVpn}.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const components: VpnComponents = vpnComponentsOf(mesh, { logger });
  * ```
  */
@@ -78,7 +78,7 @@ export interface VpnComponents {
  * The components of a VPN running on `mesh`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const vpn = createVpn(vpnComponentsOf(mesh, { logger }), { address: "10.1.0.2/24" });
  * ```
  */

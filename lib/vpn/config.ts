@@ -163,7 +163,7 @@ export function parseRouter(text: string): string {
  *
  * @throws {UsageError} `VPN_STATIC_PEER_INVALID`.
  * @example
- * ```ts
+ * ```ts ignore
  * parseStaticPeertable(["10.1.0.2:12D3KooW…"]).get("10.1.0.2"); // "12D3KooW…"
  * ```
  */

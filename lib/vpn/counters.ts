@@ -10,7 +10,7 @@ export interface Traffic {
  * Counters of a VPN service. A TCP super-packet counts as one packet on `fastGso`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const c = vpn.counters();
  * c.sent.fast.packets + c.sent.fastGso.packets; // carried by our fast protocols
  * c.dropped.noRoute; // packets to addresses without a machines entry
@@ -145,7 +145,7 @@ const MAX_PEERS = 4096;
  * forgotten beyond 4096).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * peerTraffic(counters, "12D3KooW…").sent.packets++;
  * ```
  */

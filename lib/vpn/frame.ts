@@ -29,7 +29,7 @@ export const BATCH_BYTES = 65_519 - 12;
  * Frames that cannot come from a well-behaved peer: the stream cannot be resynchronised.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * try {
  *   decoder.push(chunk, write);
  * } catch (e) {
@@ -50,7 +50,7 @@ export class FrameError extends InputError {
  * equal to what the IP header says (IPv4 total length, or 40 + IPv6 payload length).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const decoder = new FrameDecoder(VIRTIO_NET_HDR_LENGTH); // FAST_GSO_PROTOCOL
  * for await (const chunk of stream) decoder.push(chunk, (frame) => tun.writeSync(frame));
  * ```
@@ -131,7 +131,7 @@ export class FrameDecoder {
  * returns the offset after it. The caller checked that it fits.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const out = new Uint8Array(2 + packet.length);
  * encodeFrame(out, 0, packet.length, 0, packet, 0, packet.length); // FAST_PROTOCOL frame
  * ```
@@ -161,7 +161,7 @@ export function encodeFrame(
  * header is malformed or fewer than 6 bytes are present. Allocates nothing.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * ipLengthAt(frame, VIRTIO_NET_HDR_LENGTH); // 84 for a 84-byte ping behind a virtio header
  * ```
  */

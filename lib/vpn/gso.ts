@@ -66,7 +66,7 @@ export interface VirtioNetHdr {
  * Decodes the `virtio_net_hdr` at the start of a frame; null when the frame is shorter.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const hdr = parseVirtioNetHdr(frame);
  * if (hdr && hdr.gsoType !== VirtioNetGsoType.NONE) hdr.gsoSize; // e.g. 1380
  * ```
@@ -87,7 +87,7 @@ export function parseVirtioNetHdr(frame: Uint8Array): VirtioNetHdr | null {
  * Encodes `hdr` into the first 10 bytes of `frame`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const frame = new Uint8Array(VIRTIO_NET_HDR_LENGTH + packet.length);
  * writeVirtioNetHdr(frame, hdr);
  * frame.set(packet, VIRTIO_NET_HDR_LENGTH);
@@ -107,7 +107,7 @@ export function writeVirtioNetHdr(frame: Uint8Array, hdr: VirtioNetHdr): void {
  * IP packet to a `vnet_hdr` device (no GSO, no checksum to complete).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const frame = new Uint8Array(VIRTIO_NET_HDR_LENGTH + packet.length);
  * writePlainVirtioNetHdr(frame);
  * frame.set(packet, VIRTIO_NET_HDR_LENGTH);
@@ -123,7 +123,7 @@ export function writePlainVirtioNetHdr(frame: Uint8Array): void {
  * byte is padded with zero. Sums of up to 2^37 bytes stay exact.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const sum = onesComplementSum(header, 0);
  * const checksum = foldChecksum(sum) ^ 0xffff;
  * ```
@@ -173,7 +173,7 @@ export function foldChecksum(sum: number): number {
  * Verifying a header that includes its checksum yields 0.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * internetChecksum(ipv4Header); // 0 when the stored checksum is right
  * ```
  */
@@ -186,7 +186,7 @@ export function internetChecksum(bytes: Uint8Array, initial = 0): number {
  * and destination addresses, protocol, transport length).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const sum = pseudoHeaderSum(packet, 6, tcpLength);
  * internetChecksum(packet.subarray(20), sum); // 0 when the TCP checksum is right
  * ```
@@ -204,7 +204,7 @@ export function pseudoHeaderSum(packet: Uint8Array, protocol: number, length: nu
  * offsets do not fit the packet.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * if (hdr.flags & VirtioNetHdrFlag.NEEDS_CSUM) completeChecksum(packet, hdr.csumStart, hdr.csumOffset);
  * ```
  */
@@ -241,7 +241,7 @@ export function completeChecksum(
  * allocated, it runs on every received frame).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const problem = sanitizeOffloadFrame(frame);
  * if (problem === undefined) tun.writeSync(frame);
  * else counters.inbound.badOffload++;
@@ -309,7 +309,7 @@ export function sanitizeOffloadFrame(frame: Uint8Array): string | undefined {
  * for a header that does not match the packet, and `GSO_UNSUPPORTED` for UDP GSO.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const scratch = new Uint8Array(65535);
  * forEachPacket(frame, scratch, (packet) => sendToPeer(packet));
  * ```

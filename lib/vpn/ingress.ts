@@ -22,7 +22,7 @@ const SPOOF_WARN_MS = 60_000;
  * and every virtio header is checked and rebuilt ({@link sanitizeOffloadFrame}).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const ingress = new Ingress(tun, counters, logger);
  * await node.handle(FAST_PROTOCOL, (s) => ingress.serveFast(s, 0));
  * ```

@@ -23,7 +23,7 @@ export type LinkProtocol = "fast-gso" | "fast" | "legacy";
  * A snapshot of a link, for the API.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * vpn.links().filter((l) => l.protocol === "legacy").map((l) => l.peerId);
  * ```
  */
@@ -95,7 +95,7 @@ interface Generation {
  * stops reading fills its own queue and loses its own packets, nobody else's.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const link = new PeerLink(peerId, context);
  * for (const [frame, length] of batch) link.send(frame, length);
  * link.flush();

@@ -12,7 +12,7 @@ export type { Machine };
  * Builds our `machines` value; OS and architecture default to this process's, in Go's names.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * machineOf({ peerId: node.peerId, hostname: "box", address: "10.1.0.1" }).Arch; // "amd64"
  * ```
  */

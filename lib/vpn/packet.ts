@@ -58,7 +58,7 @@ export function ipVersion(packet: Uint8Array): 0 | 4 | 6 {
  * or the packet is shorter than its total length.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const h = parseIPv4Header(packet);
  * if (h) formatIPv4(h.dst); // "10.1.0.2"
  * ```
@@ -84,7 +84,7 @@ export function parseIPv4Header(packet: Uint8Array): IPv4Header | null {
  * fixed header's field.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const h = parseIPv6Header(packet);
  * if (h) formatIP(h.dst); // "fd00::2"
  * ```
@@ -110,7 +110,7 @@ export function parseIPv6Header(packet: Uint8Array): IPv6Header | null {
  * Parses an IPv4 or IPv6 header by the version nibble; null when malformed or truncated.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const h = parseIpHeader(packet);
  * if (h?.version === 4) h.dst; // u32
  * ```
@@ -125,7 +125,7 @@ export function parseIpHeader(packet: Uint8Array): IpHeader | null {
  * The caller has checked the header (e.g. `ipPacketLength(p) > 0` and version 4).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * ipv4Destination(packet) === parseIPv4("10.1.0.2"); // true for a packet to 10.1.0.2
  * ```
  */
@@ -137,7 +137,7 @@ export function ipv4Destination(packet: Uint8Array): number {
  * Reads the IPv4 source of a packet as a u32. The caller has checked the header.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * formatIPv4(ipv4Source(packet)); // "10.1.0.1"
  * ```
  */
@@ -150,7 +150,7 @@ export function ipv4Source(packet: Uint8Array): number {
  * key of EdgeVPN's `machines` bucket), or null when the packet does not parse.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * destinationKey(packet); // "10.1.0.2" or "fd00::2"
  * ```
  */
@@ -165,7 +165,7 @@ export function destinationKey(packet: Uint8Array): string | null {
  * Returns the source address of a valid packet as Go's `net.IP.String()` prints it, or null.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * sourceKey(packet); // "10.1.0.1"
  * ```
  */
@@ -181,7 +181,7 @@ export function sourceKey(packet: Uint8Array): string | null {
  * the chunk; only a packet cut across chunks is copied into an internal buffer.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const splitter = new IpStreamSplitter();
  * for await (const chunk of stream) splitter.push(chunk, (packet) => tun.writeSync(packet));
  * splitter.pendingBytes; // 0 when the stream ended on a packet boundary

@@ -61,7 +61,7 @@ export interface RouteEntry {
  * IPv4 lookups are keyed by the u32 destination (no string per packet); IPv6 by canonical text.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const table = RouteTable.build(input);
  * const route = table.routeIPv4(src, dst);
  * if (typeof route === "string") send(route, packet);

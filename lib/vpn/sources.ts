@@ -43,7 +43,7 @@ export interface SourceInput {
  * its index in the table that was current at its last packet.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const sender = newSender(stream.remotePeer);
  * ```
  */
@@ -57,7 +57,7 @@ export interface Sender {
  * A fresh {@link Sender} for `peer`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * table.check(packet, 0, newSender("12D3KooW…")); // SourceVerdict.OK when it owns the source
  * ```
  */
@@ -80,7 +80,7 @@ export function newSender(peer: string): Sender {
  * stream. A check allocates nothing.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const table = SourceTable.build({ selfPeerId, machines, router });
  * if (table.check(packet, 0, sender) !== SourceVerdict.OK) drop();
  * ```

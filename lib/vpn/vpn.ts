@@ -37,7 +37,7 @@ const SWEEP_MS = 1_000;
  * A snapshot of the counters with the interface's own.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { vpn, tun } = service.counters();
  * ```
  */
@@ -50,7 +50,7 @@ export interface VpnCountersSnapshot {
  * A running VPN: call `start()`, then `stop()`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const vpn = createVpn(vpnComponentsOf(mesh), { address: "10.1.0.2/24" });
  * await vpn.start();
  * vpn.links(); // [{ peerId, state: "open", protocol: "fast-gso", ... }]
@@ -87,7 +87,7 @@ export interface Vpn {
  *
  * @throws {UsageError} for a bad address, router or static table.
  * @example
- * ```ts
+ * ```ts ignore
  * const vpn = createVpn(vpnComponentsOf(mesh, { logger }), { address: "10.1.0.2/24", mtu: 1420 });
  * await vpn.start();
  * ```

@@ -5,6 +5,7 @@ import {
   parseGoBool,
   parseGoDuration,
   parseGoInt,
+  parseOptionText,
   resolveSettings,
   splitList,
 } from "../../lib/config/settings.ts";
@@ -36,13 +37,13 @@ Deno.test("the command line wins over the environment, which wins over defaults"
     EDGEVPNMTU: "1400",
     IFACE: "vpn7",
     EDGEVPNDHT: "false",
-    EDGEVPNBOOTSTRAPPEERS: "a,b",
+    EDGEVPNBOOTSTRAPPEERS: "/ip4/192.0.2.1/tcp/1,/ip4/192.0.2.2/tcp/2",
   };
   const s = resolveSettings({ mtu: "9000" }, env);
   assert.equal(s.mtu, 9000);
   assert.equal(s.interface, "vpn7");
   assert.equal(s.dht, false);
-  assert.deepEqual(s.discoveryBootstrapPeers, ["a", "b"]);
+  assert.deepEqual(s.discoveryBootstrapPeers, ["/ip4/192.0.2.1/tcp/1", "/ip4/192.0.2.2/tcp/2"]);
 });
 
 Deno.test("booleans take Go's --flag=false as well as a bare flag and --no-flag", () => {
@@ -64,6 +65,16 @@ Deno.test("bad values name the flag or variable and what was expected", () => {
     [[{ mdns: "maybe" }, {}], /^--mdns: expected true or false/],
     [[{ timeout: "soon" }, {}], /^--timeout: expected a duration/],
     [[{ discoveryInterval: "-5" }, {}], /^--discovery-interval: expected a number of seconds/],
+    [
+      [{ logLevel: "loud" }, {}],
+      /^--log-level: expected debug, info, warn, error or fatal, got "loud"$/,
+    ],
+    [[{ logFormat: "xml" }, {}], /^--log-format: expected text or json, got "xml"$/],
+    [[{}, { EDGEVPNOWNERSHIP: "enabled" }], /^EDGEVPNOWNERSHIP: expected off, observe or enforce/],
+    [[{ vpnProtocol: "AUTO" }, {}], /^--vpn-protocol: expected auto or legacy, got "AUTO"$/],
+    [[{ dnsCacheSize: "-1" }, {}], /^--dns-cache-size: expected an integer 0 or more, got "-1"$/],
+    [[{}, { APILISTENUNIXMODE: "rw" }], /^APILISTENUNIXMODE: expected an octal file mode/],
+    [[{ listenMaddrs: ["tcp://0.0.0.0:1"] }, {}], /^--listen-maddrs: expected multiaddresses/],
   ];
   for (const [args, pattern] of cases) {
     assert.throws(() => resolveSettings(...args), (e) => {
@@ -115,13 +126,52 @@ Deno.test("every option has a flag, a help text and a default of its kind", () =
     const d = spec.default;
     const ok = spec.kind === "bool"
       ? typeof d === "boolean"
-      : spec.kind === "list"
+      : spec.kind === "list" || spec.kind === "multiaddrs"
       ? Array.isArray(d)
-      : spec.kind === "string"
+      : ["string", "duration", "mode"].includes(spec.kind)
       ? typeof d === "string"
-      : spec.kind === "duration"
-      ? typeof d === "string"
+      : spec.kind === "enum"
+      ? (spec as { values: readonly string[] }).values.includes(d as string)
       : typeof d === "number";
     assert.ok(ok, `default of ${name} does not match its kind ${spec.kind}`);
+    if (typeof d !== "boolean") parseOptionText(spec, Array.isArray(d) ? d.join(",") : String(d));
   }
+});
+
+Deno.test("typed kinds resolve to their values: enums with Go's aliases, octal modes, multiaddr lists", () => {
+  const s = resolveSettings({
+    logLevel: "WARNING",
+    logFormat: " JSON ",
+    ownership: " Log-Only ",
+    vpnProtocol: "legacy",
+    apiListenUnixMode: "0o600",
+    listenMaddrs: ["/ip4/127.0.0.1/tcp/0,/ip6/::1/tcp/0"],
+  }, {});
+  assert.equal(s.logLevel, "warn");
+  assert.equal(s.logFormat, "json");
+  assert.equal(s.ownership, "observe");
+  assert.equal(s.vpnProtocol, "legacy");
+  assert.equal(s.apiListenUnixMode, 0o600);
+  assert.deepEqual(s.listenMaddrs, ["/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"]);
+  const repeated = resolveSettings({
+    discoveryBootstrapPeers: ["/ip4/192.0.2.1/tcp/1", "/dns4/a/tcp/2,/dns4/b/tcp/3"],
+  }, {});
+  assert.deepEqual(
+    repeated.discoveryBootstrapPeers,
+    ["/ip4/192.0.2.1/tcp/1", "/dns4/a/tcp/2", "/dns4/b/tcp/3"],
+    "a repeated multiaddress flag keeps every value",
+  );
+  const d = resolveSettings({}, {});
+  assert.equal(d.apiListenUnixMode, 0o660, "the default is parsed like a value");
+  assert.equal(resolveSettings({ logLevel: "dpanic" }, {}).logLevel, "fatal");
+  assert.equal(resolveSettings({ ownership: "" }, {}).ownership, "off");
+});
+
+Deno.test("a bad environment variable of an option the command does not take is ignored", () => {
+  const env = { DNSCACHESIZE: "-1", EDGEVPNVPNPROTOCOL: "fastest" };
+  const s = resolveSettings({}, env, ["common"]);
+  assert.equal(s.dnsCacheSize, 200);
+  assert.equal(s.vpnProtocol, "auto");
+  assert.equal(resolveSettings({}, { DNSCACHESIZE: "7" }, ["common"]).dnsCacheSize, 7);
+  assert.throws(() => resolveSettings({}, env, ["common", "dns"]), UsageError);
 });

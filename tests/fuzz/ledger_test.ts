@@ -135,29 +135,34 @@ fuzz({
 fuzz({
   name:
     "bucket values read by every codec (machines, services, files, users, dns, egress, health, owners, DHCP offers)",
-  arbitrary: fc.oneof(
-    jsonish,
-    fc.record({
-      Leader: fc.oneof(fc.string(), fc.jsonValue()),
-      Addresses: fc.oneof(
-        fc.dictionary(fc.string(), fc.oneof(fc.ipV4(), fc.jsonValue()), { maxKeys: 300 }),
-        fc.jsonValue(),
+  // One codec per input (each input is one parser's work, as in every other target).
+  arbitrary: fc.tuple(
+    fc.constantFrom(...[...Object.values(BUCKET_CODECS), dhcpOffersCodec] as ValueCodec<unknown>[]),
+    fc.oneof(
+      jsonish,
+      fc.record({
+        Leader: fc.oneof(fc.string(), fc.jsonValue()),
+        Addresses: fc.oneof(
+          fc.dictionary(fc.string(), fc.oneof(fc.ipV4(), fc.jsonValue()), { maxKeys: 300 }),
+          fc.jsonValue(),
+        ),
+      }).map((o) => JSON.stringify(o)),
+      fc.record({ PeerID: fc.jsonValue(), Address: fc.jsonValue() }).map((o) => JSON.stringify(o)),
+      fc.dictionary(fc.stringMatching(/^[0-9]{0,7}$/), fc.jsonValue()).map((o) =>
+        JSON.stringify(o)
       ),
-    }).map((o) => JSON.stringify(o)),
-    fc.record({ PeerID: fc.jsonValue(), Address: fc.jsonValue() }).map((o) => JSON.stringify(o)),
-    fc.dictionary(fc.stringMatching(/^[0-9]{0,7}$/), fc.jsonValue()).map((o) => JSON.stringify(o)),
-    fc.date({ noInvalidDate: true }).map((d) => JSON.stringify(d.toISOString())),
-    fc.stringMatching(/^"[0-9]{1,6}-[0-9]{1,3}-[0-9]{1,3}T[0-9:.]{0,20}(Z|[+-][0-9:]{0,6})"$/),
+      fc.date({ noInvalidDate: true }).map((d) => JSON.stringify(d.toISOString())),
+      fc.stringMatching(/^"[0-9]{1,6}-[0-9]{1,3}-[0-9]{1,3}T[0-9:.]{0,20}(Z|[+-][0-9:]{0,6})"$/),
+    ),
   ),
-  run(value) {
+  run([codec, value]) {
     assert.equal(ownerFromPeerIdField("k", value), peerIdOf(value));
-    const codecs = [...Object.values(BUCKET_CODECS), dhcpOffersCodec] as ValueCodec<unknown>[];
-    for (const codec of codecs) {
-      // What a codec reads, it writes in Go's form, which reads back to the same text.
-      const once = codec.encode(codec.parse(value));
-      assert.equal(codec.encode(codec.parse(once)), once, codec.bucket);
+    // What a codec reads, it writes in Go's form, which reads back to the same text.
+    const once = codec.encode(codec.parse(value));
+    assert.equal(codec.encode(codec.parse(once)), once, codec.bucket);
+    if (codec === dhcpOffersCodec) {
+      assert.ok(dhcpOffersCodec.parse(value).Addresses.size <= MAX_DHCP_OFFERS);
     }
-    assert.ok(dhcpOffersCodec.parse(value).Addresses.size <= MAX_DHCP_OFFERS);
   },
 });
 
