@@ -12,7 +12,9 @@ import {
   type Settings,
 } from "./options.ts";
 import type { CliValues } from "./settings.ts";
-import { MAX_TOKEN_BYTES } from "./token.ts";
+
+/** The largest token file read; a token is the base64 of a config of at most 64 KiB. */
+const MAX_TOKEN_FILE_BYTES = 128 * 1024;
 
 /**
  * One warning per compatibility option given on the command line or through its environment
@@ -86,12 +88,16 @@ export async function resolveToken(
     }
   }
   if (settings.tokenFile === "") return [];
-  const tokenGiven = cli.token !== undefined ||
-    (cli.tokenFile === undefined && env.EDGEVPNTOKEN !== undefined);
-  if (tokenGiven) {
+  // A flag wins over a variable; two flags, or two variables, contradict each other.
+  const fileByFlag = cli.tokenFile !== undefined;
+  const tokenByFlag = cli.token !== undefined;
+  if (tokenByFlag && !fileByFlag) return [];
+  if (tokenByFlag || (!fileByFlag && env.EDGEVPNTOKEN !== undefined)) {
     throw new UsageError(
       "BAD_FLAG",
-      "--token and --token-file: expected one of them, got both",
+      fileByFlag
+        ? "--token and --token-file: expected one of them, got both"
+        : "EDGEVPNTOKEN and EDGEVPNTOKENFILE: expected one of them, got both",
     );
   }
   const path = settings.tokenFile;
@@ -110,12 +116,10 @@ export async function resolveToken(
       : (e as Error).message;
     throw new UsageError("BAD_FLAG", `--token-file: cannot read ${label}: ${why}`);
   }
-  if (bytes.length > MAX_TOKEN_BYTES * 2) {
+  if (bytes.length > MAX_TOKEN_FILE_BYTES) {
     throw new UsageError(
       "BAD_FLAG",
-      `--token-file: expected at most ${
-        MAX_TOKEN_BYTES * 2
-      } bytes in ${label}, got ${bytes.length}`,
+      `--token-file: expected at most ${MAX_TOKEN_FILE_BYTES} bytes in ${label}, got ${bytes.length}`,
     );
   }
   let text: string;
