@@ -11,6 +11,7 @@ import { type CliValues, resolveSettings } from "./lib/config/settings.ts";
 import { OPTION_GROUPS, optionGroup } from "./lib/config/groups.ts";
 import {
   checkConflicts,
+  checkValues,
   compatWarnings,
   resolveToken,
   type TokenSources,
@@ -169,6 +170,7 @@ async function runCommand(
     warnings.push(...await resolveToken(settings, values, env, TOKEN_SOURCES));
   }
   checkConflicts(settings, inScope);
+  await checkValues(settings, def.scopes);
   warnings.push(...unusedWarnings(settings, inScope));
   const level = parseLogLevel(settings.logLevel);
   if (!level) {

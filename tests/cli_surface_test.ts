@@ -417,3 +417,31 @@ Deno.test("conflicting flags are refused in one line naming what was expected, e
     assert.doesNotMatch(r.stderr, /\bat .*:\d+:\d+/, "no stack trace");
   }
 });
+
+Deno.test("values that would fail only once the node runs are refused up front, exit 2", async () => {
+  const token = (await runCli(["-g", "-b"])).stdout.trim();
+  const cases: [string[], RegExp][] = [
+    [
+      ["start", "--ledger-synchronization-interval", "0"],
+      /--ledger-synchronization-interval: expected a number of seconds above 0/,
+    ],
+    [
+      ["start", "--aliveness-healthcheck-interval", "0"],
+      /--aliveness-healthcheck-interval: expected a number of seconds above 0/,
+    ],
+    [["start", "--ledger-state", "/etc/hostname"], /--ledger-state: expected a directory/],
+    [
+      ["start", "--blacklist", "10.0.0.0/33"],
+      /--blacklist: expected CIDRs .*got "10\.0\.0\.0\/33"/,
+    ],
+    [["api", "--listen", "127.0.0.1:99999"], /expected a port number 0 to 65535, got "99999"/],
+    [["join", "--api", "--api-listen", "nope"], /API listen address "nope": expected host:port/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await runCli([...args, "--token", token]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    const lines = r.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, `refused before the node starts, in one line: ${r.stderr}`);
+    assert.match(lines[0], pattern);
+  }
+});
