@@ -16,7 +16,7 @@ export interface BuildInfo {
  * a source checkout asks git (`git rev-parse HEAD`, plus `-dirty` for uncommitted changes).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const info = await buildInfo();
  * console.log(`edgevpn ${info.version} (commit ${info.commit})`);
  * ```
@@ -39,7 +39,7 @@ export async function buildInfo(): Promise<BuildInfo> {
  * tracked files; "unknown" when git or the repository is missing.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await gitCommit("."); // "5de074c…" or "unknown"
  * ```
  */

@@ -60,7 +60,7 @@ export interface TokenSources {
  * @throws {UsageError} `BAD_FLAG` for an empty value, both `--token` and `--token-file`, or an
  * unreadable, empty or oversized token file.
  * @example
- * ```ts
+ * ```ts ignore
  * const warnings = await resolveToken(settings, cli, Deno.env.toObject(), sources);
  * ```
  */
@@ -165,7 +165,7 @@ function expectedOf(name: "token" | "config" | "tokenFile"): string {
  *
  * @throws {UsageError} `FLAG_CONFLICT`.
  * @example
- * ```ts
+ * ```ts ignore
  * checkConflicts(settings, new Set(["dhcp", "address"]));
  * ```
  */
@@ -196,7 +196,7 @@ export function checkConflicts(settings: Settings, explicit: ReadonlySet<OptionN
  * off (`--api-listen` without `--api`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * unusedWarnings(settings, new Set(["apiListen"])); // ["--api-listen has no effect without --api"]
  * ```
  */
