@@ -47,7 +47,9 @@ const COMMANDS: CommandDef[] = [
     summary:
       "join the network with the VPN (as the root command); with no token, create a network and print its token",
     scopes: ["common", "vpn", "dns"],
-    example: "sudo edgevpn join --dhcp --token-file /etc/edgevpn/token",
+    example: "sudo edgevpn join --dhcp --token-file /etc/edgevpn/token\n\n" +
+      "As a service (no root: CAP_NET_ADMIN only): contrib/systemd/edgevpn.service and\n" +
+      "edgevpn.env; the install steps are in the unit's header and docs/getting-started.md.",
     load: async () => (await import("./lib/commands/join.ts")).runJoin,
   },
   {
