@@ -11,7 +11,6 @@ import { type CliValues, resolveSettings } from "./lib/config/settings.ts";
 import { OPTION_GROUPS, optionGroup } from "./lib/config/groups.ts";
 import {
   checkConflicts,
-  checkValues,
   compatWarnings,
   resolveToken,
   type TokenSources,
@@ -172,7 +171,7 @@ async function runCommand(
     warnings.push(...await resolveToken(settings, values, env, TOKEN_SOURCES));
   }
   checkConflicts(settings, inScope);
-  await checkValues(settings, def.scopes);
+  await (await import("./lib/commands/checks.ts")).checkValues(settings, def.scopes);
   warnings.push(...unusedWarnings(settings, inScope));
   const level = parseLogLevel(settings.logLevel);
   if (!level) {
