@@ -114,6 +114,7 @@ const COMMANDS: CommandDef[] = [
     summary:
       "run a node serving an HTTP, HTTPS (CONNECT) and SOCKS5 proxy on --listen that leaves through the network's egress nodes",
     scopes: ["common", "proxy"],
+    example: "edgevpn proxy --token-file ~/.edgevpn/token --listen 127.0.0.1:8080",
     load: async () => (await import("./lib/commands/proxy.ts")).runProxy,
   },
 ];

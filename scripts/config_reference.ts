@@ -25,6 +25,7 @@ const COMMANDS_OF: Record<OptionScope, string> = {
   client: "dashboard, dns add/rm/ls",
   dns: "root, join, dns",
   dnsServer: "dns",
+  proxy: "proxy",
 };
 
 /**

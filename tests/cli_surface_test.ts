@@ -225,10 +225,21 @@ async function* walkTs(dir: string): AsyncGenerator<string> {
 }
 
 Deno.test("help: every command has a summary, grouped flags with defaults and env, an example", async () => {
-  const commands = [[], ["join"], ["start"], ["api"], ["dashboard"], ["dns"], ["dns", "add"], [
-    "dns",
-    "rm",
-  ], ["dns", "ls"]];
+  const commands = [
+    [],
+    ["join"],
+    ["start"],
+    ["api"],
+    ["dashboard"],
+    ["dns"],
+    ["dns", "add"],
+    [
+      "dns",
+      "rm",
+    ],
+    ["dns", "ls"],
+    ["proxy"],
+  ];
   for (const cmd of commands) {
     const r = await runCli([...cmd, "--help"]);
     assert.equal(r.code, 0, r.stderr);

@@ -8,6 +8,7 @@ export const OPTION_GROUPS = [
   "Ledger",
   "VPN",
   "DNS",
+  "Egress and proxy",
   "API",
   "Logging",
   "Generation",
@@ -50,6 +51,8 @@ const BY_NAME: Partial<Record<OptionName, OptionGroup>> = {
   listen: "API",
   enableHealthchecks: "API",
   dns: "DNS",
+  egress: "Egress and proxy",
+  egressAnnounceTime: "Egress and proxy",
 };
 
 /**
@@ -77,6 +80,8 @@ export function optionGroup(name: OptionName, spec: OptionSpec): OptionGroup {
       return "DNS";
     case "generate":
       return "Generation";
+    case "proxy":
+      return "Egress and proxy";
     default:
       return "Network";
   }
