@@ -5,7 +5,8 @@
  *
  * `ioctl` is variadic, so it is declared twice: `ioctl` passes a struct (`ifreq`, `in6_ifreq`)
  * by pointer, `ioctlInt` passes an integer (`TUNSETOFFLOAD`). `pollWait` is `poll` run on a
- * worker thread (it returns a promise) so that waiting for a packet never blocks the event loop.
+ * worker thread (it returns a promise) so that waiting for a packet never blocks the event loop;
+ * `poll` runs on the calling thread (see `ffi/event_loop.ts` for when that is safe).
  *
  * @example
  * ```ts
@@ -24,6 +25,7 @@ export const LIBC_SYMBOLS = {
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   pollWait: {
     name: "poll",
     parameters: ["buffer", "u64", "i32"],

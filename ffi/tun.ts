@@ -2,6 +2,7 @@
 
 import { setImmediate } from "node:timers";
 import { syscallError, TunError } from "./errors.ts";
+import { eventLoopFd } from "./event_loop.ts";
 import { Errno, libc, Linux } from "./libc.ts";
 import {
   addInterfaceIPv6,
@@ -52,7 +53,23 @@ export interface TunOptions {
   up?: boolean;
   /** The clone device (default `/dev/net/tun`). */
   devicePath?: string;
+  /**
+   * For this long (ms) after the last frame read or written, a reader that finds the device
+   * empty waits on the JavaScript thread itself, in one `poll` on the device and on Deno's event
+   * loop (see `ffi/event_loop.ts`), in slices of at most {@link HOT_SLICE_MS}, instead of in a
+   * worker thread: the kernel then wakes the reader directly, one thread wake-up instead of two.
+   * The event loop's I/O ends such a wait at once (the reader then lets the event loop run while
+   * a worker watches the device for 1 ms); its timers may fire up to one slice late. 0 (the
+   * default) always waits in a worker thread; so does a thread whose event loop descriptor
+   * cannot be found.
+   */
+  hotReadMs?: number;
 }
+
+/** Longest single wait of a hot reader on the JavaScript thread (see {@link TunOptions.hotReadMs}). */
+export const HOT_SLICE_MS = 10;
+// How long a hot reader hands the device to a worker thread while the event loop runs.
+const HOT_YIELD_MS = 1;
 
 /**
  * Packet counters of a device; `rx` is what was read from the kernel, `tx` what was written.
@@ -76,6 +93,10 @@ export interface TunStats {
   txWouldBlock: number;
   /** Times a reader found no packet and waited on `poll` in a worker thread. */
   readWaits: number;
+  /** Times a hot reader found no packet and waited on the JavaScript thread (one slice each). */
+  hotWaits: number;
+  /** Hot waits that ended because the device had a frame. */
+  hotReads: number;
 }
 
 /**
@@ -96,6 +117,8 @@ export function emptyTunStats(): TunStats {
     txDropped: 0,
     txWouldBlock: 0,
     readWaits: 0,
+    hotWaits: 0,
+    hotReads: 0,
   };
 }
 
@@ -106,7 +129,9 @@ const EVENTFD_SIGNAL = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
  * An open TUN device (`IFF_TUN | IFF_NO_PI`, optionally `IFF_VNET_HDR`), non-blocking.
  *
  * Reads drain the device with synchronous `read` calls until `EAGAIN`, then wait for the next
- * packet with `poll` on a worker thread, so the event loop is never blocked. `close()` wakes
+ * packet with `poll` on a worker thread, so the event loop is never blocked (or, for a while
+ * after traffic, on the JavaScript thread together with the event loop:
+ * {@link TunOptions.hotReadMs}). `close()` wakes
  * that `poll` through an eventfd and resolves once every descriptor is released.
  *
  * Configuration (`open` options, `setMtu`, `setIPv4`, ...) addresses the interface by name
@@ -143,6 +168,9 @@ export class TunDevice {
   #writePoll: Promise<unknown> | undefined;
   #readWithoutWait = false;
   #staging: Uint8Array | undefined;
+  #hotReadMs = 0;
+  #hotUntil = 0;
+  #hotPollFds: Uint8Array | undefined;
 
   private constructor(fd: number, wakeFd: number, name: string, offload: boolean) {
     this.#fd = fd;
@@ -206,6 +234,7 @@ export class TunDevice {
       if (options.ipv4 !== undefined) device.setIPv4(options.ipv4);
       if (options.ipv6 !== undefined) device.addIPv6(options.ipv6);
       if (options.up ?? true) device.setUp(true);
+      device.hotReadMs = options.hotReadMs ?? 0;
       return device;
     } catch (e) {
       if (wakeFd >= 0) libc().close(wakeFd);
@@ -240,6 +269,27 @@ export class TunDevice {
    */
   get frameSize(): number {
     return this.offload ? MAX_OFFLOAD_FRAME : this.#mtu;
+  }
+
+  /** See {@link TunOptions.hotReadMs}; may be changed at any time. */
+  get hotReadMs(): number {
+    return this.#hotReadMs;
+  }
+
+  set hotReadMs(ms: number) {
+    if (!(ms >= 0 && ms <= 60_000)) {
+      throw new TunError("TUN_INVALID", `hotReadMs: expected 0 to 60000 ms, got ${ms}`);
+    }
+    this.#hotReadMs = ms;
+    if (ms > 0 && this.#hotPollFds === undefined) {
+      const loop = eventLoopFd();
+      if (loop !== undefined) this.#hotPollFds = pollFds(this.#fd, Linux.POLLIN, loop);
+    }
+  }
+
+  /** Whether a hot reader can wait on the JavaScript thread (the event loop's descriptor is known). */
+  get hotReadAvailable(): boolean {
+    return this.#hotPollFds !== undefined;
   }
 
   /** The kernel's interface index. */
@@ -296,6 +346,7 @@ export class TunDevice {
       if (n > 0) {
         this.#stats.rxPackets++;
         this.#stats.rxBytes += n;
+        if (this.#hotReadMs > 0) this.#hotUntil = performance.now() + this.#hotReadMs;
         return n;
       }
       if (n === 0) return 0;
@@ -327,7 +378,20 @@ export class TunDevice {
           this.#readWithoutWait = true;
           return n;
         }
+        // (The yield at the top let what the last batch caused run before any wait here.)
         this.#readWithoutWait = false;
+        const hot = this.#hotUntil - performance.now();
+        if (hot > 0 && this.#hotPollFds !== undefined && this.#hotReadMs > 0) {
+          if (this.#hotWait(Math.min(HOT_SLICE_MS, Math.ceil(hot)))) continue;
+          // The event loop has work (or the slice ended). `setImmediate` would not let Deno
+          // poll its epoll (immediates run back to back, for milliseconds); a pending worker
+          // op does, and the worker watches the device meanwhile.
+          this.#readPoll = libc().pollWait(this.#readPollFds, 2n, HOT_YIELD_MS);
+          await this.#readPoll;
+          this.#readPoll = undefined;
+          continue;
+        }
+        this.#hotUntil = 0;
         this.#stats.readWaits++;
         this.#readPoll = libc().pollWait(this.#readPollFds, 2n, -1);
         await this.#readPoll;
@@ -370,6 +434,7 @@ export class TunDevice {
       if (n >= 0) {
         this.#stats.txPackets++;
         this.#stats.txBytes += n;
+        if (this.#hotReadMs > 0) this.#hotUntil = performance.now() + this.#hotReadMs;
         return true;
       }
       const errno = lastErrno();
@@ -440,6 +505,19 @@ export class TunDevice {
   /** Same as {@link close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  // One slice of a hot wait: true when the device has a frame, false when the event loop has
+  // work or the slice ended (the caller then yields to the event loop).
+  #hotWait(timeoutMs: number): boolean {
+    const fds = this.#hotPollFds!;
+    this.#stats.hotWaits++;
+    const r = libc().poll(fds, 2n, timeoutMs);
+    if (r > 0 && (fds[6] | fds[7]) !== 0) {
+      this.#stats.hotReads++;
+      return true;
+    }
+    return false;
   }
 
   #drain(buffers: Uint8Array[], lengths: Uint32Array | number[]): number {

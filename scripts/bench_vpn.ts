@@ -9,7 +9,11 @@
  * Needs root, iperf3, ping and wireguard-go (`apt-get install iperf3 iputils-ping wireguard-go`).
  * Usage: ./deno task bench [--paths bare,wireguard-go,legacy,fast,go,go-ours]
  *   [--rates 1,5,20,100] [--ping-seconds 8] [--duration 10] [--repeats 3] [--mtu 1420]
- * `--duration 0` skips the throughput runs (RTT only), for quick iterations.
+ *   [--baseline OTHER/cli.ts] [--rounds 1]
+ * `--duration 0` skips the throughput runs (RTT only), for quick iterations. `--baseline` also
+ * measures our paths with the `cli.ts` of another checkout (e.g. `git worktree add /tmp/base
+ * main`), right after each of ours, and prints ours as a ratio to it: an A/B in one run.
+ * `--rounds N` measures every path N times, in turn, to spread the machine's load over both.
  */
 import { Command } from "commander";
 import { createNamespacePair, type Namespace, namespaceSkipReason, sh } from "./netns.ts";
@@ -24,6 +28,8 @@ const cli = new Command("bench_vpn")
   .option("--duration <seconds>", "length of each iperf3 run (0: no throughput runs)", "10")
   .option("--repeats <n>", "iperf3 runs per path (RSS is read after each)", "3")
   .option("--mtu <bytes>", "MTU of the tunnels", "1420")
+  .option("--baseline <cli>", "cli.ts of another checkout to compare our paths with")
+  .option("--rounds <n>", "measure every path this many times, in turn", "1")
   .parse(["deno", "bench", ...Deno.args]);
 const opts = cli.opts();
 const PATHS = String(opts.paths).split(",");
@@ -33,6 +39,20 @@ const DURATION = Number(opts.duration);
 const REPEATS = DURATION > 0 ? Number(opts.repeats) : 0;
 const MTU = Number(opts.mtu);
 const GO_BINARY = Deno.env.get("EDGEVPN_GO") ?? "";
+const BASELINE: string | undefined = opts.baseline;
+const ROUNDS = Number(opts.rounds);
+if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1 && ROUNDS <= 20)) {
+  console.error(`--rounds: expected 1 to 20, got ${opts.rounds}`);
+  Deno.exit(2);
+}
+if (BASELINE !== undefined) {
+  try {
+    Deno.statSync(BASELINE);
+  } catch {
+    console.error(`--baseline: no file ${BASELINE}`);
+    Deno.exit(2);
+  }
+}
 const LABELS: Record<string, string> = {
   "bare": "bare veth",
   "wireguard-go": "wireguard-go",
@@ -188,37 +208,45 @@ for (const tool of tools) {
 const notes: string[] = [];
 const results: Measure[] = [];
 const pair = await createNamespacePair("bench", 95);
+const baseline: Implementation = { kind: "deno", cli: BASELINE };
+const BASE_SUFFIX = " (baseline)";
 try {
-  for (const path of PATHS) {
-    console.error(`measuring ${LABELS[path]} …`);
-    const deno: Implementation = { kind: "deno" };
-    const go: Implementation = { kind: "go", binary: GO_BINARY };
-    if ((path === "go" || path === "go-ours") && GO_BINARY === "") {
-      notes.push(
-        `${LABELS[path]}: skipped, set EDGEVPN_GO to a Go EdgeVPN v0.35 binary to measure it`,
-      );
-      continue;
-    }
-    try {
-      if (path === "bare") {
-        results.push(await measurePath(LABELS[path], pair.a, pair.b, pair.b.address));
-      } else if (path === "wireguard-go") {
-        const wg = await startWireguard(pair.a, pair.b, 97, MTU);
-        try {
-          results.push(await measurePath(LABELS[path], pair.a, pair.b, wg.addressB, wg.pids));
-        } finally {
-          await wg.close();
-        }
-      } else if (path === "legacy" || path === "fast") {
-        const protocol = path === "legacy" ? "legacy" : "auto";
-        results.push(await measureVpn(path, [deno, deno], protocol, pair.a, pair.b));
-      } else if (path === "go") {
-        results.push(await measureVpn(path, [go, go], "auto", pair.a, pair.b));
-      } else {
-        results.push(await measureVpn(path, [go, deno], "auto", pair.a, pair.b));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const path of PATHS) {
+      console.error(`measuring ${LABELS[path]} …`);
+      const deno: Implementation = { kind: "deno" };
+      const go: Implementation = { kind: "go", binary: GO_BINARY };
+      if ((path === "go" || path === "go-ours") && GO_BINARY === "") {
+        notes.push(
+          `${LABELS[path]}: skipped, set EDGEVPN_GO to a Go EdgeVPN v0.35 binary to measure it`,
+        );
+        continue;
       }
-    } catch (e) {
-      notes.push(`${LABELS[path]}: failed: ${e instanceof Error ? e.message : String(e)}`);
+      try {
+        if (path === "bare") {
+          results.push(await measurePath(LABELS[path], pair.a, pair.b, pair.b.address));
+        } else if (path === "wireguard-go") {
+          const wg = await startWireguard(pair.a, pair.b, 97, MTU);
+          try {
+            results.push(await measurePath(LABELS[path], pair.a, pair.b, wg.addressB, wg.pids));
+          } finally {
+            await wg.close();
+          }
+        } else if (path === "legacy" || path === "fast") {
+          const protocol = path === "legacy" ? "legacy" : "auto";
+          results.push(await measureVpn(path, [deno, deno], protocol, pair.a, pair.b));
+          if (BASELINE !== undefined) {
+            const m = await measureVpn(path, [baseline, baseline], protocol, pair.a, pair.b);
+            results.push({ ...m, path: m.path + BASE_SUFFIX });
+          }
+        } else if (path === "go") {
+          results.push(await measureVpn(path, [go, go], "auto", pair.a, pair.b));
+        } else {
+          results.push(await measureVpn(path, [go, deno], "auto", pair.a, pair.b));
+        }
+      } catch (e) {
+        notes.push(`${LABELS[path]}: failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
   }
 } finally {
@@ -261,6 +289,30 @@ for (const [name, base] of [["wireguard-go", wg], ["Go EdgeVPN", goGo]] as const
     if (r.path === LABELS.bare) continue;
     console.log(
       `| ${r.path} | ${RATES.map((rate) => ratio(p50(r, rate), p50(base, rate))).join(" | ")} |`,
+    );
+  }
+}
+if (BASELINE !== undefined) {
+  console.log(
+    `\nOurs as a ratio to the baseline (${BASELINE}) on the same path, in the same run:\n`,
+  );
+  console.log(
+    `| path | round | ${RATES.map((r) => `RTT p50 ${r}/s`).join(" | ")} | Mbit/s | peak RSS |`,
+  );
+  console.log(`|---|---:|${RATES.map(() => "---:|").join("")}---:|---:|`);
+  const seen = new Map<string, number>();
+  for (const r of results) {
+    if (r.path.endsWith(BASE_SUFFIX)) continue;
+    const nth = seen.get(r.path) ?? 0;
+    seen.set(r.path, nth + 1);
+    const base = results.filter((b) => b.path === r.path + BASE_SUFFIX)[nth];
+    if (base === undefined) continue;
+    console.log(
+      `| ${r.path} | ${nth + 1} | ${
+        RATES.map((rate) => ratio(p50(r, rate), p50(base, rate))).join(" | ")
+      } | ${ratio(quantile(r.mbps, 0.5), quantile(base.mbps, 0.5))} | ${
+        ratio(r.peakRssMb ?? NaN, base.peakRssMb)
+      } |`,
     );
   }
 }

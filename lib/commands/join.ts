@@ -21,7 +21,6 @@ import {
   type Vpn,
   vpnComponentsOf,
 } from "../vpn/mod.ts";
-import { startNodeApi } from "./api_server.ts";
 import { meshOptionsOf, untilAborted } from "./common.ts";
 import { loadOrCreateStateNetwork } from "./network_state.ts";
 import { assertCanCreateTun } from "./privileges.ts";
@@ -72,6 +71,8 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
       : { enabled: false, state: "static", address: s.address };
     // The API comes first: the dashboard shows the node while DHCP waits for an address.
     if (s.api) {
+      // Loaded only when asked for: the API, metrics and dashboard modules take 7 MB of RSS.
+      const { startNodeApi } = await import("./api_server.ts");
       const api = await startNodeApi(mesh, {
         listen: s.apiListen,
         settings: s,

@@ -10,7 +10,7 @@ import {
   type Libp2p,
   type Logger as Libp2pLogger,
 } from "@libp2p/interface";
-import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import type { KadDHT } from "@libp2p/kad-dht";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
@@ -70,6 +70,8 @@ export async function createLibp2pHost(
       }
     });
   const dhtMode = options.dhtMode ?? NODE_DEFAULTS.dhtMode;
+  // Kademlia is loaded only when enabled (`--dht=false` saves its 3 MB of RSS).
+  const kad = (options.dht ?? NODE_DEFAULTS.dht) ? await import("@libp2p/kad-dht") : undefined;
   return withServices<Services>(
     await createLibp2p({
       start: false,
@@ -98,12 +100,12 @@ export async function createLibp2pHost(
           maxInboundDataLength: maxMessageSize,
           runOnLimitedConnection: true,
         }),
-        ...((options.dht ?? NODE_DEFAULTS.dht)
+        ...(kad
           ? {
-            dht: kadDHT({
+            dht: kad.kadDHT({
               protocol: "/ipfs/kad/1.0.0",
               clientMode: dhtMode === "auto" ? undefined : dhtMode === "client",
-              peerInfoMapper: passthroughMapper,
+              peerInfoMapper: kad.passthroughMapper,
             }),
           }
           : {}),

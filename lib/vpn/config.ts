@@ -53,6 +53,12 @@ export interface VpnOptions {
   fallbackRetryMs?: number;
   /** Frames read from the interface per wake-up. */
   readBatch?: number;
+  /**
+   * How long (ms) after traffic the interface reader waits on the JavaScript thread rather than
+   * in a worker thread (`hotReadMs` of `TunOptions`): one thread wake-up per packet instead of
+   * two, for up to 100 short waits a second while it lasts. 0 turns it off.
+   */
+  hotReadMs?: number;
   /** Hostname announced in `machines` (default: the OS hostname). */
   hostname?: string;
 }
@@ -82,6 +88,7 @@ export const VPN_DEFAULTS = {
   legacyInflight: 512,
   fallbackRetryMs: 300_000,
   readBatch: 64,
+  hotReadMs: 2_000,
 } as const;
 
 /** A parsed VPN address. */

@@ -250,7 +250,7 @@ class VpnService implements Vpn {
   #openTun(): VpnTun {
     const s = this.#settings;
     const open = this.#components.openTun ?? ((o: TunOptions) => TunDevice.open(o));
-    const base: TunOptions = { name: s.interfaceName };
+    const base: TunOptions = { name: s.interfaceName, hotReadMs: s.hotReadMs };
     if (s.bootstrapIface) {
       base.mtu = s.mtu;
       if (s.txQueueLength !== undefined) base.txQueueLength = s.txQueueLength;

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { TunError } from "../../ffi/errors.ts";
+import { eventLoopFd } from "../../ffi/event_loop.ts";
 import { libc, Linux } from "../../ffi/libc.ts";
 import { TunDevice } from "../../ffi/tun.ts";
 import {
@@ -229,6 +230,111 @@ Deno.test({
     }
     assert.ok(superPackets > 0, "the kernel handed over TSO super-packets");
     assert.ok(segments > superPackets, `${superPackets} super-packets → ${segments} segments`);
+  },
+});
+
+Deno.test({
+  name: "hot reads: after traffic the reader waits on the event loop's thread, which keeps serving",
+  ignore,
+  fn: async () => {
+    await using ns = await Netns.create();
+    const tun = ns.enter(() =>
+      TunDevice.open({ ipv4: cidr("10.204.0.1/24"), mtu: 1400, hotReadMs: 1500 })
+    );
+    assert.ok(tun.hotReadAvailable, "the event loop's epoll descriptor was found");
+    assert.equal(eventLoopFd(), eventLoopFd(), "found once");
+    const responder = answerPings(tun);
+    // A loopback TCP echo and timers run while the reader is hot and idle.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const echo = (async () => {
+      for await (const conn of listener) {
+        const buf = new Uint8Array(16);
+        const n = await conn.read(buf);
+        if (n !== null) await conn.write(buf.subarray(0, n));
+        conn.close();
+      }
+    })();
+    try {
+      const first = await ping(ns, "10.204.0.2");
+      assert.match(first, /3 packets transmitted, 3 received/, first);
+      const waitsAfterTraffic = tun.stats.readWaits;
+      assert.ok(tun.stats.hotWaits > 0, "the reader waited hot between pings");
+      // Pings 0.2 s apart stay inside the window: no worker-thread wait at all.
+      const second = await ping(ns, "10.204.0.2");
+      assert.match(second, /3 packets transmitted, 3 received/, second);
+      assert.equal(tun.stats.readWaits, waitsAfterTraffic, "no worker wait while hot");
+      // The event loop serves sockets and timers during hot waits.
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: (listener.addr as Deno.NetAddr).port,
+      });
+      await conn.write(new TextEncoder().encode("hello"));
+      const reply = new Uint8Array(16);
+      const n = await conn.read(reply);
+      conn.close();
+      assert.equal(new TextDecoder().decode(reply.subarray(0, n ?? 0)), "hello");
+      const hotBefore = tun.stats.hotWaits;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(tun.stats.hotWaits > hotBefore, "timers fire between hot waits");
+      // After the window the reader goes back to waiting in the worker thread, for good.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      assert.equal(tun.stats.readWaits, waitsAfterTraffic + 1, "back to the worker");
+      const settled = tun.stats.hotWaits;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(tun.stats.hotWaits, settled, "an idle reader does not wake");
+    } finally {
+      listener.close();
+      await echo.catch(() => {});
+      await tun.close();
+    }
+    assert.equal(await responder, 6);
+  },
+});
+
+Deno.test({
+  name: "close() while a hot reader waits resolves its read with 0",
+  ignore,
+  fn: async () => {
+    await using ns = await Netns.create();
+    const tun = ns.enter(() =>
+      TunDevice.open({ ipv4: cidr("10.205.0.1/24"), mtu: 1400, hotReadMs: 60_000 })
+    );
+    const responder = answerPings(tun);
+    const out = await ping(ns, "10.205.0.2");
+    assert.match(out, /3 packets transmitted, 3 received/, out);
+    const hot = tun.stats.hotWaits;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(tun.stats.hotWaits > hot, "the reader is hot");
+    await tun.close();
+    assert.equal(await responder, 3);
+    assert.throws(() => (tun.hotReadMs = -1), isTunError("TUN_INVALID"));
+  },
+});
+
+Deno.test({
+  name: "hot reads find the event loop in a fresh process whose namespace has loopback down",
+  ignore,
+  fn: async () => {
+    await using ns = await Netns.create();
+    await run("ip", ["netns", "exec", ns.name, "ip", "link", "set", "lo", "down"]);
+    const module = new URL("../../ffi/tun.ts", import.meta.url).href;
+    const code = `import { TunDevice } from ${JSON.stringify(module)};
+      const tun = TunDevice.open({
+        ipv4: { address: Uint8Array.of(10, 206, 0, 1), prefixLength: 24 },
+        hotReadMs: 1000,
+      });
+      console.log(tun.hotReadAvailable);
+      await tun.close();`;
+    const out = await run("ip", [
+      "netns",
+      "exec",
+      ns.name,
+      Deno.execPath(),
+      "eval",
+      "--quiet",
+      code,
+    ]);
+    assert.equal(out.trim(), "true");
   },
 });
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BackoffSchedule, startBackoffTicker } from "../../lib/util/ticker.ts";
 import { clampTimerMs, MAX_TIMER_MS } from "../../lib/util/timer.ts";
+import { FakeClock } from "../helpers/fake_clock.ts";
 
 Deno.test("backoff schedule starts at 5 s, doubles and caps at the interval", () => {
   const s = new BackoffSchedule({ maxIntervalMs: 60_000, random: () => 0.5 });
@@ -29,19 +30,23 @@ Deno.test("backoff schedule jitters by ±50 %", () => {
 });
 
 Deno.test("ticker fires at once, then on schedule, and stop() ends it", async () => {
+  // Virtual time: on a loaded machine a wall-clock "at once" can take 30 ms.
+  const clock = new FakeClock(0);
   const times: number[] = [];
-  const start = performance.now();
-  let ticker: ReturnType<typeof startBackoffTicker> | undefined;
-  await new Promise<void>((resolve) => {
-    ticker = startBackoffTicker({ maxIntervalMs: 30, random: () => 0.5 }, () => {
-      times.push(performance.now() - start);
-      if (times.length === 3) resolve();
-    });
+  const ticker = startBackoffTicker({ maxIntervalMs: 30, random: () => 0.5, clock }, () => {
+    times.push(clock.now());
   });
-  ticker!.stop();
-  assert.ok(ticker!.stopped);
-  assert.ok(times[0] < 25, `first tick after ${times[0]} ms`);
+  await clock.advance(0);
+  assert.deepEqual(times, [0], "the first tick runs at once");
+  await clock.advance(200);
+  ticker.stop();
+  assert.ok(ticker.stopped);
+  assert.ok(times.length >= 3, `${times.length} ticks in 200 ms`);
   assert.ok(times[1] - times[0] >= 25, `second tick ${times[1] - times[0]} ms later`);
+  const count = times.length;
+  await clock.advance(1000);
+  assert.equal(times.length, count, "no tick after stop()");
+  assert.equal(clock.pending, 0);
 });
 
 Deno.test("ticker reports a failing tick and keeps going", async () => {
