@@ -8,14 +8,24 @@ import {
   type OptionSpec,
 } from "./lib/config/options.ts";
 import { type CliValues, resolveSettings } from "./lib/config/settings.ts";
+import { OPTION_GROUPS, optionGroup } from "./lib/config/groups.ts";
+import {
+  checkConflicts,
+  compatWarnings,
+  resolveToken,
+  type TokenSources,
+  unusedWarnings,
+} from "./lib/config/preflight.ts";
+import { nearest } from "./lib/util/suggest.ts";
 import type { CommandRunner } from "./lib/commands/context.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "./lib/util/errors.ts";
 import { createLogger, formatLogRecord } from "./lib/util/logger.ts";
 import { installProcessGuard } from "./lib/util/process_guard.ts";
-import { VERSION } from "./lib/version.ts";
 import { TunError } from "./ffi/errors.ts";
 
 const encoder = new TextEncoder();
+/** Signals this close to the first are copies of it (see runCommand). */
+const SIGNAL_ECHO_MS = 500;
 
 interface CommandDef {
   name: string;
@@ -23,6 +33,8 @@ interface CommandDef {
   summary: string;
   scopes: OptionScope[];
   arguments?: string;
+  /** A command line shown under `--help`. */
+  example?: string;
   load: () => Promise<CommandRunner>;
   /** Subcommands (`edgevpn dns add`); the command itself still runs `load` without one. */
   subcommands?: CommandDef[];
@@ -34,12 +46,16 @@ const COMMANDS: CommandDef[] = [
     summary:
       "join the network with the VPN (as the root command); with no token, create a network and print its token",
     scopes: ["common", "vpn", "dns", "services"],
+    example: "sudo edgevpn join --dhcp --token-file /etc/edgevpn/token\n\n" +
+      "As a service (no root: CAP_NET_ADMIN only): contrib/systemd/edgevpn.service and\n" +
+      "edgevpn.env; the install steps are in the unit's header and docs/getting-started.md.",
     load: async () => (await import("./lib/commands/join.ts")).runJoin,
   },
   {
     name: "start",
     summary: "run a node (discovery, gossip, ledger) without the VPN until SIGINT/SIGTERM",
     scopes: ["common"],
+    example: "edgevpn start --token-file ~/.edgevpn/token --ledger-state ~/.edgevpn/ledger",
     load: async () => (await import("./lib/commands/start.ts")).runStart,
   },
   {
@@ -47,12 +63,14 @@ const COMMANDS: CommandDef[] = [
     summary:
       "print a new one-time login link for the dashboard of a running node (reads the API token of --state-dir)",
     scopes: ["common", "client"],
+    example: "edgevpn dashboard --api-url http://127.0.0.1:8080",
     load: async () => (await import("./lib/commands/dashboard.ts")).runDashboard,
   },
   {
     name: "api",
     summary: "run a node and serve the HTTP API (ledger, peers, DNS) until SIGINT/SIGTERM",
     scopes: ["common", "api"],
+    example: "edgevpn api --token-file ~/.edgevpn/token --listen 127.0.0.1:8080",
     load: async () => (await import("./lib/commands/api.ts")).runApi,
   },
   {
@@ -60,6 +78,7 @@ const COMMANDS: CommandDef[] = [
     summary:
       "run a node serving DNS (records of the network, machine names, forwarding) on --listen; add, rm, ls manage records",
     scopes: ["common", "dns", "dnsServer"],
+    example: "sudo edgevpn dns --token-file /etc/edgevpn/token --listen 127.0.0.1:53",
     load: async () => (await import("./lib/commands/dns.ts")).runDns,
     subcommands: [
       {
@@ -68,6 +87,7 @@ const COMMANDS: CommandDef[] = [
           "add a record through the running node's API: dns add <name> <type> <data...>; a plain name (db.mesh) means exactly that name, anything else is an RE2 expression as Go's keys",
         scopes: ["common", "client"],
         arguments: "<name> <type> <data...>",
+        example: "edgevpn dns add db.mesh A 10.1.0.9",
         load: async () => (await import("./lib/commands/dns.ts")).runDnsAdd,
       },
       {
@@ -76,6 +96,7 @@ const COMMANDS: CommandDef[] = [
           "remove a name's records (or only those of one type) through the running node's API",
         scopes: ["common", "client"],
         arguments: "<name> [type]",
+        example: "edgevpn dns rm db.mesh A",
         load: async () => (await import("./lib/commands/dns.ts")).runDnsRm,
       },
       {
@@ -83,6 +104,7 @@ const COMMANDS: CommandDef[] = [
         summary:
           "list the network's DNS records and machine names as the running node's API sees them",
         scopes: ["common", "client"],
+        example: "edgevpn dns ls --api-url http://127.0.0.1:8080",
         load: async () => (await import("./lib/commands/dns.ts")).runDnsLs,
       },
     ],
@@ -128,13 +150,18 @@ const COMMANDS: CommandDef[] = [
     summary:
       "run a node serving an HTTP, HTTPS (CONNECT) and SOCKS5 proxy on --listen that leaves through the network's egress nodes",
     scopes: ["common", "proxy"],
+    example: "edgevpn proxy --token-file ~/.edgevpn/token --listen 127.0.0.1:8080",
     load: async () => (await import("./lib/commands/proxy.ts")).runProxy,
   },
 ];
 
 function addOptions(cmd: Command, scopes: OptionScope[]): void {
-  for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {
-    if (!scopes.includes(spec.scope)) continue;
+  const entries = (Object.entries(OPTIONS) as [OptionName, OptionSpec][])
+    .filter(([, spec]) => scopes.includes(spec.scope))
+    .sort(([a, x], [b, y]) =>
+      OPTION_GROUPS.indexOf(optionGroup(a, x)) - OPTION_GROUPS.indexOf(optionGroup(b, y))
+    );
+  for (const [name, spec] of entries) {
     const dash = spec.flag.length === 1 ? "-" : "--";
     const def = Array.isArray(spec.default) ? spec.default.join(",") : String(spec.default);
     const notes = [def !== "" && `default ${def}`, spec.env && `env ${spec.env}`].filter(Boolean);
@@ -150,12 +177,11 @@ function addOptions(cmd: Command, scopes: OptionScope[]): void {
     } else {
       option = new Option(`${short}${dash}${spec.flag} <value>`, help);
     }
-    if (spec.compat) option.hideHelp();
+    option.helpGroup(`${optionGroup(name, spec)}:`);
     cmd.addOption(option);
     if (spec.kind === "bool" && dash === "--") {
       cmd.addOption(new Option(`--no-${spec.flag}`).hideHelp());
     }
-    void name;
   }
 }
 
@@ -183,15 +209,36 @@ async function runCommand(
   for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {
     if (spec.env && env[spec.env]) explicit.add(name);
   }
+  const inScope = new Set([...explicit].filter((n) => def.scopes.includes(OPTIONS[n].scope)));
+  const warnings = compatWarnings(values, env, def.scopes);
+  if (def.scopes.includes("common")) {
+    warnings.push(...await resolveToken(settings, values, env, TOKEN_SOURCES));
+  }
+  checkConflicts(settings, inScope);
+  await (await import("./lib/commands/checks.ts")).checkValues(settings, def.scopes);
+  warnings.push(...unusedWarnings(settings, inScope));
   const format = settings.logFormat;
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
+  let firstSignalAt = 0;
+  const onSignal = () => {
+    // A second signal while stopping: leave at once, without cleaning up. Ctrl-C under
+    // `deno task` arrives twice within milliseconds (the terminal signals the whole process
+    // group and the task runner forwards its own copy): one signal, not two.
+    if (controller.signal.aborted) {
+      if (performance.now() - firstSignalAt < SIGNAL_ECHO_MS) return;
+      printError("second signal: exiting without cleanup");
+      Deno.exit(1);
+    }
+    firstSignalAt = performance.now();
+    controller.abort();
+  };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   const log = createLogger({
     level: settings.logLevel,
     sink: (record) => Deno.stderr.writeSync(encoder.encode(formatLogRecord(record, format))),
   });
+  for (const warning of warnings) log.warn(warning);
   // Errors nothing caught are counted and logged; the node keeps running (see the guard).
   const uninstallGuard = installProcessGuard(log);
   try {
@@ -215,15 +262,27 @@ async function runCommand(
 function buildProgram(): Command {
   const program = new Command("edgevpn")
     .description("EdgeVPN for Deno: a serverless peer-to-peer VPN and service mesh on libp2p")
-    .version(VERSION, "-v, --version")
     .usage("[options] | <command> [options]")
+    .option("-v, --version", "print the version and the commit it was built from")
+    .on("option:version", () => {
+      throw new VersionRequested();
+    })
     .exitOverride()
     .configureOutput({ writeErr: () => {}, outputError: () => {} })
-    .showSuggestionAfterError(false)
-    .enablePositionalOptions();
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(true)
+    .enablePositionalOptions()
+    .addHelpText(
+      "after",
+      "\nExamples:\n  sudo edgevpn join                       create a network, print its token\n" +
+        "  sudo edgevpn join --dhcp --token-file F  join it from the next machine\n" +
+        "  edgevpn -g -b > token                   a new network token\n" +
+        "\nDocs: docs/README.md (configuration reference: docs/configuration.md)",
+    );
   const rootScopes: OptionScope[] = ["generate", "common", "vpn", "dns", "services"];
   addOptions(program, rootScopes);
   program.action(async () => {
+    refuseStrayArguments(program);
     await runCommand({
       scopes: rootScopes,
       load: async () => (await import("./lib/commands/root.ts")).runRoot,
@@ -234,8 +293,13 @@ function buildProgram(): Command {
       .configureOutput({ writeErr: () => {}, outputError: () => {} });
     for (const alias of def.aliases ?? []) sub.alias(alias);
     if (def.arguments) sub.arguments(def.arguments);
+    else sub.allowExcessArguments(true);
+    if (def.example) sub.addHelpText("after", `\nExample:\n  ${def.example}`);
     addOptions(sub, def.scopes);
-    sub.action(async () => await runCommand(def, sub));
+    sub.action(async () => {
+      if (!def.arguments) refuseStrayArguments(sub);
+      await runCommand(def, sub);
+    });
     // Options after a subcommand's name are the subcommand's (`dns add --api-url …`).
     if (def.subcommands) sub.enablePositionalOptions();
     for (const child of def.subcommands ?? []) addCommand(sub, child);
@@ -257,10 +321,17 @@ export async function main(args: string[]): Promise<number> {
     await buildProgram().parseAsync(args, { from: "user" });
     return 0;
   } catch (e) {
+    if (e instanceof VersionRequested) {
+      const { buildInfo } = await import("./lib/build_info.ts");
+      const info = await buildInfo();
+      Deno.stdout.writeSync(encoder.encode(`edgevpn ${info.version} (commit ${info.commit})\n`));
+      return 0;
+    }
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
       if (e.code === "commander.help") return 0;
-      printError(`${e.message.replace(/^error: /, "")} (see edgevpn --help)`);
+      const message = e.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ");
+      printError(`${message} (see edgevpn --help)`);
       return 2;
     }
     if (e instanceof UsageError) {
@@ -271,6 +342,61 @@ export async function main(args: string[]): Promise<number> {
     printError(known ? e.message : `unexpected failure: ${errorMessage(e)}`);
     return 1;
   }
+}
+
+/** Thrown by `--version`, so that the commit is looked up only when asked for. */
+class VersionRequested extends Error {}
+
+/** Where `--token-file` reads from. */
+const TOKEN_SOURCES: TokenSources = {
+  readFile: (path) => Deno.readFile(path),
+  readStdin: readTokenLine,
+  fileMode: async (path) => (await Deno.stat(path).catch(() => undefined))?.mode ?? undefined,
+};
+
+/**
+ * The first line of standard input (`--token-file -`), asking for it on a terminal. Reading stops
+ * at the first newline, so a pasted token needs no Ctrl-D.
+ */
+async function readTokenLine(): Promise<Uint8Array> {
+  if (Deno.stdin.isTerminal()) Deno.stderr.writeSync(encoder.encode("Network token: "));
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = Deno.stdin.readable.getReader();
+  try {
+    while (size <= 256 * 1024) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const newline = value.indexOf(10);
+      chunks.push(newline >= 0 ? value.subarray(0, newline) : value);
+      size += value.length;
+      if (newline >= 0) break;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) out.set(c, (at += c.length) - c.length);
+  return out;
+}
+
+/** A command that takes no arguments was given some: most likely a mistyped subcommand. */
+function refuseStrayArguments(cmd: Command): void {
+  if (cmd.args.length === 0) return;
+  const word = cmd.args[0];
+  const names = cmd.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+  const guess = nearest(word, names);
+  const where = cmd.parent ? `${cmd.name()} ` : "";
+  const hint = guess
+    ? ` (did you mean ${where}${guess}?)`
+    : names.length
+    ? ` (commands: ${names.join(", ")})`
+    : "";
+  throw new UsageError(
+    "UNKNOWN_COMMAND",
+    `unknown command ${JSON.stringify(`${where}${word}`)}${hint}; see edgevpn ${where}--help`,
+  );
 }
 
 function printError(message: string): void {

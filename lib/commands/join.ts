@@ -8,6 +8,7 @@ import { leaseFileName } from "../crypto/derive.ts";
 import { DHCP_PREFIX, obtainAddress } from "../dhcp/dhcp.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
+import { UsageError } from "../util/errors.ts";
 import { startTracing, stopTracing } from "../util/trace.ts";
 import { tuneMalloc } from "../../ffi/malloc.ts";
 import type { DhcpStatus } from "../metrics/prometheus.ts";
@@ -35,7 +36,8 @@ import { assertCanCreateTun } from "./privileges.ts";
  * ```
  */
 export async function runJoin(ctx: CommandContext): Promise<void> {
-  const s = ctx.settings;
+  const s = { ...ctx.settings };
+  s.mtu = vpnMtu(s, ctx);
   const dataPlane: DataPlane = s.vpnProtocol;
   if (!s.dhcp) parseVpnAddress(s.address);
   const dnsModule = s.dns === "" ? undefined : await import("./dns.ts");
@@ -147,6 +149,23 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
   }
 }
 
+/**
+ * The interface MTU: IPv6 needs at least 1280, so with an IPv6 address and no `--mtu` the
+ * default (1200) is raised to 1280, and an explicit smaller one is refused.
+ */
+function vpnMtu(s: Settings, ctx: CommandContext): number {
+  if (s.dhcp || !s.address.includes(":")) return s.mtu;
+  if (s.mtu >= 1280) return s.mtu;
+  if (ctx.explicit.has("mtu")) {
+    throw new UsageError(
+      "FLAG_CONFLICT",
+      `--mtu: IPv6 (--address ${s.address}) needs an MTU of at least 1280, got ${s.mtu}`,
+    );
+  }
+  ctx.log.info(`MTU ${s.mtu} raised to 1280, the least IPv6 allows (set --mtu to choose)`);
+  return 1280;
+}
+
 async function stateNetwork(ctx: CommandContext) {
   const dir = expandHome(ctx.settings.stateDir, ctx.home);
   const state = await loadOrCreateStateNetwork(dir, ctx.settings.keyOtpInterval);
@@ -157,7 +176,10 @@ async function stateNetwork(ctx: CommandContext) {
     ctx.out(
       `Created a new network, saved in ${state.path} (later runs of join reuse it).\n\n` +
         `Network token (anyone holding it can join; share it only with your machines):\n\n` +
-        `${token}\n\nOn the next machine, run:\n\n  ${join} --dhcp --token ${token}\n\n`,
+        `${token}\n\nOn the next machine, run this and paste the token when asked:\n\n` +
+        `  ${join} --dhcp --token-file -\n\n` +
+        `(or save it in a file only root can read and pass --token-file FILE; --token TOKEN also ` +
+        `works, but shows the token to every local user in the process list)\n\n`,
     );
   } else {
     ctx.log.info(`using the network saved in ${state.path}`);

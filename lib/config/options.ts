@@ -115,6 +115,15 @@ export const OPTIONS = {
     help: "base64 network token",
     scope: "common",
   },
+  tokenFile: {
+    flag: "token-file",
+    env: "EDGEVPNTOKENFILE",
+    kind: "string",
+    default: "",
+    help:
+      "read the network token from this file (- : standard input), which keeps it out of the process list",
+    scope: "common",
+  },
   // libp2p host and discovery.
   listenMaddrs: {
     flag: "listen-maddrs",
@@ -169,7 +178,7 @@ export const OPTIONS = {
     env: "EDGEVPNLOWPROFILE",
     kind: "bool",
     default: true,
-    help: "DHT bucket size 20",
+    help: "DHT buckets of 20 peers, which is also the DHT's default (in Go as here)",
     scope: "common",
   },
   blacklist: {
@@ -185,7 +194,7 @@ export const OPTIONS = {
     env: "EDGEVPNWHITELIST",
     kind: "list",
     default: [],
-    help: "multiaddresses allow-listed by the resource manager",
+    help: "allow-list of the libp2p resource manager, which is not built here (js-libp2p has none)",
     scope: "common",
     compat: true,
   },
@@ -210,24 +219,30 @@ export const OPTIONS = {
     env: "EDGEVPN_CONNECTION_HIGH_WATER",
     kind: "int",
     default: 0,
-    help: "connection manager high water mark (0: library default)",
+    help:
+      "trimming of connections above a high water mark (Go's connmgr) is not built here; js-libp2p keeps its own limits",
     scope: "common",
+    compat: true,
   },
   connectionLowWater: {
     flag: "connection-low-water",
     env: "EDGEVPN_CONNECTION_LOW_WATER",
     kind: "int",
     default: 0,
-    help: "connection manager low water mark (0: library default)",
+    help:
+      "trimming of connections down to a low water mark (Go's connmgr) is not built here; js-libp2p keeps its own limits",
     scope: "common",
+    compat: true,
   },
   maxConnections: {
     flag: "max-connections",
     env: "EDGEVPNMAXCONNS",
     kind: "int",
     default: 0,
-    help: "maximum connections (resource manager)",
+    help:
+      "maximum connections of the libp2p resource manager, which is not built here (js-libp2p has none)",
     scope: "common",
+    compat: true,
   },
   // Ledger.
   ledgerAnnounceInterval: {
@@ -327,22 +342,25 @@ export const OPTIONS = {
     env: "EDGEVPNPACKETMTU",
     kind: "int",
     default: 1420,
-    help: "size of the interface read buffer",
+    help:
+      "the interface read buffer is sized from the interface itself (64 KiB with offload), not by this flag",
     scope: "common",
+    compat: true,
   },
   channelBufferSize: {
     flag: "channel-buffer-size",
     env: "EDGEVPNCHANNELBUFFERSIZE",
     kind: "int",
     default: 0,
-    help: "packet queue length",
+    help: "packets are handed on as they are read, in batches; there is no packet queue to size",
     scope: "common",
+    compat: true,
   },
   concurrency: {
     flag: "concurrency",
     kind: "int",
     default: 0,
-    help: "packet workers (0: number of CPUs)",
+    help: "packets are handled on one event loop; there are no packet workers to count",
     scope: "common",
     compat: true,
   },
@@ -381,8 +399,9 @@ export const OPTIONS = {
     env: "EDGEVPNLIBP2PLOGLEVEL",
     kind: "string",
     default: "fatal",
-    help: "log level of the libp2p layer",
+    help: "the libp2p layer's own log lines are not routed to the node's log",
     scope: "common",
+    compat: true,
   },
   // Accepted for Go compatibility: NAT traversal, relays, resource limits, PeerGuard.
   autorelayDiscoveryInterval: compat(
@@ -628,7 +647,7 @@ export const OPTIONS = {
     flag: "debug",
     kind: "bool",
     default: false,
-    help: "serve debugging endpoints with the API",
+    help: "Go's pprof debugging endpoints do not exist here",
     scope: "common",
     compat: true,
   },
@@ -830,8 +849,17 @@ function compat<K extends OptionKind>(
     env,
     kind,
     default: value,
-    help: "accepted for compatibility with Go EdgeVPN; no effect",
+    help: compatHelp(flag),
     scope,
     compat: true,
   };
+}
+
+/** What a compatibility option of Go EdgeVPN would need that is not built here. */
+function compatHelp(flag: string): string {
+  if (flag.startsWith("limit-")) {
+    return "limits of the libp2p resource manager, which is not built here (js-libp2p has none)";
+  }
+  if (flag.startsWith("peerg")) return "the trust zone (Go's PeerGuard) is not built yet";
+  return "NAT traversal and relays (AutoNAT, UPnP, circuit relay, hole punching) are not built yet";
 }

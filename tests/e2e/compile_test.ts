@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { decodeToken } from "../../lib/config/token.ts";
+import { gitCommit } from "../../lib/build_info.ts";
+import { VERSION } from "../../lib/version.ts";
+import { namespaceSkipReason } from "../../scripts/netns.ts";
 import { REPO_ROOT } from "../helpers/cli.ts";
+import { LoggedProcess } from "../helpers/process.ts";
+import { createNamespaceLan } from "./vpn_helpers.ts";
 
 // `deno compile` embeds a `denort` runtime that it downloads from dl.deno.land unless
 // DENORT_BIN names a local copy; without either there is nothing to build with.
@@ -17,13 +22,19 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       const out = `${dir}/edgevpn`;
+      // The same script as `deno task compile` and the release workflow.
       const build = await new Deno.Command(Deno.execPath(), {
-        args: ["compile", "-A", "--unstable-net", "--output", out, `${REPO_ROOT}cli.ts`],
+        args: ["run", "-A", `${REPO_ROOT}scripts/compile.ts`, "--output", out],
         cwd: REPO_ROOT,
         stdout: "null",
         stderr: "piped",
       }).output();
       assert.ok(build.success, new TextDecoder().decode(build.stderr));
+      const version = await new Deno.Command(out, { args: ["--version"] }).output();
+      assert.equal(
+        new TextDecoder().decode(version.stdout),
+        `edgevpn ${VERSION} (commit ${await gitCommit(REPO_ROOT)})\n`,
+      );
       const token = await new Deno.Command(out, { args: ["-g", "-b"] }).output();
       assert.equal(token.code, 0);
       assert.equal(
@@ -74,6 +85,47 @@ Deno.test({
         await api.status;
         await api.stdout.cancel().catch(() => {});
         await api.stderr.cancel();
+      }
+      // The VPN from the binary (its FFI inside), in a namespace when this machine has them.
+      const nsSkip = namespaceSkipReason({ tun: true });
+      if (nsSkip) {
+        console.log(`compiled join in a namespace skipped: ${nsSkip}`);
+      } else {
+        const lan = await createNamespaceLan("evc", 1, 237);
+        try {
+          const join = new LoggedProcess([
+            out,
+            "join",
+            "--token",
+            new TextDecoder().decode(token.stdout).trim(),
+            "--address",
+            "10.9.0.1/24",
+            "--interface",
+            "evcomp0",
+            "--state-dir",
+            dir,
+            "--privkey-cache-dir",
+            dir,
+            "--listen-maddrs",
+            `/ip4/${lan.nodes[0].address}/tcp/4001`,
+            "--dht=false",
+            "--mdns=false",
+            "--discovery-bootstrap-peers",
+            "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq",
+          ], { netns: lan.nodes[0].name });
+          try {
+            await join.waitFor(/VPN up: interface evcomp0/, 60_000);
+            await lan.nodes[0].run("ping", ["-c", "1", "-W", "2", "10.9.0.1"]);
+            const { code } = await join.stop("SIGTERM");
+            assert.equal(code, 0, join.log);
+            const links = await lan.nodes[0].run("ip", ["-o", "link", "show"]);
+            assert.ok(!links.includes("evcomp0"), links);
+          } finally {
+            await join.kill();
+          }
+        } finally {
+          await lan.close();
+        }
       }
     } finally {
       await Deno.remove(dir, { recursive: true });

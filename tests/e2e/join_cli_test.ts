@@ -62,10 +62,13 @@ Deno.test({
       nodes.push(new CliProcess(args(0), { netns: lan.nodes[0].name }));
       const created = await nodes[0].waitFor(/Network token[^\n]*\n\n(\S+)\n/);
       const token = created[1];
-      assert.match(nodes[0].log, /sudo \.\/deno task join --dhcp --token \S+/);
-      for (const i of [1, 2]) {
-        nodes.push(new CliProcess([...args(i), "--token", token], { netns: lan.nodes[i].name }));
-      }
+      // The printed command keeps the token out of the process list.
+      assert.match(nodes[0].log, /sudo \.\/deno task join --dhcp --token-file -\n/);
+      await Deno.writeTextFile(`${dir}/token`, `${token}\n`, { mode: 0o600 });
+      nodes.push(
+        new CliProcess([...args(1), "--token-file", `${dir}/token`], { netns: lan.nodes[1].name }),
+      );
+      nodes.push(new CliProcess([...args(2), "--token", token], { netns: lan.nodes[2].name }));
       const addresses = await Promise.all(
         nodes.map(async (n) =>
           (await n.waitFor(/VPN up: interface \S+ with address ([\d.]+)\/24/, 60_000))[1]
