@@ -33,6 +33,8 @@ import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.t
 import { GossipPubSub } from "./gossip.ts";
 import { MdnsDiscovery } from "./mdns.ts";
 import { MessageStreams } from "./message_streams.ts";
+import { type NatCounters, natLibp2pParts, NatRuntime } from "./nat.ts";
+import { openStream } from "./connect.ts";
 import { coalescingYamux, flushMuxer, muxerOfStream, sendOneShot } from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import { skipRedundantProtocolMerges } from "./peer_store.ts";
@@ -71,6 +73,8 @@ export interface NodeCounters {
    */
   streams: { inbound: number; outbound: number; nonMember: number; messages: number };
   refused: Record<RefusalReason, number>;
+  /** Relay service, relay slots and AutoNAT limits (see `nat.ts`). */
+  nat: NatCounters;
 }
 
 /** Decides whether a peer may use member-only protocols. */
@@ -146,8 +150,9 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #seen = new Map<string, true>();
   readonly #known = new Set<string>();
   readonly #peerIds = new Map<string, PeerId>();
-  readonly #counters: Omit<NodeCounters, "hub">;
+  readonly #counters: Omit<NodeCounters, "hub" | "nat">;
   readonly #traffic: TrafficMeter;
+  readonly #nat: NatRuntime;
   /** Aborted by `stop()`: ends dials that discovery started. */
   readonly #lifetime = new AbortController();
   #membership: MembershipPredicate | undefined;
@@ -177,6 +182,12 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     this.#log = (options.logger ?? silentLogger).child("node");
     this.#clock = options.clock ?? systemClock;
     this.#pubsub = new GossipPubSub(libp2p.services.pubsub);
+    this.#nat = new NatRuntime(
+      libp2p,
+      options.nat ?? {},
+      (peer) => this.isMember(peer),
+      this.#log.child("nat"),
+    );
     this.hub = createHub({
       pubsub: this.#pubsub,
       network: options.network,
@@ -264,6 +275,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         `Cannot listen on any of ${requested.join(", ")}: addresses unavailable or in use`,
       );
     }
+    await this.#nat.start();
     this.#pubsub.start();
     await this.hub.start();
     this.#bootstrap.start();
@@ -290,6 +302,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     }
     this.#state = "stopping";
     this.#lifetime.abort();
+    await this.#nat.stop();
     await Promise.allSettled([
       this.#mdns?.stop(),
       this.#rendezvous?.stop(),
@@ -380,7 +393,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         wrapped.reset();
       }
     }, {
-      runOnLimitedConnection: false,
+      runOnLimitedConnection: this.#nat.limitedConnections,
       maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_STREAMS,
       maxOutboundStreams: options.maxOutboundStreams ?? DEFAULT_MAX_STREAMS,
     });
@@ -428,7 +441,9 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   }
 
   /**
-   * Opens a stream to `peerId` (never over relayed connections). With a list, the first of
+   * Opens a stream to `peerId` on its best connection: a direct one, else (unless
+   * `--transient-conn=false`) a relayed one, dialling through member relays when the peer
+   * cannot be reached otherwise (see `connect.ts`). With a list, the first of
    * `protocols` the peer supports is chosen in one multistream-select exchange; the stream's
    * `protocol` tells which.
    *
@@ -442,10 +457,15 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     this.#assertStarted("open a stream");
     const t = timeoutSignal(options.timeoutMs ?? NODE_DEFAULTS.dialTimeoutMs, options.signal);
     try {
-      const stream = await this.#libp2p.dialProtocol(
+      const stream = await openStream(
+        this.#libp2p,
         peerIdFromString(peerId),
-        typeof protocols === "string" ? protocols : [...protocols],
-        { signal: t.signal, runOnLimitedConnection: false },
+        typeof protocols === "string" ? [protocols] : [...protocols],
+        {
+          signal: t.signal,
+          allowLimited: this.#nat.limitedConnections,
+          isMember: (peer) => this.isMember(peer),
+        },
       );
       this.#counters.streams.outbound++;
       return this.#track(stream, peerId);
@@ -583,8 +603,19 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     return this.#traffic;
   }
 
+  /** NAT traversal: relay service, relay slots, per-peer relay counters. */
+  get nat(): NatRuntime {
+    return this.#nat;
+  }
+
   /** The open connections: peer, transport (`tcp`, …), direction, relayed or not. */
-  connections(): { peer: string; transport: string; direction: string; relayed: boolean }[] {
+  connections(): {
+    peer: string;
+    transport: string;
+    direction: string;
+    relayed: boolean;
+    limited: boolean;
+  }[] {
     return this.#libp2p.getConnections().map((c) => {
       const names = c.remoteAddr.getComponents().map((x) => x.name);
       const relayed = names.includes("p2p-circuit");
@@ -592,7 +623,13 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         ? "relay"
         : names.find((n) => ["tcp", "udp", "ws", "wss", "quic-v1", "webrtc"].includes(n)) ??
           "other";
-      return { peer: c.remotePeer.toString(), transport, direction: c.direction, relayed };
+      return {
+        peer: c.remotePeer.toString(),
+        transport,
+        direction: c.direction,
+        relayed,
+        limited: c.limits !== undefined,
+      };
     });
   }
 
@@ -602,6 +639,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       hub: this.hub.counters,
       streams: { ...this.#counters.streams },
       refused: { ...this.#counters.refused },
+      nat: this.#nat.counters(),
     };
   }
 
@@ -767,6 +805,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
   };
   const gaterLog = (options.logger ?? silentLogger).child("node.gater");
   const traffic = new TrafficMeter();
+  const nat = natLibp2pParts(options.nat ?? {});
   const libp2p = await createLibp2p({
     start: false,
     privateKey: privateKeyFromProtobuf(identity.privateKeyProtobuf),
@@ -774,7 +813,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
       listen: [...(options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs)],
       announce: [...(options.announceMaddrs ?? [])],
     },
-    transports: [tcp()],
+    transports: [tcp(), ...nat.transports],
     connectionEncrypters: [noise()],
     streamMuxers: [coalescingYamux()],
     transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
@@ -786,6 +825,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
     metrics: traffic.libp2pMetrics(),
     ...(options.libp2pDebugLogs ? {} : { logger: silentComponentLogger }),
     services: {
+      ...nat.services,
       identify: identify(),
       ping: ping(),
       pubsub: gossipsub({

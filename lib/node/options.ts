@@ -3,6 +3,7 @@ import type { NetworkConfig } from "../config/network.ts";
 import type { Identity } from "../crypto/identity.ts";
 import type { Clock } from "../hub/clock.ts";
 import type { Logger } from "../util/logger.ts";
+import type { NatOptions } from "./nat.ts";
 
 /**
  * kad-dht's public bootstrap peers (Go: `dht.DefaultBootstrapPeers`), used when no
@@ -90,4 +91,6 @@ export interface NodeOptions {
   /** Keep libp2p's own `debug` loggers (the `DEBUG=libp2p*` environment variable); default off. */
   libp2pDebugLogs?: boolean;
   clock?: Clock;
+  /** NAT traversal: relays, hole punching, AutoNAT, UPnP (library default: all off). */
+  nat?: NatOptions;
 }
