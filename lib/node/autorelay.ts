@@ -252,15 +252,16 @@ export class AutoRelay {
     const previous = this.#held.get(peer);
     if (previous) this.#release(peer);
     const base = new Map<string, Multiaddr>();
-    const add = (ma: Multiaddr) => {
+    // The address we reached the relay at always counts; its other loopback ones never do.
+    const add = (ma: Multiaddr, used = false) => {
       const plain = ma.getComponents().filter((c) => c.name !== "p2p");
       if (plain.some((c) => c.name === "p2p-circuit")) return;
       const ip = plain.find((c) => c.name === "ip4" || c.name === "ip6")?.value;
-      if (ip === undefined || ip.startsWith("127.") || ip === "::1") return;
+      if (ip === undefined || (!used && (ip.startsWith("127.") || ip === "::1"))) return;
       const stripped = multiaddr(plain);
       base.set(stripped.toString(), stripped);
     };
-    add(connection.remoteAddr);
+    add(connection.remoteAddr, true);
     for (const bytes of reservation.addrs) {
       try {
         add(multiaddr(bytes));
