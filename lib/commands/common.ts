@@ -7,6 +7,7 @@ import { parseOwnershipMode } from "../ledger/policy.ts";
 import type { MeshOptions } from "../mesh/mesh.ts";
 import type { Logger } from "../util/logger.ts";
 import { UsageError } from "../util/errors.ts";
+import { natOptionsOf } from "./nat.ts";
 
 /**
  * Loads the network of a run from `--config`/`--token`.
@@ -61,6 +62,7 @@ export function meshOptionsOf(
       mdns: settings.mdns,
       discoveryIntervalMs: settings.discoveryInterval,
       blacklist: settings.blacklist,
+      nat: natOptionsOf(settings, context.logger),
     },
     ledger: {
       mode,

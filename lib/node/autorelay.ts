@@ -154,11 +154,23 @@ export class AutoRelay {
   #schedule(ms: number): void {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
-      this.#maintain().catch((e) => this.#log.debug("relay check failed", { error: errorMessage(e) }))
+      this.#maintain().catch((e) =>
+        this.#log.debug("relay check failed", { error: errorMessage(e) })
+      )
         .finally(() => {
-          if (this.#running) this.#schedule(this.#options.intervalMs);
+          if (this.#running) this.#schedule(this.#nextCheckMs());
         });
     }, clampTimerMs(ms));
+  }
+
+  // The regular interval, or sooner when a relay's back-off ends before it.
+  #nextCheckMs(): number {
+    const now = Date.now();
+    let next = this.#options.intervalMs;
+    for (const r of this.#retry.values()) {
+      if (r.at > now) next = Math.min(next, r.at - now);
+    }
+    return Math.max(next, 500);
   }
 
   async #maintain(): Promise<void> {

@@ -22,7 +22,9 @@ export function bestConnection(
   for (const c of connections) {
     if (c.status !== "open") continue;
     const rank = !isRelayed(c) ? 3 : c.limits === undefined ? 2 : allowLimited ? 1 : -1;
-    if (rank > bestRank || (rank === bestRank && rank >= 0 && c.timeline.open > best!.timeline.open)) {
+    if (
+      rank > bestRank || (rank === bestRank && rank >= 0 && c.timeline.open > best!.timeline.open)
+    ) {
       best = c;
       bestRank = rank;
     }

@@ -8,8 +8,8 @@ import { uPnPNAT } from "@libp2p/upnp-nat";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import {
-  AUTORELAY_DEFAULTS,
   AutoRelay,
+  AUTORELAY_DEFAULTS,
   type AutoRelayCounters,
   isRelayed,
   type RelaySlot,
@@ -54,6 +54,8 @@ export interface NatOptions {
     staticRelays?: readonly string[];
     staticOnly?: boolean;
     desiredRelays?: number;
+    /** How often slots are re-examined (Go `--autorelay-discovery-interval`). */
+    intervalMs?: number;
   };
   /** DCUtR hole punching over relayed connections (Go `--holepunch`). */
   holePunch?: boolean;
@@ -83,11 +85,11 @@ export const AUTONAT_PROTOCOL = "/libp2p/autonat/1.0.0";
  *
  * @example
  * ```ts
- * const parts = natLibp2pParts({ holePunch: true });
+ * const parts = natLibp2pParts({ holePunch: true }, ["/ip4/0.0.0.0/tcp/4001"]);
  * createLibp2p({ transports: [tcp(), ...parts.transports], services: { ...base, ...parts.services } });
  * ```
  */
-export function natLibp2pParts(options: NatOptions): {
+export function natLibp2pParts(options: NatOptions, listen: readonly string[] = []): {
   transports: ReturnType<typeof circuitRelayTransport>[];
   services: Record<string, unknown>;
 } {
@@ -96,10 +98,15 @@ export function natLibp2pParts(options: NatOptions): {
   if (options.natService || options.natMap) {
     services.autoNAT = autoNAT({ startupDelay: 5_000, maxInboundStreams: 4 });
   }
-  if (options.natMap) services.upnpNAT = uPnPNAT();
+  // A node on loopback alone has nothing to map: no gateway search on the LAN either.
+  if (options.natMap && listen.some((a) => !/^\/(ip4\/127\.|ip6\/::1\/)/.test(a))) {
+    services.upnpNAT = uPnPNAT();
+  }
   if (options.holePunch) services.dcutr = dcutr();
   return {
-    transports: [circuitRelayTransport({ maxInboundStopStreams: 256, maxOutboundStopStreams: 256 })],
+    transports: [
+      circuitRelayTransport({ maxInboundStopStreams: 256, maxOutboundStopStreams: 256 }),
+    ],
     services,
   };
 }
@@ -172,7 +179,7 @@ export class NatRuntime {
           staticRelays: a.staticRelays ?? [],
           staticOnly: a.staticOnly ?? false,
           desiredRelays: a.desiredRelays ?? AUTORELAY_DEFAULTS.desiredRelays,
-          intervalMs: AUTORELAY_DEFAULTS.intervalMs,
+          intervalMs: a.intervalMs ?? AUTORELAY_DEFAULTS.intervalMs,
           isMember,
           needsRelay: () => !hasPublicAddress(libp2p.getMultiaddrs()),
         }, logger.child("autorelay"));

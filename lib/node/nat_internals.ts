@@ -6,7 +6,10 @@ import type { Multiaddr } from "@multiformats/multiaddr";
 
 /** The address manager's calls for addresses we learn ourselves (relay reservations). */
 export interface AddressBook {
-  confirmObservedAddr(ma: Multiaddr, options?: { type?: "transport" | "observed"; ttl?: number }): void;
+  confirmObservedAddr(
+    ma: Multiaddr,
+    options?: { type?: "transport" | "observed"; ttl?: number },
+  ): void;
   removeObservedAddr(ma: Multiaddr): void;
 }
 

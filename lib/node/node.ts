@@ -805,7 +805,10 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
   };
   const gaterLog = (options.logger ?? silentLogger).child("node.gater");
   const traffic = new TrafficMeter();
-  const nat = natLibp2pParts(options.nat ?? {});
+  const nat = natLibp2pParts(
+    options.nat ?? {},
+    options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs,
+  );
   const libp2p = await createLibp2p({
     start: false,
     privateKey: privateKeyFromProtobuf(identity.privateKeyProtobuf),

@@ -412,7 +412,13 @@ export class RelayService {
         circuit.abort(new Error(`relayed connection duration limit of ${duration} ms reached`));
       }, clampTimerMs(duration))
       : undefined;
-    const forward = (from: Stream, to: Stream, sender: string, from_: RelayPeerStats, to_: RelayPeerStats) => {
+    const forward = (
+      from: Stream,
+      to: Stream,
+      sender: string,
+      from_: RelayPeerStats,
+      to_: RelayPeerStats,
+    ) => {
       let remaining = this.#options.maxDataBytes > 0 ? this.#options.maxDataBytes : Infinity;
       let holds = 0;
       const hold = () => {

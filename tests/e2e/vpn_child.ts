@@ -7,6 +7,7 @@
  */
 import type { NetworkConfig } from "../../lib/config/network.ts";
 import type { OwnershipMode } from "../../lib/ledger/policy.ts";
+import type { NatOptions } from "../../lib/node/nat.ts";
 import { createMesh } from "../../lib/mesh/mesh.ts";
 import { createLogger, type LogLevel } from "../../lib/util/logger.ts";
 import { vpnComponentsOf } from "../../lib/vpn/components.ts";
@@ -26,6 +27,8 @@ export interface VpnChildConfig {
   syncIntervalMs?: number;
   vpn: VpnOptions;
   logLevel?: LogLevel;
+  /** NAT traversal (relay service, relay slots, hole punching); default none. */
+  nat?: NatOptions;
 }
 
 const config = JSON.parse(Deno.args[0] ?? "{}") as VpnChildConfig;
@@ -45,6 +48,7 @@ const mesh = await createMesh({
     bootstrapPeers: config.bootstrapPeers ?? [],
     mdns: false,
     dht: false,
+    nat: config.nat,
   },
   ledger: {
     mode: config.mode ?? "enforce",
@@ -75,6 +79,10 @@ const report = () =>
     links: vpn.links(),
     routes: vpn.routes(),
     node: mesh.node.counters(),
+    connections: mesh.node.connections(),
+    relayPeers: Object.fromEntries(mesh.node.nat.relayPeerStats()),
+    relaySlots: mesh.node.nat.slots(),
+    addrs: mesh.node.multiaddrs(),
     memory: Deno.memoryUsage(),
   });
 Deno.addSignalListener("SIGUSR1", report);

@@ -87,6 +87,12 @@ export interface ChildCounters {
   tun: import("../../ffi/tun.ts").TunStats;
   links: import("../../lib/vpn/link.ts").LinkInfo[];
   routes: import("../../lib/vpn/routes.ts").RouteEntry[];
+  node: import("../../lib/node/node.ts").NodeCounters;
+  connections: ReturnType<import("../../lib/node/node.ts").EdgeNode["connections"]>;
+  /** Per-peer counters of this node's relay service. */
+  relayPeers: Record<string, import("../../lib/node/relay.ts").RelayPeerStats>;
+  relaySlots: import("../../lib/node/autorelay.ts").RelaySlot[];
+  addrs: string[];
 }
 
 /**
