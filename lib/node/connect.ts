@@ -41,7 +41,7 @@ export function bestConnection(
  *
  * @example
  * ```ts
- * const stream = await openStream(libp2p, peer, ["/edgevpn/fast/1"], { signal, allowLimited: true, isRelay });
+ * const { stream } = await openStream(libp2p, peer, ["/edgevpn/fast/1"], { signal, allowLimited: true, isRelay });
  * ```
  */
 export async function openStream(
@@ -54,7 +54,7 @@ export async function openStream(
     /** Members that may relay for us. */
     isMember: (peerId: string) => boolean;
   },
-): Promise<Stream> {
+): Promise<{ stream: Stream; connection: Connection }> {
   let connection = bestConnection(libp2p.getConnections(peer), options.allowLimited);
   if (connection === undefined) {
     try {
@@ -64,10 +64,11 @@ export async function openStream(
       if (connection === undefined) throw e;
     }
   }
-  return await connection.newStream(protocols, {
+  const stream = await connection.newStream(protocols, {
     signal: options.signal,
     runOnLimitedConnection: options.allowLimited,
   });
+  return { stream, connection };
 }
 
 /**

@@ -4,6 +4,7 @@ import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
 import { dcutr } from "@libp2p/dcutr";
 import type { Libp2p } from "@libp2p/interface";
 import { isPrivate } from "@libp2p/utils";
+import { tcp } from "@libp2p/tcp";
 import { uPnPNAT } from "@libp2p/upnp-nat";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../util/logger.ts";
@@ -14,6 +15,7 @@ import {
   isRelayed,
   type RelaySlot,
 } from "./autorelay.ts";
+import { confirmObservedDialPort, holePunchingTcp, pickDialPort } from "./dcutr_fixes.ts";
 import { addressBookOf } from "./nat_internals.ts";
 import { RateLimiter, wrapRateLimited } from "./nat_ratelimit.ts";
 import {
@@ -59,6 +61,11 @@ export interface NatOptions {
   };
   /** DCUtR hole punching over relayed connections (Go `--holepunch`). */
   holePunch?: boolean;
+  /**
+   * With hole punching, the local port every outbound TCP connection leaves from (default:
+   * one the OS picks at start); it must differ from the listen ports.
+   */
+  dialPort?: number;
   /** Answer AutoNAT dial-back requests and ask peers (Go `--natservice`). */
   natService?: false | { rateLimit?: NatRateLimit };
   /** Map our port on a UPnP gateway (Go `--natmap`). */
@@ -86,12 +93,14 @@ export const AUTONAT_PROTOCOL = "/libp2p/autonat/1.0.0";
  * @example
  * ```ts
  * const parts = natLibp2pParts({ holePunch: true }, ["/ip4/0.0.0.0/tcp/4001"]);
- * createLibp2p({ transports: [tcp(), ...parts.transports], services: { ...base, ...parts.services } });
+ * createLibp2p({ transports: parts.transports, services: { ...base, ...parts.services } });
  * ```
  */
 export function natLibp2pParts(options: NatOptions, listen: readonly string[] = []): {
-  transports: ReturnType<typeof circuitRelayTransport>[];
+  transports: (ReturnType<typeof circuitRelayTransport> | ReturnType<typeof tcp>)[];
   services: Record<string, unknown>;
+  /** The fixed dial port of hole punching, when on. */
+  dialPort?: number;
 } {
   const services: Record<string, unknown> = {};
   // UPnP confirms the mapped address through AutoNAT; hole punching needs our observed one.
@@ -102,12 +111,15 @@ export function natLibp2pParts(options: NatOptions, listen: readonly string[] = 
   if (options.natMap && listen.some((a) => !/^\/(ip4\/127\.|ip6\/::1\/)/.test(a))) {
     services.upnpNAT = uPnPNAT();
   }
+  const dialPort = options.holePunch ? options.dialPort ?? pickDialPort() : undefined;
   if (options.holePunch) services.dcutr = dcutr();
   return {
     transports: [
+      dialPort === undefined ? tcp() : holePunchingTcp(dialPort),
       circuitRelayTransport({ maxInboundStopStreams: 256, maxOutboundStopStreams: 256 }),
     ],
     services,
+    dialPort,
   };
 }
 
@@ -150,14 +162,18 @@ export class NatRuntime {
   readonly relay: RelayService | undefined;
   readonly autoRelay: AutoRelay | undefined;
   readonly #limiter: RateLimiter | undefined;
+  readonly #dialPort: number | undefined;
+  #stopObserving: (() => void) | undefined;
 
   constructor(
     libp2p: Libp2p,
     options: NatOptions,
     isMember: (peerId: string) => boolean,
     logger: Logger = silentLogger,
+    dialPort?: number,
   ) {
     this.options = options;
+    this.#dialPort = dialPort;
     this.#libp2p = libp2p;
     this.#log = logger;
     if (options.relayService) {
@@ -181,7 +197,9 @@ export class NatRuntime {
           desiredRelays: a.desiredRelays ?? AUTORELAY_DEFAULTS.desiredRelays,
           intervalMs: a.intervalMs ?? AUTORELAY_DEFAULTS.intervalMs,
           isMember,
-          needsRelay: () => !hasPublicAddress(libp2p.getMultiaddrs()),
+          // The NAT mapping of our dial port is public but nobody can dial it unasked.
+          needsRelay: () =>
+            !hasPublicAddress(libp2p.getMultiaddrs().filter((ma) => !onPort(ma, dialPort))),
         }, logger.child("autorelay"));
       }
     }
@@ -195,13 +213,22 @@ export class NatRuntime {
     if (this.#limiter && !(await wrapRateLimited(this.#libp2p, AUTONAT_PROTOCOL, this.#limiter))) {
       this.#log.warn("--nat-ratelimit not applied: AutoNAT's handler is not where expected");
     }
+    if (this.#dialPort !== undefined) {
+      this.#stopObserving = confirmObservedDialPort(this.#libp2p, this.#dialPort);
+    }
     this.autoRelay?.start();
   }
 
   /** Stops what {@link start} started. */
   async stop(): Promise<void> {
     this.autoRelay?.stop();
+    this.#stopObserving?.();
     await this.relay?.stop();
+  }
+
+  /** The local port of outbound TCP connections when hole punching is on. */
+  get dialPort(): number | undefined {
+    return this.#dialPort;
   }
 
   /** Whether application streams may use limited (relayed) connections. */
@@ -227,6 +254,11 @@ export class NatRuntime {
   slots(): RelaySlot[] {
     return this.autoRelay?.slots() ?? [];
   }
+}
+
+function onPort(ma: Multiaddr, port: number | undefined): boolean {
+  return port !== undefined &&
+    ma.getComponents().some((c) => c.name === "tcp" && Number(c.value) === port);
 }
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {

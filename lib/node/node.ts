@@ -15,7 +15,6 @@ import {
 import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { ping } from "@libp2p/ping";
-import { tcp } from "@libp2p/tcp";
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 import type { CID } from "multiformats/cid";
@@ -33,7 +32,7 @@ import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.t
 import { GossipPubSub } from "./gossip.ts";
 import { MdnsDiscovery } from "./mdns.ts";
 import { MessageStreams } from "./message_streams.ts";
-import { type NatCounters, natLibp2pParts, NatRuntime } from "./nat.ts";
+import { isRelayed, type NatCounters, natLibp2pParts, NatRuntime } from "./nat.ts";
 import { openStream } from "./connect.ts";
 import { coalescingYamux, flushMuxer, muxerOfStream, sendOneShot } from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
@@ -55,6 +54,11 @@ export interface NodeEvents {
   "peer:discovery": { peerId: string; source: DiscoverySource };
   /** The subscribers of one of the hub's topics changed. */
   "topic:peers": { topic: string; peers: string[] };
+  /**
+   * A direct (not relayed) connection to the peer opened, e.g. hole punching succeeded:
+   * streams on relayed connections to it should move.
+   */
+  "peer:direct": { peerId: string };
 }
 
 /**
@@ -166,6 +170,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     refused: Record<RefusalReason, number>,
     options: NodeOptions,
     traffic: TrafficMeter = new TrafficMeter(),
+    dialPort?: number,
   ) {
     super();
     this.identity = identity;
@@ -187,6 +192,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       options.nat ?? {},
       (peer) => this.isMember(peer),
       this.#log.child("nat"),
+      dialPort,
     );
     this.hub = createHub({
       pubsub: this.#pubsub,
@@ -385,7 +391,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         return;
       }
       this.#counters.streams.inbound++;
-      const wrapped = this.#track(stream, peer);
+      const wrapped = this.#track(stream, peer, isRelayed(connection));
       try {
         await handler(wrapped);
       } catch (e) {
@@ -457,7 +463,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     this.#assertStarted("open a stream");
     const t = timeoutSignal(options.timeoutMs ?? NODE_DEFAULTS.dialTimeoutMs, options.signal);
     try {
-      const stream = await openStream(
+      const { stream, connection } = await openStream(
         this.#libp2p,
         peerIdFromString(peerId),
         typeof protocols === "string" ? [protocols] : [...protocols],
@@ -468,7 +474,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         },
       );
       this.#counters.streams.outbound++;
-      return this.#track(stream, peerId);
+      return this.#track(stream, peerId, isRelayed(connection));
     } catch (e) {
       if ((e as Error)?.name === "UnsupportedProtocolError") {
         throw new EdgeVpnError(
@@ -652,9 +658,12 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     const muxer = (e.detail as unknown as { muxer?: object }).muxer;
     if (muxer) this.#traffic.connectionOpened(muxer, e.detail.remotePeer.toString());
     this.#messages.attach(e.detail);
+    if (!isRelayed(e.detail)) {
+      this.dispatch("peer:direct", { peerId: e.detail.remotePeer.toString() });
+    }
   };
 
-  #track(stream: Stream, peer: string): NodeStream {
+  #track(stream: Stream, peer: string, relayed = false): NodeStream {
     const muxer = muxerOfStream(stream);
     this.#streams.add(stream);
     return wrapStream(
@@ -662,6 +671,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       peer,
       () => this.#streams.delete(stream),
       muxer === undefined ? undefined : () => flushMuxer(muxer),
+      relayed,
     );
   }
 
@@ -816,7 +826,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
       listen: [...(options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs)],
       announce: [...(options.announceMaddrs ?? [])],
     },
-    transports: [tcp(), ...nat.transports],
+    transports: nat.transports,
     connectionEncrypters: [noise()],
     streamMuxers: [coalescingYamux()],
     transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
@@ -853,7 +863,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
   }) as unknown as Libp2p<Services>;
   clearHeartbeatOnStop(libp2p.services.pubsub);
   skipRedundantProtocolMerges(libp2p);
-  return new EdgeNode(identity, libp2p, rules, refused, options, traffic);
+  return new EdgeNode(identity, libp2p, rules, refused, options, traffic, nat.dialPort);
 }
 
 async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {

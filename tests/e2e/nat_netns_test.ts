@@ -145,3 +145,53 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "where the NAT allows it, hole punching upgrades the pair to a direct connection: a TCP flow through the VPN survives the switch and the relay stops carrying it",
+  ignore: skip !== undefined,
+  async fn() {
+    await withTopology("drop", 72, async (topo, children) => {
+      const m = await startMembers(topo, children, {
+        ipv6: true,
+        homeNat: { holePunch: true },
+      });
+      await until(m.a, (c) => c.relaySlots.length === 1, "A's relay slot");
+      await until(m.b, (c) => c.relaySlots.length === 1, "B's relay slot");
+      await until(m.a, (c) => c.routes.some((r) => r.peerId === m.ids.b), "A's route to B");
+      await until(m.b, (c) => c.routes.some((r) => r.peerId === m.ids.a), "B's route to A");
+      // 8 MB at 1 MB/s: the flow starts on the relay and outlives the hole punch.
+      const flow = transferOverTcp(topo.homeA, topo.homeB, "10.1.0.3", 8_000_000, {
+        rateBytes: 1_000_000,
+        timeoutMs: 45_000,
+      });
+      const direct = await until(
+        m.a,
+        (c) => c.connections.some((x) => x.peer === m.ids.b && !x.relayed),
+        "a direct connection from A to B",
+        30_000,
+      );
+      const result = await flow;
+      assert.equal(result.received.sha256, result.sent.sha256);
+      assert.equal(result.received.bytes, 8_000_000);
+      const a = await m.a.counters();
+      assert.ok(a.vpn.links.moves >= 1, JSON.stringify(a.vpn.links));
+      assert.ok(
+        !a.connections.some((x) => x.peer === m.ids.b && x.relayed),
+        JSON.stringify(direct.connections),
+      );
+      // After the upgrade, the relay carries none of the pair's traffic.
+      const before = (await m.pub.counters()).relayPeers;
+      const wanBefore = await topo.pubBytes();
+      const more = await transferOverTcp(topo.homeA, topo.homeB, "10.1.0.3", 4 << 20, {
+        port: 7001,
+      });
+      assert.equal(more.received.sha256, more.sent.sha256);
+      const after = (await m.pub.counters()).relayPeers;
+      assert.equal(after[m.ids.a]?.bytesIn ?? 0, before[m.ids.a]?.bytesIn ?? 0);
+      assert.equal(after[m.ids.b]?.bytesOut ?? 0, before[m.ids.b]?.bytesOut ?? 0);
+      const wan = await topo.pubBytes() - wanBefore;
+      assert.ok(wan < 200_000, `the public member's interface moved ${wan} bytes during 4 MiB`);
+    });
+  },
+});

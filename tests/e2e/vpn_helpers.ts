@@ -173,7 +173,7 @@ export async function transferOverTcp(
   to: Namespace,
   toAddress: string,
   bytes: number,
-  options: { port?: number; timeoutMs?: number } = {},
+  options: { port?: number; timeoutMs?: number; rateBytes?: number } = {},
 ): Promise<TransferResult> {
   const port = String(options.port ?? 7000);
   const signal = AbortSignal.timeout(options.timeoutMs ?? 60_000);
@@ -187,7 +187,8 @@ export async function transferOverTcp(
     return JSON.parse(dec.decode(out.stdout).trim().split("\n").at(-1)!);
   };
   const receiver = run(to, ["recv", toAddress, port]).output();
-  const sender = run(from, ["send", toAddress, port, String(bytes)]).output();
+  const rate = options.rateBytes === undefined ? [] : [String(options.rateBytes)];
+  const sender = run(from, ["send", toAddress, port, String(bytes), ...rate]).output();
   const [sent, received] = await Promise.all([sender, receiver]);
   return {
     sent: lastLine(sent, `sender in ${from.name}`),
