@@ -12,6 +12,8 @@ import { addressBookOf } from "./nat_internals.ts";
 
 /** DCUtR's dial priority (`@libp2p/dcutr` dials the punched addresses with it). */
 const DCUTR_PRIORITY = 100;
+/** The priority {@link markUnilateralDials} gives DCUtR's unilateral attempts (default: 50). */
+const UNILATERAL_PRIORITY = 49;
 
 type TcpInit = Parameters<typeof tcp>[0];
 type TcpFactory = ReturnType<typeof tcp>;
@@ -26,7 +28,10 @@ interface DialOptions {
 }
 
 interface Upgrader {
-  upgradeOutbound(maConn: { direction: string }, options: Record<string, unknown>): Promise<Connection>;
+  upgradeOutbound(
+    maConn: { direction: string },
+    options: Record<string, unknown>,
+  ): Promise<Connection>;
 }
 
 /**
@@ -77,7 +82,7 @@ export function holePunchingTcp(dialPort: number, init: TcpInit = {}): TcpFactor
     }).connectionManager;
     (transport as unknown as { dial: typeof dial }).dial = async (ma, options) => {
       const punch = options.priority === DCUTR_PRIORITY;
-      if (options.force === true && !punch) return await dial(ma, options);
+      if (options.priority === UNILATERAL_PRIORITY) return await dial(ma, options);
       let upgrader = options.upgrader;
       if (punch && holdsInboundRelayed(connectionManager, ma)) upgrader = asResponder(upgrader);
       try {
@@ -89,6 +94,40 @@ export function holePunchingTcp(dialPort: number, init: TcpInit = {}): TcpFactor
     };
     return transport;
   };
+}
+
+/**
+ * Gives the dials of DCUtR's unilateral upgrade a priority of their own, so that
+ * {@link holePunchingTcp} can send them from another port: libp2p's dial queue keeps only the
+ * priority of a dial's options (not `force`). Returns false when the service does not have the
+ * expected shape.
+ *
+ * @example
+ * ```ts
+ * markUnilateralDials(libp2p.services.dcutr);
+ * ```
+ */
+export function markUnilateralDials(service: unknown): boolean {
+  const s = service as { connectionManager?: { openConnection?: unknown } } | undefined;
+  const manager = s?.connectionManager;
+  if (manager === undefined || typeof manager.openConnection !== "function") return false;
+  s!.connectionManager = new Proxy(manager, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (key !== "openConnection") {
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return (peer: unknown, options: { force?: boolean; priority?: number } = {}) =>
+        (value as (p: unknown, o: unknown) => Promise<Connection>).call(
+          target,
+          peer,
+          options.force === true && options.priority === undefined
+            ? { ...options, priority: UNILATERAL_PRIORITY }
+            : options,
+        );
+    },
+  });
+  return true;
 }
 
 function portBusy(e: unknown): boolean {

@@ -15,7 +15,12 @@ import {
   isRelayed,
   type RelaySlot,
 } from "./autorelay.ts";
-import { confirmObservedDialPort, holePunchingTcp, pickDialPort } from "./dcutr_fixes.ts";
+import {
+  confirmObservedDialPort,
+  holePunchingTcp,
+  markUnilateralDials,
+  pickDialPort,
+} from "./dcutr_fixes.ts";
 import { addressBookOf } from "./nat_internals.ts";
 import { RateLimiter, wrapRateLimited } from "./nat_ratelimit.ts";
 import {
@@ -214,6 +219,10 @@ export class NatRuntime {
       this.#log.warn("--nat-ratelimit not applied: AutoNAT's handler is not where expected");
     }
     if (this.#dialPort !== undefined) {
+      const dcutr = (this.#libp2p.services as Record<string, unknown>).dcutr;
+      if (!markUnilateralDials(dcutr)) {
+        this.#log.warn("hole punching may fail: @libp2p/dcutr is not shaped as expected");
+      }
       this.#stopObserving = confirmObservedDialPort(this.#libp2p, this.#dialPort);
     }
     this.autoRelay?.start();

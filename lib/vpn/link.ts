@@ -228,7 +228,10 @@ export class PeerLink {
       (stream) => this.#moved(stream),
       (e) => {
         this.#moving = false;
-        this.#ctx.log.debug("cannot move the fast link", { peer: this.peerId, error: errorMessage(e) });
+        this.#ctx.log.debug("cannot move the fast link", {
+          peer: this.peerId,
+          error: errorMessage(e),
+        });
         if (this.#stream === undefined && this.#mode !== CLOSED) this.#lostStream();
       },
     );

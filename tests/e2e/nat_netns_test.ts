@@ -170,8 +170,12 @@ Deno.test({
         (c) => c.connections.some((x) => x.peer === m.ids.b && !x.relayed),
         "a direct connection from A to B",
         30_000,
-      );
+      ).catch((e) => {
+        if (Deno.env.get("NAT_TEST_LOGS")) console.log(m.a.stderr(), "\n-----\n", m.b.stderr());
+        throw e;
+      });
       const result = await flow;
+      if (Deno.env.get("NAT_TEST_LOGS")) console.log(m.a.stderr(), "\n-----\n", m.b.stderr());
       assert.equal(result.received.sha256, result.sent.sha256);
       assert.equal(result.received.bytes, 8_000_000);
       const a = await m.a.counters();

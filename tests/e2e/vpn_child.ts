@@ -49,6 +49,8 @@ const mesh = await createMesh({
     mdns: false,
     dht: false,
     nat: config.nat,
+    // DEBUG=libp2p:* in the test's environment shows libp2p's own logs on stderr.
+    libp2pDebugLogs: Deno.env.get("DEBUG") !== undefined,
   },
   ledger: {
     mode: config.mode ?? "enforce",
