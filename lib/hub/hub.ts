@@ -1,6 +1,6 @@
 /** Sealed gossip rooms: Go EdgeVPN's message hub on a rotating topic and seal key. */
 import type { NetworkConfig } from "../config/network.ts";
-import { sealKeyAt, topicAt } from "../crypto/derive.ts";
+import { publicTopicAt, sealKeyAt, topicAt } from "../crypto/derive.ts";
 import { openSealed, seal } from "../crypto/seal.ts";
 import { EdgeVpnError } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
@@ -41,6 +41,8 @@ export interface HubOptions {
   leadMs?: number;
   graceMs?: number;
   maxQueue?: number;
+  /** `public`: the PeerGuard room (Go's generic hub) instead of the ledger's; default `main`. */
+  room?: "main" | "public";
 }
 
 /**
@@ -120,6 +122,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
   readonly #graceMs: number;
   readonly #maxQueue: number;
   readonly #maxSize: number;
+  readonly #topicAt: typeof topicAt;
   readonly #secrets = new Map<number, Promise<WindowSecrets>>();
   /** Subscribed topic → its window counter. */
   readonly #subscribed = new Map<string, number>();
@@ -146,6 +149,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
     this.#leadMs = options.leadMs ?? HUB_DEFAULTS.leadMs;
     this.#graceMs = options.graceMs ?? HUB_DEFAULTS.graceMs;
     this.#maxQueue = options.maxQueue ?? HUB_DEFAULTS.maxQueue;
+    this.#topicAt = options.room === "public" ? publicTopicAt : topicAt;
     this.#maxSize = options.network.maxMessageSize > 0
       ? options.network.maxMessageSize
       : DEFAULT_MAX_MESSAGE_SIZE;
@@ -354,7 +358,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
     let secrets = this.#secrets.get(counter);
     if (!secrets) {
       const at = counter * this.#network.otp.crypto.interval * 1000;
-      secrets = Promise.all([topicAt(this.#network, at), sealKeyAt(this.#network, at)]).then((
+      secrets = Promise.all([this.#topicAt(this.#network, at), sealKeyAt(this.#network, at)]).then((
         [topic, key],
       ) => ({ topic, key }));
       this.#secrets.set(counter, secrets);

@@ -50,6 +50,12 @@ export interface MeshOptions {
   logger?: Logger;
 }
 
+/** Decides which peers' ledger messages are dropped (the trust zone's gate). */
+export interface MessageGate {
+  gates(peerId: string): boolean;
+  gatesMessage(m: { from: string; author?: string }): boolean;
+}
+
 /**
  * A node, its hub and its ledger, wired together and started/stopped as one.
  *
@@ -71,6 +77,7 @@ export class Mesh {
   #machinePeers = new Set<string>();
   #alivePeers = new Set<string>();
   #started = false;
+  #gate: MessageGate | undefined;
 
   /** Use {@link createMesh}. */
   constructor(node: EdgeNode, ledger: Ledger, options: MeshOptions) {
@@ -83,6 +90,7 @@ export class Mesh {
       if (e.detail.contentChanged) this.#refreshMembers();
     });
     node.hub.addEventListener("message", (e) => {
+      if (this.#gate?.gatesMessage(e.detail)) return;
       void this.ledger.receive(e.detail.data);
     });
     node.setMembership((peer) => this.isMember(peer));
@@ -135,10 +143,22 @@ export class Mesh {
     return this.#machinePeers.has(peerId);
   }
 
-  /** Any peer the ledger knows as a member: users, machines or heartbeats. */
+  /**
+   * Any peer the ledger knows as a member: users, machines or heartbeats; with a gate (the
+   * trust zone), only those it lets through.
+   */
   isMember(peerId: string): boolean {
-    return this.#users.has(peerId) || this.#machinePeers.has(peerId) ||
+    const known = this.#users.has(peerId) || this.#machinePeers.has(peerId) ||
       this.#alivePeers.has(peerId);
+    return known && !(this.#gate?.gates(peerId) ?? false);
+  }
+
+  /**
+   * Drops ledger messages the gate refuses and makes its refusals non-members (the trust
+   * zone); `undefined` removes it.
+   */
+  setMessageGate(gate: MessageGate | undefined): void {
+    this.#gate = gate;
   }
 
   #refreshMembers(): void {

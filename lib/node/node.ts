@@ -609,6 +609,20 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     return this.#traffic;
   }
 
+  /**
+   * A second sealed room on the same gossip router: the PeerGuard "public" topic (Go's generic
+   * hub). The caller starts and stops it.
+   */
+  createPublicHub(): Hub {
+    return createHub({
+      pubsub: this.#pubsub,
+      network: this.#options.network,
+      clock: this.#clock,
+      logger: this.#log.child("public-hub"),
+      room: "public",
+    });
+  }
+
   /** NAT traversal: relay service, relay slots, per-peer relay counters. */
   get nat(): NatRuntime {
     return this.#nat;

@@ -1,0 +1,88 @@
+/** The trust zone on loopback meshes: admission by challenge, replayed signatures, the gate. */
+import assert from "node:assert/strict";
+import { generateNetworkConfig } from "../../lib/config/token.ts";
+import { BUCKETS } from "../../lib/ledger/policy.ts";
+import type { Mesh } from "../../lib/mesh/mesh.ts";
+import { generateEcdsaKeys } from "../../lib/trustzone/ecdsa.ts";
+import { type TrustMode, TrustZone } from "../../lib/trustzone/trustzone.ts";
+import { waitFor } from "../node/helpers.ts";
+import { startLoopbackMesh } from "../mesh/helpers.ts";
+
+/**
+ * Verifier V, key holder A and intruder X (no key) on one network; V and A run the trust zone.
+ * X captures A's signed challenge and publishes it as its own.
+ */
+async function replayScenario(mode: TrustMode) {
+  const network = generateNetworkConfig();
+  const keys = generateEcdsaKeys();
+  const meshes: Mesh[] = [];
+  const zones: TrustZone[] = [];
+  try {
+    const v = await startLoopbackMesh(network, { mode: "off" });
+    meshes.push(v);
+    const seed = [v.node.multiaddrs()[0]];
+    const a = await startLoopbackMesh(network, { mode: "off", bootstrap: seed });
+    const x = await startLoopbackMesh(network, { mode: "off", bootstrap: seed });
+    meshes.push(a, x);
+    const zone = (m: Mesh, key?: string) => {
+      const tz = new TrustZone({
+        peerId: m.peerId,
+        ledger: m.ledger,
+        publicHub: m.node.createPublicHub(),
+        topicPeers: () => m.node.topicPeers(),
+      }, {
+        mode,
+        gate: true,
+        relaxed: false,
+        autoclean: false,
+        intervalMs: 60_000,
+        ecdsaPrivateKey: key,
+      });
+      zones.push(tz);
+      return tz;
+    };
+    const tzV = zone(v);
+    const tzA = zone(a, keys.privateKey);
+    await v.ledger.add(BUCKETS.trustzoneAuth, new Map([["ecdsa_1", keys.publicKey]]));
+    await waitFor(
+      () => a.ledger.getKey(BUCKETS.trustzoneAuth, "ecdsa_1") !== undefined,
+      "auth key",
+    );
+    await waitFor(() => x.node.topicPeers().length > 0 && a.node.topicPeers().length > 0, "topic");
+    const captured: { text: Uint8Array; sig: unknown }[] = [];
+    const spy = x.node.createPublicHub();
+    spy.addEventListener("message", (e) => {
+      captured.push({ text: e.detail.data, sig: e.detail.annotations?.sigs });
+    });
+    await spy.start();
+    await tzV.start();
+    await tzA.start();
+    await waitFor(() => v.ledger.getKey(BUCKETS.trustzone, a.peerId) !== undefined, "A admitted");
+    await waitFor(() => captured.length > 0, "X captured A's challenge");
+    // X replays A's signature from its own peer ID, a few times.
+    for (let i = 0; i < 3; i++) {
+      await spy.publish(captured[0].text, { sigs: captured[0].sig });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const xAdmitted = v.ledger.getKey(BUCKETS.trustzone, x.peerId) !== undefined;
+    await spy.stop();
+    return { xAdmitted, counters: tzV.counters(), v, a, x, tzV };
+  } finally {
+    for (const z of zones) await z.stop().catch(() => {});
+    for (const m of meshes) await m.stop();
+  }
+}
+
+Deno.test("our bound mode: a replayed trust-zone signature admits nobody", async () => {
+  const r = await replayScenario("bound");
+  assert.equal(r.xAdmitted, false);
+  assert.ok(r.counters.refused.wrongSender >= 1, JSON.stringify(r.counters));
+  assert.equal(r.counters.admitted, 1);
+});
+
+Deno.test("Go's mode: a replayed signature admits the replayer, as Go EdgeVPN does", async () => {
+  const r = await replayScenario("go");
+  assert.equal(r.xAdmitted, true);
+  assert.ok(r.counters.admitted >= 2, JSON.stringify(r.counters));
+});
