@@ -43,12 +43,12 @@ async function replayScenario(mode: TrustMode) {
     };
     const tzV = zone(v);
     const tzA = zone(a, keys.privateKey);
+    await waitFor(() => v.node.topicPeers().length === 2, "A and X on the topic");
     await v.ledger.add(BUCKETS.trustzoneAuth, new Map([["ecdsa_1", keys.publicKey]]));
     await waitFor(
       () => a.ledger.getKey(BUCKETS.trustzoneAuth, "ecdsa_1") !== undefined,
       "auth key",
     );
-    await waitFor(() => x.node.topicPeers().length > 0 && a.node.topicPeers().length > 0, "topic");
     const captured: { text: Uint8Array; sig: unknown }[] = [];
     const spy = x.node.createPublicHub();
     spy.addEventListener("message", (e) => {
