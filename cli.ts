@@ -103,6 +103,21 @@ const COMMANDS: CommandDef[] = [
       },
     ],
   },
+  {
+    name: "peergater",
+    summary: "trust-zone key utilities: ecdsa-genkey",
+    scopes: [],
+    load: async () => (await import("./lib/commands/peergater.ts")).runPeergater,
+    subcommands: [
+      {
+        name: "ecdsa-genkey",
+        summary:
+          "print a new trust-zone key pair (public key for the ledger's trustzoneAuth, private key for --peergate-auth)",
+        scopes: ["peergater"],
+        load: async () => (await import("./lib/commands/peergater.ts")).runEcdsaGenkey,
+      },
+    ],
+  },
 ];
 
 function addOptions(cmd: Command, scopes: OptionScope[]): void {

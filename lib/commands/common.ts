@@ -8,6 +8,7 @@ import type { MeshOptions } from "../mesh/mesh.ts";
 import type { Logger } from "../util/logger.ts";
 import { UsageError } from "../util/errors.ts";
 import { natOptionsOf } from "./nat.ts";
+import { trustZoneOptionsOf } from "./trustzone.ts";
 
 /**
  * Loads the network of a run from `--config`/`--token`.
@@ -79,6 +80,7 @@ export function meshOptionsOf(
         maxIntervalMs: settings.alivenessHealthcheckMaxInterval,
       }
       : undefined,
+    trustZone: trustZoneOptionsOf(settings),
     logger: context.logger,
   };
 }

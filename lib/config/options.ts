@@ -11,7 +11,8 @@ export type OptionScope =
   | "generate"
   | "client"
   | "dns"
-  | "dnsServer";
+  | "dnsServer"
+  | "peergater";
 
 /** One option: its flag, environment variable, default and help. */
 export interface OptionSpec {
@@ -507,12 +508,70 @@ export const OPTIONS = {
     30,
   ),
   limitConfigFd: compat("limit-config-fd", "LIMITCONFIGFD", "int", 30),
-  peerguard: compat("peerguard", "PEERGUARD", "bool", false),
-  peergate: compat("peergate", "PEERGATE", "bool", false),
-  peergateAutoclean: compat("peergate-autoclean", "PEERGATE_AUTOCLEAN", "bool", false),
-  peergateRelaxed: compat("peergate-relaxed", "PEERGATE_RELAXED", "bool", false),
-  peergateAuth: compat("peergate-auth", "PEERGATE_AUTH", "string", ""),
-  peergateInterval: compat("peergate-interval", "EDGEVPNPEERGATEINTERVAL", "seconds", 120),
+  // Trust zone (Go's PeerGuard; see lib/trustzone/).
+  peerguard: opt(
+    "peerguard",
+    "PEERGUARD",
+    "bool",
+    false,
+    "run the trust zone: members prove they hold a trust-zone key (trustzoneAuth) on the public room",
+  ),
+  peerguardMode: opt(
+    "peerguard-mode",
+    "PEERGUARDMODE",
+    "string",
+    "bound",
+    "how challenges are checked: bound (ours: signed text names the sender, a time and a nonce; a replay admits nobody) or go (Go EdgeVPN's constant challenge, replayable)",
+  ),
+  peergate: opt(
+    "peergate",
+    "PEERGATE",
+    "bool",
+    false,
+    "with --peerguard: drop ledger messages from peers outside the trust zone, and treat them as non-members",
+  ),
+  peergateAutoclean: opt(
+    "peergate-autoclean",
+    "PEERGATE_AUTOCLEAN",
+    "bool",
+    false,
+    "remove trust-zone members that left the network's topic",
+  ),
+  peergateRelaxed: opt(
+    "peergate-relaxed",
+    "PEERGATE_RELAXED",
+    "bool",
+    false,
+    "let everything through while the trust zone is empty",
+  ),
+  peergateAuth: opt(
+    "peergate-auth",
+    "PEERGATE_AUTH",
+    "string",
+    "",
+    'trust-zone credentials as JSON, e.g. {"ecdsa":{"private_key":"<edgevpn peergater ecdsa-genkey --privkey>"}}',
+  ),
+  peergateInterval: opt(
+    "peergate-interval",
+    "EDGEVPNPEERGATEINTERVAL",
+    "seconds",
+    120,
+    "seconds between challenges and trust-zone refreshes",
+  ),
+  peergaterPrivkey: {
+    flag: "privkey",
+    kind: "bool",
+    default: false,
+    help: "print only the private key",
+    scope: "peergater",
+  },
+  peergaterPubkey: {
+    flag: "pubkey",
+    kind: "bool",
+    default: false,
+    help: "print only the public key",
+    scope: "peergater",
+  },
   // Root command / join: the VPN and what runs beside it.
   interface: {
     flag: "interface",

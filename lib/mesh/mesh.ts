@@ -7,6 +7,7 @@ import { createNode, type EdgeNode } from "../node/node.ts";
 import type { NodeOptions } from "../node/options.ts";
 import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import { TrustZone, type TrustZoneOptions } from "../trustzone/trustzone.ts";
 
 /** Ledger settings of a mesh. */
 export interface MeshLedgerOptions {
@@ -47,6 +48,8 @@ export interface MeshOptions {
   ledger: MeshLedgerOptions;
   /** Run heartbeats; off by default, as Go's `start`, `dns` and `proxy`. */
   alive?: MeshAliveOptions;
+  /** Run the trust zone (Go `--peerguard`); its gate applies to ledger messages and members. */
+  trustZone?: TrustZoneOptions;
   logger?: Logger;
 }
 
@@ -78,6 +81,7 @@ export class Mesh {
   #alivePeers = new Set<string>();
   #started = false;
   #gate: MessageGate | undefined;
+  #trustZone: TrustZone | undefined;
 
   /** Use {@link createMesh}. */
   constructor(node: EdgeNode, ledger: Ledger, options: MeshOptions) {
@@ -105,6 +109,18 @@ export class Mesh {
   async start(): Promise<void> {
     await this.node.start();
     this.#started = true;
+    if (this.#options.trustZone) {
+      const zone = new TrustZone({
+        peerId: this.node.peerId,
+        ledger: this.ledger,
+        publicHub: this.node.createPublicHub(),
+        topicPeers: () => this.node.topicPeers(),
+        logger: this.#options.logger,
+      }, this.#options.trustZone);
+      await zone.start();
+      this.#trustZone = zone;
+      this.setMessageGate(zone);
+    }
     this.#jobs.push(this.ledger.startSync(this.#options.ledger.syncIntervalMs));
     const alive = this.#options.alive;
     if (alive) {
@@ -124,6 +140,8 @@ export class Mesh {
   /** Stops every job, then the ledger (flushing writes to disk), then the node. */
   async stop(): Promise<void> {
     for (const job of this.#jobs.splice(0)) job.stop();
+    await this.#trustZone?.stop();
+    this.#trustZone = undefined;
     try {
       await this.ledger.stop();
     } catch (e) {
@@ -131,6 +149,11 @@ export class Mesh {
     }
     if (this.#started) await this.node.stop();
     this.#started = false;
+  }
+
+  /** The trust zone, when running (`/api/peergate` toggles its gate). */
+  get trustZone(): TrustZone | undefined {
+    return this.#trustZone;
   }
 
   /** A peer with a `users` entry: admitted by services, files and egress (Go's rule). */
