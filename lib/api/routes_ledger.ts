@@ -22,7 +22,7 @@ import {
  */
 export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
   const { ledger } = ctx.components;
-  const { announceIntervalMs: interval, announceTimeoutMs: timeout, maxNameBytes } = ctx.settings;
+  const { maxNameBytes } = ctx.settings;
   return [
     {
       method: "GET",
@@ -54,29 +54,34 @@ export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
     {
       method: "PUT",
       path: "/api/ledger/:bucket/:key/:value",
-      handler: (c) => {
+      handler: async (c) => {
         const bucket = nameParam(c, "bucket", maxNameBytes);
         const key = nameParam(c, "key", maxNameBytes);
         // Go stores the path text as a JSON string (the Go client puts base64url JSON there).
-        ledger.persist(interval, timeout, bucket, key, pathParam(c, "value"));
+        const value = pathParam(c, "value");
+        // The reply acknowledges a write that is in our ledger (and on disk with
+        // --ledger-state), so a crash right after it loses nothing. Go announces it from a job
+        // for a while instead; ours reaches the others through the ledger's sync, and no job
+        // is left to write it back after a DELETE that follows.
+        await ledger.add(bucket, new Map([[key, value]]));
         return sendJson(c, ANNOUNCING);
       },
     },
     {
       method: "DELETE",
       path: "/api/ledger/:bucket",
-      handler: (c) => {
-        ledger.announceDeleteBucket(interval, timeout, nameParam(c, "bucket", maxNameBytes));
+      handler: async (c) => {
+        await ledger.deleteBucket(nameParam(c, "bucket", maxNameBytes));
         return sendJson(c, ANNOUNCING);
       },
     },
     {
       method: "DELETE",
       path: "/api/ledger/:bucket/:key",
-      handler: (c) => {
+      handler: async (c) => {
         const bucket = nameParam(c, "bucket", maxNameBytes);
         const key = nameParam(c, "key", maxNameBytes);
-        ledger.announceDeleteBucketKey(interval, timeout, bucket, key);
+        await ledger.delete(bucket, key);
         return sendJson(c, ANNOUNCING);
       },
     },

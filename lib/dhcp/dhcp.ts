@@ -135,7 +135,9 @@ function electionOrder(nodes: readonly string[]): string[] {
 }
 
 /** The ledger calls DHCP makes. */
-export type DhcpLedger = Pick<Ledger, "availableNodes" | "currentData" | "getKey" | "persist">;
+export type DhcpLedger =
+  & Pick<Ledger, "availableNodes" | "currentData" | "getKey" | "persist">
+  & Partial<Pick<Ledger, "addEventListener" | "removeEventListener">>;
 
 /** Options of {@link obtainAddress}. */
 export interface DhcpOptions {
@@ -236,7 +238,7 @@ export async function obtainAddress(
           log.info(`waiting for a DHCP address: ${decision.why}`);
         }
       }
-      await sleep(pause, options.signal);
+      await sleep(pause, options.signal, ledger);
     }
   } finally {
     claim?.stop();
@@ -278,14 +280,24 @@ function jsonString(text: string): string | undefined {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Waits `ms`, or less when the ledger changes (a machine took an address, a leader was
+ * claimed): ten nodes joining at once take their addresses one after another, and a fixed
+ * poll would add its whole period to each turn.
+ */
+function sleep(ms: number, signal: AbortSignal | undefined, ledger: DhcpLedger): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, clampTimerMs(ms));
     function done() {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);
+      ledger.removeEventListener?.("change", onChange);
       resolve();
     }
+    function onChange(e: Event) {
+      if ((e as CustomEvent<{ contentChanged?: boolean }>).detail?.contentChanged) done();
+    }
     signal?.addEventListener("abort", done, { once: true });
+    ledger.addEventListener?.("change", onChange);
   });
 }

@@ -6,7 +6,7 @@ import { formatRfc3339Seconds, msToNs } from "../util/gotime.ts";
 import { leader } from "../util/leader.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { startBackoffTicker, type Ticker } from "../util/ticker.ts";
-import { clampTimerMs } from "../util/timer.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import {
   type Block,
   genesisBlock,
@@ -86,7 +86,9 @@ export interface LedgerOptions {
   /** Broadcast function; default drops messages. */
   send?: SendFunction;
   logger?: Logger;
-  /** Clock in epoch milliseconds; default `Date.now`. */
+  /** Time and timers of every periodic job, sync reply and write timeout; default the system's. */
+  clock?: Clock;
+  /** Time in epoch milliseconds when it differs from `clock.now` (tests); default `clock.now`. */
   now?: () => number;
   /** Randomness for jitter; default `Math.random`. */
   random?: () => number;
@@ -193,7 +195,8 @@ export async function createLedger(options: LedgerOptions = {}): Promise<Ledger>
   const loaded = await store.load();
   const logger = options.logger ?? silentLogger;
   if (loaded.warning) logger.warn(loaded.warning);
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = options.now ?? (() => clock.now());
   const first = loaded.block ?? genesisBlock(msToNs(now()));
   const ledger = new Ledger(options, store, first, loaded.warning);
   if (!loaded.block) await store.save(first);
@@ -222,6 +225,7 @@ export class Ledger extends EventTarget {
   readonly #store: LedgerStore;
   readonly #send: SendFunction;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #verify: SignatureVerifier;
@@ -240,7 +244,7 @@ export class Ledger extends EventTarget {
   #sendChain: Promise<void> = Promise.resolve();
   #fullCache?: { hash: string; bytes: Promise<Uint8Array> };
   #contentCache?: { storage: Storage; hash: Promise<string> };
-  #reply?: { timer: ReturnType<typeof setTimeout>; key: string };
+  #reply?: { timer: unknown; key: string };
   #answered = new Map<string, number>();
   #warned = new Set<string>();
   #jobs = new Set<Job>();
@@ -274,7 +278,9 @@ export class Ledger extends EventTarget {
     this.#store = store;
     this.#send = options.send ?? (() => {});
     this.#log = options.logger ?? silentLogger;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
+    const clock = this.#clock;
+    this.#now = options.now ?? (() => clock.now());
     this.#random = options.random ?? Math.random;
     this.#verify = options.verify ?? verifyPeerSignature;
     const ttlMs = options.ownershipTtlMs ?? DEFAULT_OWNERSHIP_TTL_MS;
@@ -669,18 +675,18 @@ export class Ledger extends EventTarget {
       this.#counters.repliesSuppressed++;
       return;
     }
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       this.#reply = undefined;
       if (this.#answered.size >= 1024) this.#answered.clear();
       this.#answered.set(key, this.#now());
       this.#counters.repliesSent++;
       this.#sendFull();
-    }, clampTimerMs(this.#random() * this.#replyDelayMs));
+    }, this.#random() * this.#replyDelayMs);
     this.#reply = { timer, key };
   }
 
   #cancelReply(): void {
-    if (this.#reply) clearTimeout(this.#reply.timer);
+    if (this.#reply) this.#clock.clearTimeout(this.#reply.timer);
     this.#reply = undefined;
   }
 
@@ -782,6 +788,7 @@ export class Ledger extends EventTarget {
     const ticker: Ticker = startBackoffTicker({
       maxIntervalMs: intervalMs,
       random: this.#random,
+      clock: this.#clock,
       onError: (e) => this.#log.warn("ledger: periodic job failed", { error: errorMessage(e) }),
     }, job);
     const handle: Job = {
@@ -831,16 +838,16 @@ export class Ledger extends EventTarget {
   }
 
   #withTimeout(timeoutMs: number, start: (done: () => void) => Job): Job {
-    const parts: { timer?: ReturnType<typeof setTimeout>; inner?: Job } = {};
+    const parts: { timer?: unknown; inner?: Job } = {};
     const handle: Job = {
       stop: () => {
-        clearTimeout(parts.timer);
+        if (parts.timer !== undefined) this.#clock.clearTimeout(parts.timer);
         parts.inner?.stop();
         this.#jobs.delete(handle);
       },
     };
     this.#jobs.add(handle);
-    parts.timer = setTimeout(handle.stop, clampTimerMs(timeoutMs));
+    parts.timer = this.#clock.setTimeout(handle.stop, timeoutMs);
     parts.inner = start(handle.stop);
     return handle;
   }

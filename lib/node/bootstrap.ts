@@ -2,7 +2,6 @@
 import { type Clock, systemClock } from "../hub/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
-import { timeoutSignal } from "./abort.ts";
 
 /** What the dialer needs from the host. */
 export interface BootstrapComponents {
@@ -12,8 +11,21 @@ export interface BootstrapComponents {
   logger?: Logger;
 }
 
-/** Retry timing of unreachable bootstrap peers. */
-export const BOOTSTRAP_RETRY = { firstMs: 5_000, maxMs: 600_000, dialTimeoutMs: 30_000 } as const;
+/**
+ * Retry timing of unreachable bootstrap peers. For `fastWindowMs` after the dialer starts and
+ * after a peer is lost, the peer is retried every `fastMs` (each attempt cut at
+ * `fastDialTimeoutMs`, so that every attempt sends fresh SYNs rather than waiting out the
+ * kernel's SYN backoff): a healed partition or a restarted peer is back within seconds. Later,
+ * failures back off from `firstMs` up to `maxMs`.
+ */
+export const BOOTSTRAP_RETRY = {
+  firstMs: 5_000,
+  maxMs: 600_000,
+  dialTimeoutMs: 30_000,
+  fastMs: 1_000,
+  fastDialTimeoutMs: 5_000,
+  fastWindowMs: 300_000,
+} as const;
 
 interface PeerState {
   maddr: string;
@@ -21,12 +33,15 @@ interface PeerState {
   failures: number;
   nextAttemptMs: number;
   dialing: boolean;
+  /** When we last lost this peer, or started without it (fast retries follow for a while). */
+  lostAtMs?: number;
 }
 
 /**
  * Dials the bootstrap peers that are not connected. A peer that fails is retried after 5 s,
- * then twice as long each time (up to 10 min); its first failure is logged as a warning, the
- * following ones at debug level, and its recovery once.
+ * then twice as long each time (up to 10 min), except during the 5 minutes after we start or
+ * lose a connection to it: then it is retried every second. Its first failure is logged as a warning, the following ones
+ * at debug level, and its recovery once.
  *
  * @example
  * ```ts
@@ -68,6 +83,10 @@ export class BootstrapDialer {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    // Peers not reached since start are wanted as much as lost ones: a node restarted while
+    // the network is partitioned finds the other side within seconds of the heal.
+    const now = this.#clock.now();
+    for (const p of this.#peers) p.lostAtMs ??= now;
     this.#controller = new AbortController();
     void this.dialAll();
   }
@@ -87,6 +106,7 @@ export class BootstrapDialer {
     if (!this.#running || !p) return;
     // A short pause, so a peer that drops us at once is not redialled in a tight loop.
     p.nextAttemptMs = Math.max(p.nextAttemptMs, this.#clock.now() + 1000);
+    p.lostAtMs = this.#clock.now();
     this.#schedule();
   }
 
@@ -110,7 +130,10 @@ export class BootstrapDialer {
 
   async #dial(p: PeerState): Promise<void> {
     p.dialing = true;
-    const t = timeoutSignal(BOOTSTRAP_RETRY.dialTimeoutMs, this.#controller.signal);
+    const fast = this.#recentlyLost(p);
+    const t = this.#timeoutSignal(
+      fast ? BOOTSTRAP_RETRY.fastDialTimeoutMs : BOOTSTRAP_RETRY.dialTimeoutMs,
+    );
     try {
       await this.#c.dial(p.maddr, t.signal);
       if (p.failures > 0) {
@@ -122,7 +145,7 @@ export class BootstrapDialer {
     } catch (e) {
       if (!this.#running) return;
       p.failures++;
-      const wait = Math.min(
+      const wait = this.#recentlyLost(p) ? BOOTSTRAP_RETRY.fastMs : Math.min(
         BOOTSTRAP_RETRY.firstMs * 2 ** (p.failures - 1),
         BOOTSTRAP_RETRY.maxMs,
       );
@@ -135,6 +158,31 @@ export class BootstrapDialer {
       t.clear();
       p.dialing = false;
     }
+  }
+
+  /** A signal aborted after `ms` on our clock, or when we stop; `clear()` when done. */
+  #timeoutSignal(ms: number): { signal: AbortSignal; clear: () => void } {
+    const controller = new AbortController();
+    const parent = this.#controller.signal;
+    const onStop = () => controller.abort(parent.reason);
+    const timer = this.#clock.setTimeout(
+      () => controller.abort(new DOMException(`timed out after ${ms} ms`, "TimeoutError")),
+      ms,
+    );
+    if (parent.aborted) onStop();
+    else parent.addEventListener("abort", onStop, { once: true });
+    return {
+      signal: controller.signal,
+      clear: () => {
+        this.#clock.clearTimeout(timer);
+        parent.removeEventListener("abort", onStop);
+      },
+    };
+  }
+
+  #recentlyLost(p: PeerState): boolean {
+    return p.lostAtMs !== undefined &&
+      this.#clock.now() - p.lostAtMs < BOOTSTRAP_RETRY.fastWindowMs;
   }
 
   #schedule(): void {

@@ -90,6 +90,7 @@ export class RendezvousDiscovery {
     this.#controller = new AbortController();
     this.#ticker = startBackoffTicker({
       maxIntervalMs: this.#intervalMs,
+      clock: this.#clock,
       onError: (e) => this.#log.warn("rendezvous round failed", { error: errorMessage(e) }),
     }, () => {
       this.#round = this.runRound();

@@ -1,5 +1,5 @@
 /** The jittered exponential-backoff ticker every periodic EdgeVPN job runs on (cenkalti/backoff). */
-import { clampTimerMs } from "./timer.ts";
+import { type Clock, systemClock } from "./clock.ts";
 
 /** Shape of a backoff schedule; only `maxIntervalMs` is required. */
 export interface BackoffOptions {
@@ -67,8 +67,9 @@ export interface Ticker {
 }
 
 /**
- * Runs `onTick` at once, then after each wait of a {@link BackoffSchedule}. The next wait starts
- * when the previous tick's promise settles, so ticks never overlap.
+ * Runs `onTick` at once, then after each wait of a {@link BackoffSchedule}, on the timers of
+ * `clock` (the system's by default). The next wait starts when the previous tick's promise
+ * settles, so ticks never overlap.
  *
  * @example
  * ```ts
@@ -77,11 +78,12 @@ export interface Ticker {
  * ```
  */
 export function startBackoffTicker(
-  options: BackoffOptions & { onError?: (error: unknown) => void },
+  options: BackoffOptions & { onError?: (error: unknown) => void; clock?: Clock },
   onTick: () => void | Promise<void>,
 ): Ticker {
   const schedule = new BackoffSchedule(options);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const clock = options.clock ?? systemClock;
+  let timer: unknown;
   let stopped = false;
   const run = async () => {
     timer = undefined;
@@ -91,13 +93,13 @@ export function startBackoffTicker(
     } catch (error) {
       options.onError?.(error);
     }
-    if (!stopped) timer = setTimeout(run, clampTimerMs(schedule.next()));
+    if (!stopped) timer = clock.setTimeout(run, schedule.next());
   };
-  timer = setTimeout(run, 0);
+  timer = clock.setTimeout(run, 0);
   return {
     stop() {
       stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       timer = undefined;
     },
     get stopped() {

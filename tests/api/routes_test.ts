@@ -192,6 +192,19 @@ for (const mode of ["off", "enforce"] as const) {
     }
   });
 
+  Deno.test(`${mode}: a PUT's reply comes once the value is in the ledger, and a DELETE's once it is gone`, async () => {
+    const api = await startTestApi({ identity: await generateIdentity(), ledger: { mode } });
+    try {
+      // No waiting: a crash right after the reply must not lose an acknowledged write.
+      assert.equal((await api.request("/api/ledger/acked/k/v", { method: "PUT" })).status, 200);
+      assert.equal(api.ledger.getKey("acked", "k"), '"v"');
+      assert.equal((await api.request("/api/ledger/acked/k", { method: "DELETE" })).status, 200);
+      assert.equal(api.ledger.getKey("acked", "k"), undefined);
+    } finally {
+      await api.close();
+    }
+  });
+
   Deno.test(`${mode}: PUT stores the path value as a JSON string, then GET reads it back`, async () => {
     const id = await generateIdentity();
     const api = await startTestApi({ identity: id, ledger: { mode } });

@@ -1,76 +1,11 @@
 /** VPN end-to-end support: N namespaces on a bridge, VPN child nodes, small TCP/ping tools. */
 import type { Namespace } from "../../scripts/netns.ts";
-import { namespace, sh } from "../../scripts/netns.ts";
+export { createNamespaceLan, type NamespaceLan } from "../../scripts/netns.ts";
 import { type ChildEvent, type ChildNode, spawnJsonChild } from "./node_child_helpers.ts";
 import type { VpnChildConfig } from "./vpn_child.ts";
 
 const CHILD = new URL("./vpn_child.ts", import.meta.url).pathname;
 const TCP_TOOL = new URL("./vpn_tcp_tool.ts", import.meta.url).pathname;
-
-/** Namespaces joined by one bridge (itself in a namespace of its own), removed by `close()`. */
-export interface NamespaceLan {
-  nodes: Namespace[];
-  close(): Promise<void>;
-}
-
-/**
- * Creates `count` namespaces with addresses `10.<subnet>.0.1` … on one bridged LAN (/24),
- * loopback up everywhere.
- *
- * @example
- * ```ts
- * const lan = await createNamespaceLan("evv", 3, 231);
- * await lan.nodes[0].run("ping", ["-c", "1", lan.nodes[2].address]);
- * await lan.close();
- * ```
- */
-export async function createNamespaceLan(
-  prefix: string,
-  count: number,
-  subnet: number,
-): Promise<NamespaceLan> {
-  const id = crypto.randomUUID().slice(0, 5);
-  const hub = `${prefix}${id}h`;
-  const created: string[] = [];
-  const close = async () => {
-    for (const ns of created.reverse()) await sh("ip", ["netns", "del", ns]).catch(() => {});
-  };
-  const nodes: Namespace[] = [];
-  try {
-    await sh("ip", ["netns", "add", hub]);
-    created.push(hub);
-    await sh("ip", ["-n", hub, "link", "add", "br0", "type", "bridge"]);
-    await sh("ip", ["-n", hub, "link", "set", "br0", "up"]);
-    for (let i = 0; i < count; i++) {
-      const name = `${prefix}${id}${i}`;
-      const address = `10.${subnet}.0.${i + 1}`;
-      await sh("ip", ["netns", "add", name]);
-      created.push(name);
-      await sh("ip", ["-n", name, "link", "set", "lo", "up"]);
-      await sh("ip", [
-        "link",
-        "add",
-        `v${id}${i}`,
-        "netns",
-        name,
-        "type",
-        "veth",
-        "peer",
-        `b${id}${i}`,
-        "netns",
-        hub,
-      ]);
-      await sh("ip", ["-n", hub, "link", "set", `b${id}${i}`, "master", "br0", "up"]);
-      await sh("ip", ["-n", name, "addr", "add", `${address}/24`, "dev", `v${id}${i}`]);
-      await sh("ip", ["-n", name, "link", "set", `v${id}${i}`, "up"]);
-      nodes.push(namespace(name, address));
-    }
-  } catch (e) {
-    await close();
-    throw e;
-  }
-  return { nodes, close };
-}
 
 /** One JSON line of the child. */
 export type VpnChildEvent = ChildEvent;

@@ -54,9 +54,11 @@ Deno.test("unreachable bootstrap peers are retried with growing backoff and logg
   assert.equal(dialer.peerIds.length, 1, "a peer without /p2p/ is ignored");
   dialer.start();
   await clock.advance(0);
-  for (let i = 0; i < 6; i++) await clock.advance(BOOTSTRAP_RETRY.maxMs);
-  assert.ok(attempts[1] - attempts[0] <= BOOTSTRAP_RETRY.firstMs * 1.25, `first retry ${attempts}`);
-  const gaps = attempts.slice(1).map((t, i) => t - attempts[i]);
+  for (let i = 0; i < 7; i++) await clock.advance(BOOTSTRAP_RETRY.maxMs);
+  // Every second or so for the first 5 minutes, then backing off.
+  assert.ok(attempts[1] - attempts[0] <= BOOTSTRAP_RETRY.fastMs * 1.25, `first retry ${attempts}`);
+  const late = attempts.filter((t) => t - attempts[0] > BOOTSTRAP_RETRY.fastWindowMs);
+  const gaps = late.slice(1).map((t, i) => t - late[i]);
   assert.ok(gaps.length >= 5, `attempts: ${attempts.length}`);
   for (let i = 1; i < gaps.length; i++) {
     assert.ok(gaps[i] >= gaps[i - 1] * 1.15 || gaps[i] >= BOOTSTRAP_RETRY.maxMs * 0.75, `${gaps}`);
@@ -87,4 +89,65 @@ Deno.test("a node whose bootstrap peers are unreachable starts at once", async (
   const elapsed = performance.now() - t0;
   await stopAll([node]);
   assert.ok(elapsed < 1500, `start took ${Math.round(elapsed)} ms`);
+});
+
+Deno.test("a bootstrap peer lost after a connection is redialled every second for 5 minutes, with short attempts", async () => {
+  const clock = new ManualClock();
+  const attempts: { at: number; timeoutMs: number }[] = [];
+  let reachable = true;
+  let connected = false;
+  const dialer = new BootstrapDialer([PEER], {
+    dial: (_maddr, signal) => {
+      const at = clock.time;
+      attempts.push({ at, timeoutMs: NaN });
+      if (reachable) {
+        connected = true;
+        return Promise.resolve();
+      }
+      // Unreachable as behind a partition: the attempt hangs until its signal ends it.
+      return new Promise((_, reject) => {
+        const last = attempts[attempts.length - 1];
+        signal.addEventListener("abort", () => {
+          last.timeoutMs = clock.time - at;
+          reject(new Error("timed out"));
+        });
+      });
+    },
+    isConnected: () => connected,
+    clock,
+  });
+  dialer.start();
+  await clock.advance(0);
+  assert.equal(attempts.length, 1);
+  // The partition: the connection drops and the peer stops answering.
+  reachable = false;
+  connected = false;
+  dialer.peerDisconnected(PEER.split("/p2p/")[1]);
+  await clock.advance(60_000);
+  const lost = attempts.slice(1);
+  assert.ok(lost.length >= 9, `${lost.length} attempts in the first minute`);
+  for (const [i, a] of lost.entries()) {
+    if (!Number.isNaN(a.timeoutMs)) {
+      assert.ok(
+        a.timeoutMs <= BOOTSTRAP_RETRY.fastDialTimeoutMs + 1,
+        `attempt ${i} ${a.timeoutMs}`,
+      );
+    }
+    if (i > 0) {
+      const gap = a.at - lost[i - 1].at;
+      assert.ok(gap <= BOOTSTRAP_RETRY.fastDialTimeoutMs + BOOTSTRAP_RETRY.fastMs * 1.25, `${gap}`);
+    }
+  }
+  // The partition heals: the next attempt, within 1 s × 1.25 + 5 s, connects.
+  reachable = true;
+  await clock.advance(BOOTSTRAP_RETRY.fastDialTimeoutMs + BOOTSTRAP_RETRY.fastMs * 1.25);
+  assert.ok(connected);
+  // Long after the loss, an unreachable peer backs off as before.
+  connected = false;
+  reachable = false;
+  await clock.advance(BOOTSTRAP_RETRY.fastWindowMs);
+  const before = attempts.length;
+  await clock.advance(120_000);
+  assert.ok(attempts.length - before <= 5, `${attempts.length - before} attempts in 2 minutes`);
+  await dialer.stop();
 });
