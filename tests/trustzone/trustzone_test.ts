@@ -86,3 +86,51 @@ Deno.test("Go's mode: a replayed signature admits the replayer, as Go EdgeVPN do
   assert.equal(r.xAdmitted, true);
   assert.ok(r.counters.admitted >= 2, JSON.stringify(r.counters));
 });
+
+Deno.test("with the gate on, a peer outside the zone is no member and its ledger messages are dropped, until the gate is turned off", async () => {
+  const network = generateNetworkConfig();
+  const keys = generateEcdsaKeys();
+  const options = {
+    mode: "bound" as const,
+    gate: true,
+    relaxed: false,
+    autoclean: false,
+    intervalMs: 1_000,
+  };
+  const meshes: Mesh[] = [];
+  try {
+    const v = await startLoopbackMesh(network, { mode: "off", trustZone: options });
+    meshes.push(v);
+    const seed = [v.node.multiaddrs()[0]];
+    const a = await startLoopbackMesh(network, {
+      mode: "off",
+      bootstrap: seed,
+      trustZone: { ...options, ecdsaPrivateKey: keys.privateKey },
+    });
+    const x = await startLoopbackMesh(network, { mode: "off", bootstrap: seed });
+    meshes.push(a, x);
+    await waitFor(() => v.node.topicPeers().length === 2, "A and X on the topic");
+    // V writes the zone's key itself: its gate drops everything from outside the zone.
+    await v.ledger.add(BUCKETS.trustzoneAuth, new Map([["ecdsa_1", keys.publicKey]]));
+    await a.ledger.add(BUCKETS.trustzoneAuth, new Map([["ecdsa_1", keys.publicKey]]));
+    await waitFor(() => v.ledger.getKey(BUCKETS.trustzone, a.peerId) !== undefined, "A admitted");
+    await waitFor(() => v.isMember(a.peerId), () =>
+      JSON.stringify({
+        hc: [...(v.ledger.currentData().get(BUCKETS.healthcheck)?.keys() ?? [])],
+        tz: [...(v.ledger.currentData().get(BUCKETS.trustzone)?.keys() ?? [])],
+        a: a.peerId,
+        gates: v.trustZone!.gates(a.peerId),
+      }));
+    await new Promise((r) => setTimeout(r, 1500));
+    // X's own ledger messages are dropped (its heartbeats may still reach the ledger inside a
+    // zone member's blocks, as with Go): outside the zone it is no member.
+    assert.equal(v.isMember(x.peerId), false);
+    assert.ok(v.trustZone!.counters().gated > 0);
+    // What PUT /api/peergate/disable does.
+    assert.equal(v.trustZone!.enabled(), true);
+    v.trustZone!.setEnabled(false);
+    await waitFor(() => v.isMember(x.peerId), "X a member once the gate is off");
+  } finally {
+    for (const m of meshes) await m.stop();
+  }
+});
