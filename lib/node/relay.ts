@@ -88,6 +88,8 @@ export interface RelayCounters {
     endedData: number;
     /** Circuits ended by the duration limit. */
     endedDuration: number;
+    /** Times a sender was paused for going over its rate. */
+    rateLimited: number;
   };
   malformed: number;
   bytesRelayed: number;
@@ -165,6 +167,7 @@ export class RelayService {
       failed: 0,
       endedData: 0,
       endedDuration: 0,
+      rateLimited: 0,
     },
     malformed: 0,
     bytesRelayed: 0,
@@ -452,6 +455,7 @@ export class RelayService {
         }
         const wait = this.#bucket(sender)?.take(n, this.#now()) ?? 0;
         if (wait > 0) {
+          this.#counters.circuits.rateLimited++;
           hold();
           setTimeout(release, clampTimerMs(wait));
         }

@@ -121,3 +121,18 @@ Deno.test("a relay ends a circuit at its data limit and refuses circuits over th
     await stopAll(nodes);
   }
 });
+
+Deno.test("a relay slows a peer that goes over its rate instead of cutting it", async () => {
+  const { r, a, b, nodes } = await relayTrio({ maxRateBytes: 256 * 1024 });
+  try {
+    await echoServer(b);
+    await waitFor(() => a.nat.slots().length === 1 && b.nat.slots().length === 1, "relay slots");
+    // One second of burst is allowed; 1 MiB needs the sender paused several times.
+    assert.equal(await echo(a, b, 1 << 20), 1 << 20);
+    const c = r.nat.counters().relay!;
+    assert.ok(c.circuits.rateLimited > 0, JSON.stringify(c.circuits));
+    assert.equal(c.circuits.endedData + c.circuits.endedDuration, 0);
+  } finally {
+    await stopAll(nodes);
+  }
+});
