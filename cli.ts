@@ -8,30 +8,14 @@ import {
   type OptionSpec,
 } from "./lib/config/options.ts";
 import { type CliValues, resolveSettings } from "./lib/config/settings.ts";
-import type { Settings } from "./lib/config/options.ts";
+import type { CommandRunner } from "./lib/commands/context.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "./lib/util/errors.ts";
 import { createLogger, formatLogRecord, parseLogFormat, parseLogLevel } from "./lib/util/logger.ts";
 import { installProcessGuard } from "./lib/util/process_guard.ts";
 import { VERSION } from "./lib/version.ts";
+import { TunError } from "./ffi/errors.ts";
 
 const encoder = new TextEncoder();
-
-/** What every command runner receives from the CLI. */
-export interface CommandContext {
-  settings: Settings;
-  /** Positional arguments of the command. */
-  args: string[];
-  /** Writes text to standard output. */
-  out: (text: string) => void;
-  log: ReturnType<typeof createLogger>;
-  /** Aborted on SIGINT or SIGTERM. */
-  signal: AbortSignal;
-  home: string | undefined;
-  /** Options given on the command line or through their environment variable. */
-  explicit: ReadonlySet<OptionName>;
-}
-
-type Runner = (ctx: CommandContext) => Promise<void>;
 
 interface CommandDef {
   name: string;
@@ -39,7 +23,7 @@ interface CommandDef {
   summary: string;
   scopes: OptionScope[];
   arguments?: string;
-  load: () => Promise<Runner>;
+  load: () => Promise<CommandRunner>;
   /** Subcommands (`edgevpn dns add`); the command itself still runs `load` without one. */
   subcommands?: CommandDef[];
 }
@@ -270,7 +254,8 @@ export async function main(args: string[]): Promise<number> {
       printError(e.message);
       return 2;
     }
-    printError(e instanceof EdgeVpnError ? e.message : `unexpected failure: ${errorMessage(e)}`);
+    const known = e instanceof EdgeVpnError || e instanceof TunError;
+    printError(known ? e.message : `unexpected failure: ${errorMessage(e)}`);
     return 1;
   }
 }

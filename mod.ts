@@ -24,6 +24,7 @@ export { resolveSettings } from "./lib/config/settings.ts";
 export { md5Hex, totp } from "./lib/crypto/otp.ts";
 export {
   leaseFileName,
+  type NetworkSecrets,
   otpWindow,
   publicTopicAt,
   rendezvousAt,
@@ -54,6 +55,7 @@ export {
   type MeshLedgerOptions,
   type MeshOptions,
 } from "./lib/mesh/mesh.ts";
+export * as net from "./lib/net/mod.ts";
 export * as node from "./lib/node/mod.ts";
 export * as hub from "./lib/hub/mod.ts";
 export * as ledger from "./lib/ledger/mod.ts";

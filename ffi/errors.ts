@@ -1,6 +1,5 @@
 /** The error class of the TUN device and interface configuration, mapped from errno. */
 
-import { EdgeVpnError } from "../lib/util/errors.ts";
 import { Errno, errnoName } from "./libc.ts";
 import { errnoText } from "./ptr.ts";
 
@@ -31,7 +30,9 @@ export type TunErrorCode =
   | "TUN_SYSCALL_FAILED";
 
 /**
- * A TUN device or interface configuration failure, with a stable `code`.
+ * A TUN device or interface configuration failure, with a stable `code`. It extends `Error`,
+ * not the library's `EdgeVpnError`: `ffi/` sits below `lib/` and imports nothing from it; the
+ * CLI reports both the same way (one line, exit 1).
  *
  * @example
  * ```ts
@@ -44,8 +45,9 @@ export type TunErrorCode =
  * }
  * ```
  */
-export class TunError extends EdgeVpnError {
-  declare readonly code: TunErrorCode;
+export class TunError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: TunErrorCode;
   /** The errno of the failed system call, when one failed. */
   readonly errno?: number;
   /** The failed system call (`ioctl(TUNSETIFF)`, `open`), when one failed. */
@@ -56,7 +58,9 @@ export class TunError extends EdgeVpnError {
     message: string,
     details: { errno?: number; syscall?: string } = {},
   ) {
-    super(code, message);
+    super(message);
+    this.name = "TunError";
+    this.code = code;
     this.errno = details.errno;
     this.syscall = details.syscall;
   }

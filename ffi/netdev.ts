@@ -1,9 +1,22 @@
 /** Network interface configuration (addresses, MTU, queue length, link state) through ioctls. */
 
-import { type Cidr, parseCidr } from "../lib/vpn/packet.ts";
 import { syscallError, TunError } from "./errors.ts";
 import { libc, Linux } from "./libc.ts";
 import { cString, lastErrno } from "./ptr.ts";
+
+/**
+ * An interface address with its prefix length, already parsed: 4 bytes for IPv4, 16 for IPv6.
+ * Text is parsed above this layer (`lib/net`), whose `Cidr` is one of these.
+ *
+ * @example
+ * ```ts
+ * const address: InterfaceAddress = { address: new Uint8Array([10, 1, 0, 1]), prefixLength: 24 };
+ * ```
+ */
+export interface InterfaceAddress {
+  readonly address: Uint8Array;
+  readonly prefixLength: number;
+}
 
 /** Size of `struct ifreq` on 64-bit Linux. */
 export const IFREQ_SIZE = 40;
@@ -98,16 +111,17 @@ export function setInterfaceTxQueueLength(name: string, length: number): void {
 }
 
 /**
- * Sets the IPv4 address and netmask of an interface from CIDR text (`SIOCSIFADDR`, then
- * `SIOCSIFNETMASK`). This replaces the interface's primary IPv4 address.
+ * Sets the IPv4 address and netmask of an interface (`SIOCSIFADDR`, then `SIOCSIFNETMASK`).
+ * This replaces the interface's primary IPv4 address.
  *
  * @example
  * ```ts
- * setInterfaceIPv4("edgevpn0", "10.1.0.1/24");
+ * setInterfaceIPv4("edgevpn0", { address: new Uint8Array([10, 1, 0, 1]), prefixLength: 24 });
  * ```
  */
-export function setInterfaceIPv4(name: string, cidr: string): void {
-  const { address, prefixLength } = cidrOf(cidr, 4);
+export function setInterfaceIPv4(name: string, value: InterfaceAddress): void {
+  const { address, prefixLength } = checkAddress(value, 4);
+  const cidr = addressText(value);
   const mask = prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
   withSocket(Linux.AF_INET, (s) => {
     ioctl(s, Linux.SIOCSIFADDR, sockaddrIn(name, address), `set address ${cidr} on ${name}`);
@@ -118,17 +132,21 @@ export function setInterfaceIPv4(name: string, cidr: string): void {
 }
 
 /**
- * Adds an IPv6 address with its prefix to an interface from CIDR text (`SIOCSIFADDR` with a
+ * Adds an IPv6 address with its prefix to an interface (`SIOCSIFADDR` with a
  * `struct in6_ifreq` on an `AF_INET6` socket). The kernel disables IPv6 on links whose MTU is
  * below 1280, which fails here with `TUN_INVALID` or `TUN_UNSUPPORTED`.
  *
  * @example
  * ```ts
- * addInterfaceIPv6("edgevpn0", "fd00::1/64");
+ * const fd00 = new Uint8Array(16);
+ * fd00.set([0xfd, 0x00]);
+ * fd00[15] = 1;
+ * addInterfaceIPv6("edgevpn0", { address: fd00, prefixLength: 64 });
  * ```
  */
-export function addInterfaceIPv6(name: string, cidr: string): void {
-  const { address, prefixLength } = cidrOf(cidr, 6);
+export function addInterfaceIPv6(name: string, value: InterfaceAddress): void {
+  const { address, prefixLength } = checkAddress(value, 6);
+  const cidr = addressText(value);
   const in6ifreq = new Uint8Array(24);
   in6ifreq.set(address, 0);
   const view = new DataView(in6ifreq.buffer);
@@ -177,17 +195,30 @@ function sockaddrIn(name: string, address: Uint8Array): Uint8Array {
   return ifr;
 }
 
-function cidrOf(text: string, version: 4 | 6): Cidr {
-  const cidr = parseCidr(text);
-  if (cidr === null || cidr.address.length !== (version === 4 ? 4 : 16)) {
+function checkAddress(value: InterfaceAddress, version: 4 | 6): InterfaceAddress {
+  const bytes = version === 4 ? 4 : 16;
+  const { address, prefixLength } = value;
+  if (
+    !(address instanceof Uint8Array) || address.length !== bytes ||
+    !Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > bytes * 8
+  ) {
     throw new TunError(
       "TUN_INVALID",
-      `Invalid address: expected IPv${version} CIDR such as ${
-        version === 4 ? "10.1.0.1/24" : "fd00::1/64"
-      }, got ${JSON.stringify(text)}`,
+      `Invalid address: expected an IPv${version} address of ${bytes} bytes with a prefix of 0..${
+        bytes * 8
+      }, got ${address?.length ?? 0} bytes with prefix ${prefixLength}`,
     );
   }
-  return cidr;
+  return value;
+}
+
+// For messages only: dotted IPv4, or the eight IPv6 groups in hex, then the prefix.
+function addressText({ address, prefixLength }: InterfaceAddress): string {
+  const text = address.length === 4 ? address.join(".") : Array.from(
+    { length: 8 },
+    (_, i) => ((address[2 * i] << 8) | address[2 * i + 1]).toString(16),
+  ).join(":");
+  return `${text}/${prefixLength}`;
 }
 
 function checkInteger(what: string, value: number, min: number, max: number): void {

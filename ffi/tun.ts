@@ -1,13 +1,12 @@
 /** The Linux TUN device: open, configure with ioctls, and move packets without blocking the event loop. */
 
 import { setImmediate } from "node:timers";
-import { VIRTIO_NET_HDR_LENGTH } from "../lib/vpn/gso.ts";
-import { ipPacketLength } from "../lib/vpn/packet.ts";
 import { syscallError, TunError } from "./errors.ts";
 import { Errno, libc, Linux } from "./libc.ts";
 import {
   addInterfaceIPv6,
   ifreq,
+  type InterfaceAddress,
   interfaceIndex,
   interfaceMtu,
   setInterfaceIPv4,
@@ -16,6 +15,7 @@ import {
   setInterfaceUp,
 } from "./netdev.ts";
 import { cString, lastErrno, readCString } from "./ptr.ts";
+import { ipPacketLength, VIRTIO_NET_HDR_LENGTH } from "./tun_frame.ts";
 
 /** Largest frame an offload device hands over: the virtio header plus a 64 KiB IP packet. */
 export const MAX_OFFLOAD_FRAME = VIRTIO_NET_HDR_LENGTH + 0xffff;
@@ -25,7 +25,8 @@ export const MAX_OFFLOAD_FRAME = VIRTIO_NET_HDR_LENGTH + 0xffff;
  *
  * @example
  * ```ts
- * const options: TunOptions = { name: "edgevpn0", ipv4: "10.1.0.1/24", mtu: 1420, offload: true };
+ * const ipv4 = { address: new Uint8Array([10, 1, 0, 1]), prefixLength: 24 };
+ * const options: TunOptions = { name: "edgevpn0", ipv4, mtu: 1420, offload: true };
  * ```
  */
 export interface TunOptions {
@@ -39,10 +40,10 @@ export interface TunOptions {
    * 10-byte `virtio_net_hdr` and may be TCP super-packets of up to 64 KiB, in both directions.
    */
   offload?: boolean;
-  /** IPv4 address and prefix, e.g. `10.1.0.1/24`. */
-  ipv4?: string;
-  /** IPv6 address and prefix, e.g. `fd00::1/64` (needs an MTU of at least 1280). */
-  ipv6?: string;
+  /** IPv4 address and prefix, e.g. `10.1.0.1/24` parsed (`parseCidr` of `lib/net`). */
+  ipv4?: InterfaceAddress;
+  /** IPv6 address and prefix, e.g. `fd00::1/64` parsed (needs an MTU of at least 1280). */
+  ipv6?: InterfaceAddress;
   /** Link MTU in bytes. */
   mtu?: number;
   /** Transmit queue length in packets. */
@@ -114,7 +115,8 @@ const EVENTFD_SIGNAL = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
  *
  * @example
  * ```ts
- * const tun = TunDevice.open({ name: "edgevpn%d", ipv4: "10.1.0.1/24", mtu: 1420 });
+ * const ipv4 = { address: new Uint8Array([10, 1, 0, 1]), prefixLength: 24 }; // 10.1.0.1/24
+ * const tun = TunDevice.open({ name: "edgevpn%d", ipv4, mtu: 1420 });
  * const bufs = Array.from({ length: 64 }, () => new Uint8Array(tun.frameSize));
  * const lengths = new Uint32Array(64);
  * const n = await tun.readBatch(bufs, lengths); // 0 once closed
@@ -161,7 +163,8 @@ export class TunDevice {
    *
    * @example
    * ```ts
-   * const tun = TunDevice.open({ name: "edgevpn0", ipv4: "10.1.0.1/24", ipv6: "fd00::1/64", mtu: 1420 });
+   * const ipv4 = { address: new Uint8Array([10, 1, 0, 1]), prefixLength: 24 }; // 10.1.0.1/24
+   * const tun = TunDevice.open({ name: "edgevpn0", ipv4, mtu: 1420 });
    * tun.name; // "edgevpn0"
    * ```
    */
@@ -258,13 +261,13 @@ export class TunDevice {
   }
 
   /** Sets the IPv4 address and prefix (`10.1.0.1/24`), replacing any previous one. */
-  setIPv4(cidr: string): void {
+  setIPv4(cidr: InterfaceAddress): void {
     this.#assertOpen();
     setInterfaceIPv4(this.name, cidr);
   }
 
   /** Adds an IPv6 address and prefix (`fd00::1/64`). */
-  addIPv6(cidr: string): void {
+  addIPv6(cidr: InterfaceAddress): void {
     this.#assertOpen();
     addInterfaceIPv6(this.name, cidr);
   }

@@ -1,6 +1,4 @@
-/** Go `encoding/json` behaviours the API needs beyond the ledger codec: indentation and lenient struct reads. */
-
-import { goFieldName, JsonObject, parseJson } from "../ledger/json.ts";
+/** Go `encoding/json` behaviour the API needs beyond the ledger codec: indentation. */
 
 /**
  * Re-indents compact JSON as Go's `json.Indent(dst, src, "", indent)` does (what echo's
@@ -58,35 +56,6 @@ export function goIndent(compact: string, indent: string): string {
       default:
         out += ch;
     }
-  }
-  return out;
-}
-
-/**
- * Reads the string fields of a JSON object the way Go's `json.Unmarshal` into a struct of
- * strings would with its error ignored (as EdgeVPN's API does): members matched by name
- * case-insensitively, last duplicate wins, mismatched types and unparsable text leave "".
- *
- * @example
- * ```ts
- * readGoStrings('{"peerid":"a","Name":7}', ["PeerID", "Name"]); // { PeerID: "a", Name: "" }
- * ```
- */
-export function readGoStrings<F extends string>(
-  text: string,
-  fields: readonly F[],
-): Record<F, string> {
-  const out = Object.fromEntries(fields.map((f) => [f, ""])) as Record<F, string>;
-  let json;
-  try {
-    json = parseJson(text);
-  } catch {
-    return out;
-  }
-  if (!(json instanceof JsonObject)) return out;
-  for (const [key, value] of json.entries) {
-    const field = goFieldName(key, fields) as F | undefined;
-    if (field !== undefined && typeof value === "string") out[field] = value;
   }
   return out;
 }

@@ -3,7 +3,7 @@
 import type { Context } from "hono";
 import { compareGoStrings, goFieldName, JsonObject, parseJson } from "../ledger/json.ts";
 import type { JsonValue } from "../ledger/json.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, dnsCodec, type DnsRecords } from "../ledger/buckets.ts";
 import { errorMessage } from "../util/errors.ts";
 import { DnsRecordError, parseRecordData } from "../dns/records.ts";
 import { dnsTypeName, dnsTypeNumber } from "../dns/types.ts";
@@ -26,9 +26,8 @@ export interface ApiDnsRecord {
 }
 
 /**
- * Reads a `dns` ledger value (`{"1":"10.1.0.5"}`) as Go's API does: type numbers become names,
- * keys that are not uint16 decimals are skipped, non-string data reads as "", anything but an
- * object gives no records.
+ * Reads a `dns` ledger value (`{"1":"10.1.0.5"}`) with the bucket's codec, as Go's API does,
+ * and names the types.
  *
  * @example
  * ```ts
@@ -36,35 +35,23 @@ export interface ApiDnsRecord {
  * ```
  */
 export function dnsRecordsFromLedger(valueText: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let json: JsonValue;
-  try {
-    json = parseJson(valueText);
-  } catch {
-    return out;
-  }
-  if (!(json instanceof JsonObject)) return out;
-  for (const [key, value] of json.entries) {
-    if (!/^[0-9]+$/.test(key) || BigInt(key) > 0xffffn) continue;
-    out.set(dnsTypeName(Number(key)), typeof value === "string" ? value : "");
-  }
-  return out;
+  return new Map([...dnsCodec.parse(valueText)].map(([type, data]) => [dnsTypeName(type), data]));
 }
 
 /**
- * Converts API records (type name → data) to the ledger value: a map of decimal type numbers,
- * which the ledger encodes sorted as Go sorts map keys. Data must be valid for its type (the
+ * Converts API records (type name → data) to the `dns` value (type number → data), which
+ * {@link dnsCodec} encodes sorted as Go sorts map keys. Data must be valid for its type (the
  * DNS server would skip it).
  *
  * @throws {ApiRequestError} 400 `DNS_TYPE_UNKNOWN` for a name that is not a DNS type,
  * 400 `DNS_RECORD_INVALID` for data that is not valid for its type.
  * @example
  * ```ts
- * dnsRecordsToLedger(new Map([["A", "2.2.2.2"]])); // Map { "1" => "2.2.2.2" }
+ * dnsRecordsToLedger(new Map([["A", "2.2.2.2"]])); // Map { 1 => "2.2.2.2" }
  * ```
  */
-export function dnsRecordsToLedger(records: ReadonlyMap<string, string>): Map<string, string> {
-  const out = new Map<string, string>();
+export function dnsRecordsToLedger(records: ReadonlyMap<string, string>): DnsRecords {
+  const out: DnsRecords = new Map();
   for (const [name, data] of records) {
     const type = dnsTypeNumber(name);
     if (type === undefined) {
@@ -84,7 +71,7 @@ export function dnsRecordsToLedger(records: ReadonlyMap<string, string>): Map<st
         `Records[${quoteInput(name)}]: ${e.message}`,
       );
     }
-    out.set(String(type), data);
+    out.set(type, data);
   }
   return out;
 }
@@ -221,7 +208,7 @@ export function dnsRoutes(ctx: ApiRouteContext): ApiRoute[] {
           announceTimeoutMs,
           BUCKETS.dns,
           record.Regex,
-          dnsRecordsToLedger(record.Records),
+          dnsCodec.value(dnsRecordsToLedger(record.Records)),
         );
         return sendJson(c, ANNOUNCING);
       },

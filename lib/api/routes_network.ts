@@ -1,10 +1,9 @@
 /** Routes about the network: summary, machines, nodes, peer store, users, services, files, metrics, peer gate. */
 
 import { compareGoStrings } from "../ledger/json.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, fileCodec, machineCodec, serviceCodec, userCodec } from "../ledger/buckets.ts";
 import type { ApiBandwidth } from "./components.ts";
 import { ApiRequestError } from "./errors.ts";
-import { readGoStrings } from "./json.ts";
 import { type ApiRoute, type ApiRouteContext, pathParam, quoteInput, sendJson } from "./route.ts";
 
 const MINUTE_MS = 60_000;
@@ -12,10 +11,6 @@ const MINUTE_MS = 60_000;
 const MACHINE_ONLINE_MS = 20 * MINUTE_MS;
 /** Go's `/api/nodes` lists peers with a heartbeat in the last 10 minutes. */
 const NODE_ONLINE_MS = 10 * MINUTE_MS;
-
-const MACHINE_FIELDS = ["PeerID", "Hostname", "OS", "Arch", "Address", "Version"] as const;
-const PEER_NAME_FIELDS = ["PeerID", "Name"] as const;
-const USER_FIELDS = ["PeerID", "Timestamp"] as const;
 
 const ZERO_BANDWIDTH: ApiBandwidth = { TotalIn: 0, TotalOut: 0, RateIn: 0, RateOut: 0 };
 
@@ -73,7 +68,7 @@ export function networkRoutes(ctx: ApiRouteContext): ApiRoute[] {
         return sendJson(
           c,
           values(BUCKETS.machines).map((text) => {
-            const m = readGoStrings(text, MACHINE_FIELDS);
+            const m = machineCodec.parse(text);
             return {
               ...m,
               Connected: connected.has(m.PeerID),
@@ -106,19 +101,17 @@ export function networkRoutes(ctx: ApiRouteContext): ApiRoute[] {
     {
       method: "GET",
       path: "/api/users",
-      handler: (c) => sendJson(c, values(BUCKETS.users).map((t) => readGoStrings(t, USER_FIELDS))),
+      handler: (c) => sendJson(c, values(BUCKETS.users).map((t) => userCodec.parse(t))),
     },
     {
       method: "GET",
       path: "/api/services",
-      handler: (c) =>
-        sendJson(c, values(BUCKETS.services).map((t) => readGoStrings(t, PEER_NAME_FIELDS))),
+      handler: (c) => sendJson(c, values(BUCKETS.services).map((t) => serviceCodec.parse(t))),
     },
     {
       method: "GET",
       path: "/api/files",
-      handler: (c) =>
-        sendJson(c, values(BUCKETS.files).map((t) => readGoStrings(t, PEER_NAME_FIELDS))),
+      handler: (c) => sendJson(c, values(BUCKETS.files).map((t) => fileCodec.parse(t))),
     },
     {
       method: "GET",

@@ -1,5 +1,5 @@
 /** `edgevpn api`: a network node serving the HTTP API. */
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { startNodeApi } from "./api_server.ts";
 import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";

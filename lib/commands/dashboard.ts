@@ -1,5 +1,5 @@
 /** `edgevpn dashboard`: asks a running node for a new one-time login link, with the API token of the state directory. */
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import { readApiToken } from "../api/auth.ts";
 import { expandHome } from "../config/settings.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";

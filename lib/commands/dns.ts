@@ -1,6 +1,6 @@
 /** `edgevpn dns` (a node serving DNS, as Go's), `--dns` of join, and `edgevpn dns add|rm|ls` through a running node's API. */
 import { RE2JS } from "re2js";
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import type { Settings } from "../config/options.ts";
 import {
   createDnsServer,
@@ -15,7 +15,7 @@ import {
   parseRecordData,
   parseZone,
 } from "../dns/mod.ts";
-import { systemClock } from "../hub/clock.ts";
+import { systemClock } from "../util/clock.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";

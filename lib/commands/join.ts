@@ -1,5 +1,5 @@
 /** `edgevpn join` (and the root command): the node with the VPN, as Go EdgeVPN's root command. */
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import { loadNetworkConfig } from "../config/load.ts";
 import type { Settings } from "../config/options.ts";
 import { expandHome } from "../config/settings.ts";

@@ -1,5 +1,5 @@
 /** `edgevpn peergater ecdsa-genkey`: trust-zone key utilities, as Go EdgeVPN's. */
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import { generateEcdsaKeys } from "../trustzone/ecdsa.ts";
 import { UsageError } from "../util/errors.ts";
 

@@ -1,5 +1,5 @@
 /** The root command: `-g` prints a new network configuration; otherwise it joins, as `join`. */
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import { encodeToken, generateNetworkConfig, networkConfigToYaml } from "../config/token.ts";
 import { UsageError } from "../util/errors.ts";
 

@@ -1,5 +1,5 @@
 /** `edgevpn start`: a network node (discovery, gossip, ledger) without the VPN. */
-import type { CommandContext } from "../../cli.ts";
+import type { CommandContext } from "./context.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
 

@@ -1,14 +1,8 @@
 /** The network configuration carried by a token: OTP secrets, room, rendezvous, mDNS tag. */
 
-/**
- * One rotating secret: `key` is the raw TOTP secret, `interval` its step in seconds and
- * `length` the number of characters kept from the code.
- */
-export interface OtpSettings {
-  interval: number;
-  key: string;
-  length: number;
-}
+import type { OtpSettings } from "../crypto/otp.ts";
+
+export type { OtpSettings };
 
 /**
  * Everything a token holds (Go's `YAMLConnectionConfig`).

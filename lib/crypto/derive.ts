@@ -1,9 +1,32 @@
 /** Values derived from a network config and the time: rendezvous, topics, seal key, lease name. */
-import type { NetworkConfig } from "../config/network.ts";
-import { md5Hex, otpCounter, totp } from "./otp.ts";
+import { md5Hex, otpCounter, type OtpSettings, totp } from "./otp.ts";
 
 /** The DHT rendezvous length when the token says 0 (Go's `pkg/discovery/dht.go`). */
 const DEFAULT_DHT_OTP_LENGTH = 12;
+
+/**
+ * The secrets of a network that every derived value comes from; a `NetworkConfig` (what a
+ * token holds) is one. Crypto takes only these fields so it needs nothing of the config layer.
+ *
+ * @example
+ * ```ts
+ * const secrets: NetworkSecrets = {
+ *   otp: {
+ *     dht: { interval: 360, key: "k1", length: 43 },
+ *     crypto: { interval: 360, key: "k2", length: 43 },
+ *   },
+ *   room: "r",
+ *   rendezvous: "z",
+ * };
+ * ```
+ */
+export interface NetworkSecrets {
+  otp: { dht: OtpSettings; crypto: OtpSettings };
+  /** Secret of the gossip topic name. */
+  room: string;
+  /** Static DHT rendezvous, used only when `otp.dht.key` is empty. */
+  rendezvous: string;
+}
 
 /**
  * One OTP window: `counter` identifies it; it spans `[startMs, endMs)` in Unix milliseconds.
@@ -43,7 +66,7 @@ export function otpWindow(intervalSeconds: number, timeMs: number): OtpWindow {
  * // rendezvousAt(cfg, 1700000000_000) === "e7b800c1bb05ef4e6c5b5ac6c44265ec"
  * ```
  */
-export async function rendezvousAt(config: NetworkConfig, timeMs: number): Promise<string> {
+export async function rendezvousAt(config: NetworkSecrets, timeMs: number): Promise<string> {
   const { key, interval, length } = config.otp.dht;
   if (key === "") return config.rendezvous;
   return md5Hex(await totp(key, length || DEFAULT_DHT_OTP_LENGTH, interval, timeMs / 1000));
@@ -58,7 +81,7 @@ export async function rendezvousAt(config: NetworkConfig, timeMs: number): Promi
  * // room "room", otp.crypto {interval 360, length 43}: "24272945ba5c1126194a231653154433"
  * ```
  */
-export async function topicAt(config: NetworkConfig, timeMs: number): Promise<string> {
+export async function topicAt(config: NetworkSecrets, timeMs: number): Promise<string> {
   const { interval, length } = config.otp.crypto;
   return md5Hex(await totp(config.room, length, interval, timeMs / 1000));
 }
@@ -71,7 +94,7 @@ export async function topicAt(config: NetworkConfig, timeMs: number): Promise<st
  * // room "room", otp.crypto {interval 360, length 43}: "37d0d2f61ed3e6b5d4cb6248d3239c28"
  * ```
  */
-export async function publicTopicAt(config: NetworkConfig, timeMs: number): Promise<string> {
+export async function publicTopicAt(config: NetworkSecrets, timeMs: number): Promise<string> {
   const { interval, length } = config.otp.crypto;
   return md5Hex((await totp(config.room, length, interval, timeMs / 1000)) + "public");
 }
@@ -85,7 +108,7 @@ export async function publicTopicAt(config: NetworkConfig, timeMs: number): Prom
  * // otp.crypto {key "cryptokey", interval 360, length 43}: "a89467c668bac45b14921cf589c02fb8"
  * ```
  */
-export async function sealKeyAt(config: NetworkConfig, timeMs: number): Promise<string> {
+export async function sealKeyAt(config: NetworkSecrets, timeMs: number): Promise<string> {
   const { key, interval, length } = config.otp.crypto;
   return md5Hex(await totp(key, length, interval, timeMs / 1000));
 }
@@ -98,6 +121,6 @@ export async function sealKeyAt(config: NetworkConfig, timeMs: number): Promise<
  * // leaseFileName(cfg) is 32 hex characters
  * ```
  */
-export function leaseFileName(config: NetworkConfig): string {
+export function leaseFileName(config: NetworkSecrets): string {
   return md5Hex(config.otp.crypto.key + "-ek");
 }

@@ -4,6 +4,21 @@ import { createHash } from "node:crypto";
 /** Length of base64 of a 32-byte MAC: the longest code the primitive can produce. */
 export const MAX_OTP_LENGTH = 44;
 const DEFAULT_DIGITS = 6;
+
+/**
+ * One rotating secret: `key` is the raw TOTP secret, `interval` its step in seconds and
+ * `length` the number of characters kept from the code.
+ *
+ * @example
+ * ```ts
+ * const dht: OtpSettings = { interval: 360, key: "k1", length: 43 };
+ * ```
+ */
+export interface OtpSettings {
+  interval: number;
+  key: string;
+  length: number;
+}
 const encoder = new TextEncoder();
 const hmacKeys = new Map<string, Promise<CryptoKey>>();
 const HMAC_KEY_CACHE_LIMIT = 64;

@@ -7,12 +7,19 @@ import type { Context } from "hono";
 import type { ApiCredential } from "../api/auth.ts";
 import type { ApiLedger } from "../api/components.ts";
 import { ApiRequestError } from "../api/errors.ts";
-import { readGoStrings } from "../api/json.ts";
 import { ANNOUNCING, type ApiRoute, checkName, readBodyText, sendJson } from "../api/route.ts";
 import { dnsRecordsFromLedger } from "../api/routes_dns.ts";
 import type { Block } from "../ledger/block.ts";
 import { compareGoStrings } from "../ledger/json.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import {
+  BUCKETS,
+  fileCodec,
+  machineCodec,
+  type Service,
+  serviceCodec,
+  type SharedFile,
+  type ValueCodec,
+} from "../ledger/buckets.ts";
 import type { DhcpStatus } from "../metrics/prometheus.ts";
 import type { TrafficStats } from "../node/traffic.ts";
 import type { VpnCountersSnapshot } from "../vpn/vpn.ts";
@@ -98,8 +105,6 @@ export interface DashboardState {
   time: string;
 }
 
-const MACHINE_FIELDS = ["PeerID", "Hostname", "OS", "Arch", "Address", "Version"] as const;
-const NAME_FIELDS = ["PeerID", "Name"] as const;
 const MACHINE_ONLINE_MS = 20 * 60_000;
 const PUSH_MS = 1_000;
 const CHANGE_PUSH_MS = 100;
@@ -168,7 +173,7 @@ export function createDashboard(components: DashboardComponents): Dashboard {
       };
     };
     const machines = live(BUCKETS.machines).map(([, text]) => {
-      const m = readGoStrings(text, MACHINE_FIELDS);
+      const m = machineCodec.parse(text);
       const self = m.PeerID === node.peerId;
       return {
         ...m,
@@ -225,11 +230,11 @@ export function createDashboard(components: DashboardComponents): Dashboard {
       machines,
       peers,
       services: live(BUCKETS.services).map(([key, t]) => ({
-        ...readGoStrings(t, NAME_FIELDS),
+        ...serviceCodec.parse(t),
         Key: key,
       })),
       files: live(BUCKETS.files).map(([key, t]) => ({
-        ...readGoStrings(t, NAME_FIELDS),
+        ...fileCodec.parse(t),
         Key: key,
       })),
       dns: live(BUCKETS.dns).map(([regex, t]) => ({
@@ -281,7 +286,7 @@ export function createDashboard(components: DashboardComponents): Dashboard {
     });
   };
 
-  const addNamed = (bucket: string) => async (c: Context) => {
+  const addNamed = (codec: ValueCodec<Service | SharedFile>) => async (c: Context) => {
     const text = await readBodyText(c, 4096);
     let name: unknown;
     try {
@@ -293,7 +298,8 @@ export function createDashboard(components: DashboardComponents): Dashboard {
       throw new ApiRequestError(400, "BODY_INVALID", 'Body: expected JSON {"Name": "…"}');
     }
     checkName("Name", name, 256);
-    ledger.persist(5_000, 20_000, bucket, name, { PeerID: node.peerId, Name: name });
+    const value = codec.value({ PeerID: node.peerId, Name: name });
+    ledger.persist(5_000, 20_000, codec.bucket, name, value);
     return sendJson(c, ANNOUNCING);
   };
 
@@ -352,8 +358,8 @@ export function createDashboard(components: DashboardComponents): Dashboard {
         });
       },
     },
-    { method: "POST", path: "/api/dashboard/services", handler: addNamed(BUCKETS.services) },
-    { method: "POST", path: "/api/dashboard/files", handler: addNamed(BUCKETS.files) },
+    { method: "POST", path: "/api/dashboard/services", handler: addNamed(serviceCodec) },
+    { method: "POST", path: "/api/dashboard/files", handler: addNamed(fileCodec) },
   ];
 
   return {

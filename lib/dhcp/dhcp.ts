@@ -1,12 +1,12 @@
 /** DHCP over the ledger (Go `--dhcp`): the leader of the nodes without an address hands one out. */
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, dhcpCodec, peerIdOf } from "../ledger/buckets.ts";
 import type { Job, Ledger } from "../ledger/ledger.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
 import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
 import { fnv1a32, leader } from "../util/leader.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
-import { formatIPv4, parseIPv4 } from "../vpn/packet.ts";
+import { cidrHosts, cidrNetwork, formatCidr, formatIPv4, parseCidr, parseIPv4 } from "../net/ip.ts";
 
 /** Nodes count as alive for DHCP when their heartbeat is younger than this (Go: 15 min). */
 export const DHCP_ALIVE_WINDOW_MS = 15 * 60_000;
@@ -52,21 +52,22 @@ export function nextIP(base: string, used: readonly string[]): string {
  * ```
  */
 export function nextFreeIP(base: string, used: readonly string[]): string {
-  const baseNumber = parseIPv4(base);
-  if (baseNumber === null) {
+  const subnet = parseCidr(`${base}/${DHCP_PREFIX}`);
+  const hosts = subnet === null ? null : cidrHosts(subnet);
+  if (subnet === null || hosts === null) {
     throw new UsageError("BAD_FLAG", `--address: DHCP needs an IPv4 base address, got ${base}`);
   }
-  const network = (baseNumber & 0xffffff00) >>> 0;
   const taken = new Set(used.map(parseIPv4).filter((n): n is number => n !== null));
-  const isFreeHost = (n: number) =>
-    ((n & 0xffffff00) >>> 0) === network && (n & 0xff) !== 0 && (n & 0xff) !== 0xff &&
-    !taken.has(n);
+  const isFreeHost = (n: number) => n >= hosts.first && n <= hosts.last && !taken.has(n);
   const goChoice = parseIPv4(nextIP(base, used));
   if (goChoice !== null && isFreeHost(goChoice)) return formatIPv4(goChoice);
-  for (let host = 1; host < 0xff; host++) {
-    if (isFreeHost((network | host) >>> 0)) return formatIPv4((network | host) >>> 0);
+  for (let n = hosts.first; n <= hosts.last; n++) {
+    if (isFreeHost(n)) return formatIPv4(n);
   }
-  throw new EdgeVpnError("DHCP_EXHAUSTED", `No free address left in ${formatIPv4(network)}/24`);
+  throw new EdgeVpnError(
+    "DHCP_EXHAUSTED",
+    `No free address left in ${formatCidr(cidrNetwork(subnet))}`,
+  );
 }
 
 /** What one DHCP round decides. */
@@ -184,7 +185,7 @@ export async function obtainAddress(
       self,
       alive: ledger.availableNodes(options.aliveWindowMs ?? DHCP_ALIVE_WINDOW_MS),
       machines,
-      lead: lead === undefined ? undefined : jsonString(lead),
+      lead: lead === undefined ? undefined : dhcpCodec.parse(lead) || undefined,
       base: options.base,
     };
   };
@@ -260,24 +261,6 @@ async function readLease(path: string, log: Logger): Promise<string | undefined>
     return undefined;
   }
   return text;
-}
-
-function peerIdOf(valueText: string): string | undefined {
-  try {
-    const v = JSON.parse(valueText);
-    return typeof v?.PeerID === "string" ? v.PeerID : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function jsonString(text: string): string | undefined {
-  try {
-    const v = JSON.parse(text);
-    return typeof v === "string" ? v : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

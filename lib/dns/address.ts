@@ -1,5 +1,5 @@
 /** `host:port` addresses of the DNS server and of its forward servers. */
-import { parseIp } from "../node/cidr.ts";
+import { parseIP } from "../net/ip.ts";
 import { UsageError } from "../util/errors.ts";
 
 /** A UDP/TCP endpoint. */
@@ -46,7 +46,7 @@ export function parseHostPort(text: string, defaultPort: number, source: string)
   if (port > 65535) throw bad();
   if (host === "") host = "0.0.0.0";
   else if (host.toLowerCase() === "localhost") host = "127.0.0.1";
-  else if (parseIp(host) === undefined || host.includes("%")) throw bad();
+  else if (parseIP(host) === null) throw bad();
   return { hostname: host, port };
 }
 

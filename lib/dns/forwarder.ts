@@ -1,7 +1,7 @@
 /** Forwarding to upstream DNS servers: UDP with TCP fallback on truncation, a timeout, one query in flight per question, and a cache that honours TTLs. */
 import { LRUCache } from "lru-cache";
-import type { Clock } from "../hub/clock.ts";
-import { parseIp } from "../node/cidr.ts";
+import type { Clock } from "../util/clock.ts";
+import { parseIP } from "../net/ip.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { formatHostPort, type HostPort } from "./address.ts";
@@ -20,7 +20,6 @@ import {
   rcodeOf,
 } from "./wire.ts";
 
-export const DEFAULT_FORWARD_SERVERS: readonly string[] = ["8.8.8.8:53", "1.1.1.1:53"];
 /** Time allowed to each upstream server for one question (UDP and a TCP retry together). */
 export const DEFAULT_FORWARD_TIMEOUT_MS = 5_000;
 /** Longest time an answer stays cached, whatever its TTL. */
@@ -420,7 +419,7 @@ export function cacheTtl(rcode: number, reply: Pick<DnsMessage, "answers" | "aut
 
 function sameHost(a: string, b: string): boolean {
   const bytes = (h: string) => {
-    const ip = parseIp(h);
+    const ip = parseIP(h);
     // An IPv4-mapped IPv6 address is its IPv4 address.
     return ip?.length === 16 && ip.subarray(0, 12).every((v, i) => v === (i < 10 ? 0 : 0xff))
       ? ip.subarray(12)
@@ -428,6 +427,6 @@ function sameHost(a: string, b: string): boolean {
   };
   const x = bytes(a);
   const y = bytes(b);
-  return x !== undefined && y !== undefined && x.length === y.length &&
+  return x !== null && y !== null && x.length === y.length &&
     x.every((v, i) => v === y[i]);
 }

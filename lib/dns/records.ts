@@ -1,7 +1,6 @@
 /** Records of the `dns` ledger bucket: the value (type number → data text) and the data text of each type, checked and turned into wire form. */
 import { Buffer } from "node:buffer";
-import { JsonObject, parseJson } from "../ledger/json.ts";
-import { parseIp } from "../node/cidr.ts";
+import { expandedIPv6, parseIPv4, parseIPv6 } from "../net/ip.ts";
 import { EdgeVpnError } from "../util/errors.ts";
 import { dnsTypeName } from "./types.ts";
 import { type DnsRecord, packetTypeName } from "./wire.ts";
@@ -28,32 +27,6 @@ export const STRUCTURED_TYPES: readonly number[] = [1, 2, 5, 6, 12, 15, 16, 28, 
 
 /** Longest record data text considered (the ledger bounds values; this bounds parsing). */
 const MAX_TEXT = 65_535;
-
-/**
- * Reads a `dns` ledger value as Go's `types.DNS` unmarshals it: an object whose member names are
- * uint16 decimal type numbers (`"1"`, `"28"`, `"01"` is 1), last duplicate winning; other
- * members and non-string data are skipped. Anything but an object gives no records.
- *
- * @example
- * ```ts
- * parseDnsValue('{"1":"10.1.0.5","28":"fd::5"}'); // Map { 1 => "10.1.0.5", 28 => "fd::5" }
- * ```
- */
-export function parseDnsValue(valueText: string): Map<number, string> {
-  const out = new Map<number, string>();
-  let json;
-  try {
-    json = parseJson(valueText);
-  } catch {
-    return out;
-  }
-  if (!(json instanceof JsonObject)) return out;
-  for (const [key, value] of json.entries) {
-    if (!/^[0-9]{1,5}$/.test(key) || Number(key) > 0xffff) continue;
-    if (typeof value === "string") out.set(Number(key), value);
-  }
-  return out;
-}
 
 /**
  * Checks the data text of a record of `type` as a zone file writes it after the type
@@ -90,14 +63,14 @@ export function parseRecordData(type: number, text: string): RecordData {
   switch (type) {
     case 1: {
       const ip = one("an IPv4 address such as 10.1.0.5");
-      if (!isIpv4(ip)) fail("an IPv4 address such as 10.1.0.5");
+      if (parseIPv4(ip) === null) fail("an IPv4 address such as 10.1.0.5");
       return { type, packetType, data: ip };
     }
     case 28: {
       const ip = one("an IPv6 address such as fd00::5");
-      const bytes = ip.includes(":") && !ip.includes("%") ? parseIp(ip) : undefined;
-      if (!bytes || bytes.length !== 16) fail("an IPv6 address such as fd00::5");
-      return { type, packetType, data: formatIpv6(bytes!) };
+      const bytes = parseIPv6(ip);
+      if (bytes === null) fail("an IPv6 address such as fd00::5");
+      return { type, packetType, data: expandedIPv6(bytes!) };
     }
     case 2:
     case 5:
@@ -291,17 +264,4 @@ function uint(text: string, max: number): number | undefined {
   if (!/^[0-9]{1,10}$/.test(text)) return undefined;
   const n = Number(text);
   return n <= max ? n : undefined;
-}
-
-/** Dotted-quad IPv4 as Go's `net.ParseIP` reads it: no leading zeros. */
-function isIpv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 &&
-    parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
-}
-
-function formatIpv6(bytes: Uint8Array): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
-  return groups.join(":");
 }

@@ -1,12 +1,12 @@
 /** What the DNS server answers: machine names of our zone, the `dns` bucket's records (Go EdgeVPN's rules), then forwarding. */
 import { LRUCache } from "lru-cache";
-import type { Clock } from "../hub/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { compareGoStrings } from "../ledger/json.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS, dnsCodec } from "../ledger/buckets.ts";
 import type { Logger } from "../util/logger.ts";
 import { type Forwarder, ForwardError } from "./forwarder.ts";
-import { parseDnsValue, parseRecordData, type RecordData, recordOf } from "./records.ts";
+import { parseRecordData, type RecordData, recordOf } from "./records.ts";
 import { RegexKeys } from "./regex_keys.ts";
 import { dnsTypeName } from "./types.ts";
 import { CLASS_IN, type DnsQuestion, type DnsRecord, RCODE } from "./wire.ts";
@@ -319,7 +319,7 @@ export class DnsResolver {
     if (this.#dirty || this.#snapshot === undefined) {
       const bucket = data.get(BUCKETS.dns) ?? new Map<string, string>();
       const keys = [...bucket.keys()].sort(compareGoStrings);
-      const values = new Map(keys.map((k) => [k, parseDnsValue(bucket.get(k)!)]));
+      const values = new Map(keys.map((k) => [k, dnsCodec.parse(bucket.get(k)!)]));
       this.#keys.sync(keys);
       this.#lookups.clear();
       const live = new Set<string>();

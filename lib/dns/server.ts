@@ -1,5 +1,5 @@
 /** The DNS server: UDP and TCP listeners on one address, bounded, answering through a {@link DnsResolver}. */
-import type { Clock } from "../hub/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { formatHostPort, type HostPort } from "./address.ts";

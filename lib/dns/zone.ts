@@ -1,5 +1,6 @@
 /** Names of the network's machines under a zone of ours (`<hostname>.edgevpn.`), derived from the `machines` bucket. */
-import { parseIp } from "../node/cidr.ts";
+import { machineCodec } from "../ledger/buckets.ts";
+import { parseIP } from "../net/ip.ts";
 import { domainName } from "./records.ts";
 
 /** A live machine of the zone: its peer, its names and its VPN addresses. */
@@ -102,15 +103,15 @@ export class MachineZone {
   rebuild(machines: ReadonlyMap<string, string>, isLive: (peerId: string) => boolean): void {
     const byPeer = new Map<string, { hostname: string; ipv4: string[]; ipv6: string[] }>();
     for (const [address, valueText] of machines) {
-      const bytes = parseIp(address);
-      const machine = parseMachine(valueText);
-      if (!bytes || !machine || !isLive(machine.peerId)) continue;
-      const entry = byPeer.get(machine.peerId) ??
-        { hostname: machine.hostname, ipv4: [], ipv6: [] };
-      byPeer.set(machine.peerId, entry);
+      const bytes = parseIP(address);
+      const machine = machineCodec.parse(valueText);
+      if (!bytes || machine.PeerID === "" || !isLive(machine.PeerID)) continue;
+      const entry = byPeer.get(machine.PeerID) ??
+        { hostname: machine.Hostname, ipv4: [], ipv6: [] };
+      byPeer.set(machine.PeerID, entry);
       if (bytes.length === 4) entry.ipv4.push(address);
       else entry.ipv6.push(address);
-      if (entry.hostname === "") entry.hostname = machine.hostname;
+      if (entry.hostname === "") entry.hostname = machine.Hostname;
     }
     const peers = [...byPeer.keys()].sort();
     const byLabel = new Map<string, string[]>();
@@ -184,23 +185,9 @@ export class MachineZone {
  * ```
  */
 export function reverseName(address: string): string {
-  const bytes = parseIp(address)!;
+  const bytes = parseIP(address)!;
   if (bytes.length === 4) return `${[...bytes].reverse().join(".")}.in-addr.arpa.`;
   const nibbles: string[] = [];
   for (const b of bytes) nibbles.push((b >> 4).toString(16), (b & 0xf).toString(16));
   return `${nibbles.reverse().join(".")}.ip6.arpa.`;
-}
-
-/** The fields of a `machines` value used here; undefined when it has no peer ID. */
-function parseMachine(valueText: string): { peerId: string; hostname: string } | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(valueText);
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== "object") return undefined;
-  const { PeerID, Hostname } = value as Record<string, unknown>;
-  if (typeof PeerID !== "string" || PeerID === "") return undefined;
-  return { peerId: PeerID, hostname: typeof Hostname === "string" ? Hostname : "" };
 }

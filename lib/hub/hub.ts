@@ -4,9 +4,9 @@ import { publicTopicAt, sealKeyAt, topicAt } from "../crypto/derive.ts";
 import { openSealed, seal } from "../crypto/seal.ts";
 import { EdgeVpnError } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
-import { TypedEventTarget, type TypedListener } from "./events.ts";
+import { TypedEventTarget, type TypedListener } from "../util/events.ts";
 import type { PubSub, PubSubMessage } from "./pubsub.ts";
 import { rotationPlan } from "./rotation.ts";
 

@@ -1,7 +1,7 @@
 /** Sealed gossip rooms: the hub, its pubsub interface, envelope codec and rotation plan. */
-export { type Clock, systemClock } from "./clock.ts";
+export { type Clock, systemClock } from "../util/clock.ts";
 export { decodeEnvelope, encodeEnvelope, type Envelope } from "./envelope.ts";
-export { TypedEventTarget, type TypedListener } from "./events.ts";
+export { TypedEventTarget, type TypedListener } from "../util/events.ts";
 export {
   createHub,
   DEFAULT_MAX_MESSAGE_SIZE,

@@ -1,5 +1,5 @@
 /** The narrow publish/subscribe surface the hub runs on; the node adapts GossipSub to it. */
-import type { TypedListener } from "./events.ts";
+import type { TypedListener } from "../util/events.ts";
 
 /**
  * One message delivered by the pubsub router.

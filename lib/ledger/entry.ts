@@ -314,3 +314,73 @@ export async function verifyEntry(
   if (e.sig === null || e.sig.length === 0 || e.owner === "") return false;
   return await verify(e.owner, canonicalBytes(bucket, key, e), e.sig);
 }
+
+/**
+ * Go `versionAfter`: `max(prev + 1, now in ns)`, with Go's uint64 wrap-around.
+ *
+ * @example
+ * ```ts
+ * versionAfter(5n, 3n); // 6n
+ * ```
+ */
+export function versionAfter(prev: bigint, nowNs: bigint): bigint {
+  const next = (prev + 1n) & UINT64_MAX;
+  const now = BigInt.asUintN(64, nowNs);
+  return now > next ? now : next;
+}
+
+/**
+ * Our entry for `value` under `bucket`/`key`: unsigned without a signer (off mode); else the
+ * previous entry when we already own it with the same value, or a new signed version.
+ *
+ * @example
+ * ```ts
+ * const e = await ownEntry(identity, "machines", "10.1.0.1", '{"PeerID":"…"}', undefined, nowNs);
+ * ```
+ */
+export async function ownEntry(
+  signer: EntrySigner | undefined,
+  bucket: string,
+  key: string,
+  value: string,
+  prev: Entry | undefined,
+  nowNs: bigint,
+): Promise<Entry> {
+  if (!signer) return unsignedEntry(value);
+  if (
+    prev && prev.owner === signer.peerId && !prev.deleted && prev.value === value &&
+    prev.sig !== null
+  ) {
+    return prev;
+  }
+  return await signEntry(signer, bucket, key, {
+    value,
+    version: versionAfter(prev?.version ?? 0n, nowNs),
+    updatedAt: nowNs / 1_000_000_000n,
+    deleted: false,
+  });
+}
+
+/**
+ * Our signed tombstone replacing `prev` (a delete in the signed modes).
+ *
+ * @example
+ * ```ts
+ * const t = await ownTombstone(identity, "machines", "10.1.0.1", prev, nowNs);
+ * t.deleted; // true
+ * ```
+ */
+export async function ownTombstone(
+  signer: EntrySigner,
+  bucket: string,
+  key: string,
+  prev: Entry,
+  nowNs: bigint,
+): Promise<Entry> {
+  return await signEntry(signer, bucket, key, {
+    value: "",
+    version: versionAfter(prev.version, nowNs),
+    updatedAt: nowNs / 1_000_000_000n,
+    deleted: true,
+  });
+}

@@ -1,12 +1,17 @@
-/** The ledger: local writes, receive/merge of peers' blocks, persistence, sync gossip and timers. */
+/**
+ * The ledger: its state (the last block), local writes, and receiving and merging peers' blocks.
+ * The quiet sync protocol is in `sync.ts`, periodic jobs in `jobs.ts`, the save queue in
+ * `save_queue.ts`.
+ */
 
+import { OPTIONS } from "../config/options.ts";
 import { verifyPeerSignature } from "../crypto/identity.ts";
 import { EdgeVpnError, errorMessage, InputError } from "../util/errors.ts";
-import { formatRfc3339Seconds, msToNs } from "../util/gotime.ts";
+import { msToNs } from "../util/gotime.ts";
 import { leader } from "../util/leader.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
-import { startBackoffTicker, type Ticker } from "../util/ticker.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
+import { TypedEventTarget } from "../util/events.ts";
 import {
   type Block,
   genesisBlock,
@@ -18,13 +23,11 @@ import {
   verifyBlockHash,
 } from "./block.ts";
 import {
-  type Entry,
   type EntrySigner,
+  ownEntry,
+  ownTombstone,
   sameEntry,
   type SignatureVerifier,
-  signEntry,
-  UINT64_MAX,
-  unsignedEntry,
   verifyEntry,
 } from "./entry.ts";
 import { compareGoStrings, goMarshal, parseJson } from "./json.ts";
@@ -37,30 +40,35 @@ import {
   pruneTombstones,
   type Violation,
 } from "./merge.ts";
+import { BUCKETS, healthcheckCodec } from "./buckets.ts";
 import {
-  BUCKETS,
   defaultRegistry,
-  heartbeatTime,
   isLive,
   liveValues,
   type OwnershipMode,
   type Registry,
 } from "./policy.ts";
+import {
+  announceDeleteBucket,
+  announceDeleteBucketKey,
+  announceUpdate,
+  type Job,
+  JobSet,
+  persist,
+} from "./jobs.ts";
+import { SaveQueue } from "./save_queue.ts";
+import { better, replyToBlock, replyToDigest, SyncSender } from "./sync.ts";
 import type { LedgerStore } from "./store.ts";
 import { MemoryStore } from "./store_memory.ts";
-import {
-  decodeMessage,
-  DEFAULT_MESSAGE_LIMITS,
-  type Digest,
-  encodeBlockMessage,
-  encodeDigest,
-  type MessageLimits,
-} from "./wire.ts";
+import { decodeMessage, DEFAULT_MESSAGE_LIMITS, type Digest, type MessageLimits } from "./wire.ts";
 
-/** Go's default ownership TTL: 4 × the 120 s heartbeat interval. */
-export const DEFAULT_OWNERSHIP_TTL_MS = 480_000;
-/** Tombstones older than this are garbage: 3 × Go's 900 s aliveness max-interval. */
-export const DEFAULT_TOMBSTONE_TTL_MS = 2_700_000;
+export type { Job } from "./jobs.ts";
+export { versionAfter } from "./entry.ts";
+
+/** Go's default ownership TTL: 4 × the heartbeat interval (120 s): 480 s. */
+export const DEFAULT_OWNERSHIP_TTL_MS = 4 * OPTIONS.alivenessHealthcheckInterval.default * 1000;
+/** Tombstones older than this are garbage: 3 × Go's aliveness max-interval (900 s): 2 700 s. */
+export const DEFAULT_TOMBSTONE_TTL_MS = 3 * OPTIONS.alivenessHealthcheckMaxInterval.default * 1000;
 /** Longest random wait before answering a peer whose head differs (lets one peer answer for all). */
 export const DEFAULT_REPLY_DELAY_MS = 500;
 /** How long the same (their head, our head) divergence is not answered again. */
@@ -130,6 +138,13 @@ export interface RejectedDetail {
   readonly message: string;
 }
 
+/** The detail each ledger event carries, by event name. */
+export interface LedgerEventDetails {
+  change: ChangeDetail;
+  violation: Violation;
+  rejected: RejectedDetail;
+}
+
 /** Events a ledger dispatches. */
 export interface LedgerEventMap {
   /** The last block changed (and is being persisted). */
@@ -163,11 +178,6 @@ export interface LedgerCounters {
   repliesSuppressed: number;
   bytesSent: number;
   persistFailures: number;
-}
-
-/** A stoppable periodic job. */
-export interface Job {
-  stop(): void;
 }
 
 /**
@@ -217,13 +227,12 @@ export async function createLedger(options: LedgerOptions = {}): Promise<Ledger>
  * ledger.getKey("nodes", "a"); // '"1"'
  * ```
  */
-export class Ledger extends EventTarget {
+export class Ledger extends TypedEventTarget<LedgerEventDetails> {
   /** Warning from loading the store, when its state was unusable. */
   readonly loadWarning?: string;
   readonly mode: OwnershipMode;
 
   readonly #store: LedgerStore;
-  readonly #send: SendFunction;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #now: () => number;
@@ -236,23 +245,15 @@ export class Ledger extends EventTarget {
   readonly #tombstoneTtlMs: number;
   readonly #limits: MessageLimits;
   readonly #quiet: boolean;
-  readonly #replyDelayMs: number;
-  readonly #backoffMs: number;
+  readonly #sync: SyncSender;
 
   #last: Block;
   #queue: Promise<unknown> = Promise.resolve();
-  #sendChain: Promise<void> = Promise.resolve();
-  #fullCache?: { hash: string; bytes: Promise<Uint8Array> };
   #contentCache?: { storage: Storage; hash: Promise<string> };
-  #reply?: { timer: unknown; key: string };
-  #answered = new Map<string, number>();
   #warned = new Set<string>();
-  #jobs = new Set<Job>();
+  readonly #jobs: JobSet;
   #stopped = false;
-  #persistSeq = 0;
-  #saving?: Promise<void>;
-  #pending?: { block: Block; seq: number };
-  #waiters: Array<{ seq: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  readonly #saves: SaveQueue;
   #counters: LedgerCounters = {
     messagesReceived: 0,
     blocksReceived: 0,
@@ -276,7 +277,6 @@ export class Ledger extends EventTarget {
     this.mode = options.mode ?? "off";
     this.loadWarning = loadWarning;
     this.#store = store;
-    this.#send = options.send ?? (() => {});
     this.#log = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
     const clock = this.#clock;
@@ -291,45 +291,23 @@ export class Ledger extends EventTarget {
     this.#signer = this.mode === "off" ? undefined : options.identity;
     this.#limits = { ...DEFAULT_MESSAGE_LIMITS, ...options.limits };
     this.#quiet = options.quiet ?? true;
-    this.#replyDelayMs = options.replyDelayMs ?? DEFAULT_REPLY_DELAY_MS;
-    this.#backoffMs = options.divergenceBackoffMs ?? DEFAULT_DIVERGENCE_BACKOFF_MS;
     this.#last = first;
-  }
-
-  override addEventListener<K extends keyof LedgerEventMap>(
-    type: K,
-    listener: ((event: LedgerEventMap[K]) => void) | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    super.addEventListener(type, listener, options);
-  }
-
-  override removeEventListener<K extends keyof LedgerEventMap>(
-    type: K,
-    listener: ((event: LedgerEventMap[K]) => void) | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void {
-    super.removeEventListener(type, listener, options);
+    this.#sync = new SyncSender({
+      send: options.send ?? (() => {}),
+      head: () => this.#last,
+      clock: this.#clock,
+      now: this.#now,
+      random: this.#random,
+      log: this.#log,
+      counters: this.#counters,
+      replyDelayMs: options.replyDelayMs ?? DEFAULT_REPLY_DELAY_MS,
+      backoffMs: options.divergenceBackoffMs ?? DEFAULT_DIVERGENCE_BACKOFF_MS,
+    });
+    this.#jobs = new JobSet({ clock: this.#clock, random: this.#random, log: this.#log });
+    this.#saves = new SaveQueue((block) => store.save(block), (e) => {
+      this.#counters.persistFailures++;
+      this.#log.error("ledger: cannot persist the ledger", { error: errorMessage(e) });
+    });
   }
 
   // ---- readers ----------------------------------------------------------------------------
@@ -390,7 +368,7 @@ export class Ledger extends EventTarget {
     const max = msToNs(maxTimeMs);
     const out: string[] = [];
     for (const [peer, value] of liveValues(this.#last.storage.get(BUCKETS.healthcheck))) {
-      const t = heartbeatTime(value);
+      const t = healthcheckCodec.parse(value);
       if (t !== undefined && t + max > now) out.push(peer);
     }
     return out.sort(compareGoStrings);
@@ -427,7 +405,7 @@ export class Ledger extends EventTarget {
       let changed = false;
       for (const [key, text] of pairs) {
         const prev = draft.get(name, key);
-        const next = await this.#makeEntry(name, key, text, prev, nowNs);
+        const next = await ownEntry(this.#signer, name, key, text, prev, nowNs);
         if (!prev || !sameEntry(prev, next)) {
           draft.set(name, key, next);
           changed = true;
@@ -448,7 +426,7 @@ export class Ledger extends EventTarget {
       const name = bucket.toWellFormed();
       const k = key.toWellFormed();
       const prev = draft.get(name, k);
-      const next = await this.#makeEntry(name, k, valueJson.toWellFormed(), prev, nowNs);
+      const next = await ownEntry(this.#signer, name, k, valueJson.toWellFormed(), prev, nowNs);
       if (prev && sameEntry(prev, next)) return false;
       draft.set(name, k, next);
       return true;
@@ -464,7 +442,7 @@ export class Ledger extends EventTarget {
       if (!prev) return false;
       if (this.#signer) {
         if (prev.deleted) return false;
-        draft.set(bucket, key, await this.#makeTombstone(bucket, key, prev, nowNs));
+        draft.set(bucket, key, await ownTombstone(this.#signer!, bucket, key, prev, nowNs));
       } else {
         draft.deleteKey(bucket, key);
       }
@@ -485,7 +463,7 @@ export class Ledger extends EventTarget {
       let changed = false;
       for (const [key, prev] of current) {
         if (prev.deleted) continue;
-        draft.set(bucket, key, await this.#makeTombstone(bucket, key, prev, nowNs));
+        draft.set(bucket, key, await ownTombstone(this.#signer!, bucket, key, prev, nowNs));
         changed = true;
       }
       return changed;
@@ -508,7 +486,7 @@ export class Ledger extends EventTarget {
       );
       for (const [bucket, key] of plan.prune) draft.deleteKey(bucket, key);
       for (const [bucket, key, prev] of plan.tombstone) {
-        draft.set(bucket, key, await this.#makeTombstone(bucket, key, prev, nowNs));
+        draft.set(bucket, key, await ownTombstone(this.#signer!, bucket, key, prev, nowNs));
       }
       return plan.prune.length + plan.tombstone.length > 0;
     }, "reap");
@@ -533,7 +511,7 @@ export class Ledger extends EventTarget {
       throw new EdgeVpnError("LEDGER_IDENTITY_MISSING", "Heartbeat needs an identity");
     }
     return await this.add(BUCKETS.healthcheck, {
-      [this.#selfId]: formatRfc3339Seconds(this.#now()),
+      [this.#selfId]: healthcheckCodec.value(msToNs(this.#now())),
     });
   }
 
@@ -621,81 +599,31 @@ export class Ledger extends EventTarget {
 
   async #onDigest(digest: Digest): Promise<ReceiveResult> {
     this.#counters.digestsReceived++;
-    const ours = this.#last;
-    if (this.mode === "off") {
-      if (digest.hash === ours.hash) return { kind: "digest", differs: false };
-      // Blocks are adopted whole: only the better head answers, the other side adopts it.
-      if (this.#quiet && better(ours, digest)) this.#scheduleReply(`${digest.hash}|${ours.hash}`);
-      return { kind: "digest", differs: true };
-    }
-    const content = await this.contentHash();
-    if (digest.contentHash === content) {
-      // Same entries on another head: the higher-ranked head answers and the other adopts it.
-      if (this.#quiet && digest.hash !== ours.hash && better(ours, digest)) {
-        this.#scheduleReply(`${digest.hash}|${ours.hash}`);
-      }
-      return { kind: "digest", differs: false };
-    }
-    // Entries merge both ways: either side may hold what the other lacks, so both answer (the
-    // first full block on the topic cancels answers it made pointless).
-    if (this.#quiet) this.#scheduleReply(`${digest.contentHash}|${content}`);
-    return { kind: "digest", differs: true };
+    // Off mode compares heads only: no content hash to compute.
+    const content = this.mode === "off" ? "" : await this.contentHash();
+    const { differs, reply } = replyToDigest(this.mode, this.#last, content, digest);
+    if (reply !== undefined && this.#quiet) this.#sync.scheduleReply(reply);
+    return { kind: "digest", differs };
   }
 
   /** Decides whether a full block from a peer deserves our full block in return. */
   #answerBlock(theirs: Block): void {
     if (!this.#quiet) return;
-    const ours = this.#last;
-    const same = this.mode === "off"
-      ? ours.hash === theirs.hash
-      : sameStorage(ours.storage, theirs.storage);
-    if (same) {
-      if (this.mode !== "off" && better(ours, theirs)) {
-        // Same entries on a lower head: send ours so that the heads converge.
-        this.#scheduleReply(`${theirs.hash}|${ours.hash}`);
-        return;
-      }
-      // Someone already broadcast exactly our state: a pending answer would repeat it.
-      this.#cancelReply();
-      return;
-    }
-    const answer = this.mode === "off" ? better(ours, theirs) : hasEntriesMissingFrom(
-      ours.storage,
-      theirs.storage,
+    const { reply, cancel } = replyToBlock(
+      this.mode,
+      this.#last,
+      theirs,
       msToNs(this.#tombstoneTtlMs),
       this.#nowNs(),
     );
-    if (answer) this.#scheduleReply(`${theirs.hash}|${ours.hash}`);
-  }
-
-  #scheduleReply(key: string): void {
-    if (this.#reply || this.#stopped) return;
-    const answeredAt = this.#answered.get(key);
-    if (answeredAt !== undefined && this.#now() - answeredAt < this.#backoffMs) {
-      this.#counters.repliesSuppressed++;
-      return;
-    }
-    const timer = this.#clock.setTimeout(() => {
-      this.#reply = undefined;
-      if (this.#answered.size >= 1024) this.#answered.clear();
-      this.#answered.set(key, this.#now());
-      this.#counters.repliesSent++;
-      this.#sendFull();
-    }, this.#random() * this.#replyDelayMs);
-    this.#reply = { timer, key };
-  }
-
-  #cancelReply(): void {
-    if (this.#reply) this.#clock.clearTimeout(this.#reply.timer);
-    this.#reply = undefined;
+    if (reply !== undefined) this.#sync.scheduleReply(reply);
+    else if (cancel) this.#sync.cancelReply();
   }
 
   #rejectMessage(reason: string, message: string): ReceiveResult {
     this.#count(this.#counters.rejectedMessages, reason);
     this.#log.debug("ledger: dropped a message", { reason, error: message });
-    this.dispatchEvent(
-      new CustomEvent<RejectedDetail>("rejected", { detail: { reason, message } }),
-    );
+    this.dispatch("rejected", { reason, message });
     return { kind: "rejected", reason, message };
   }
 
@@ -717,7 +645,7 @@ export class Ledger extends EventTarget {
     } else {
       this.#log.debug(msg, fields);
     }
-    this.dispatchEvent(new CustomEvent<Violation>("violation", { detail: v }));
+    this.dispatch("violation", v);
   }
 
   // ---- gossip -----------------------------------------------------------------------------
@@ -740,39 +668,11 @@ export class Ledger extends EventTarget {
     if (this.#stopped) return;
     if (this.#quiet) {
       const last = this.#last;
-      const bytes = await encodeDigest({
-        index: last.index,
-        hash: last.hash,
-        contentHash: await this.contentHash(last),
-      });
-      this.#counters.digestsSent++;
-      this.#broadcast(bytes);
+      const contentHash = await this.contentHash(last);
+      await this.#sync.sendDigest({ index: last.index, hash: last.hash, contentHash });
     } else {
-      this.#sendFull();
+      this.#sync.sendFull();
     }
-  }
-
-  #sendFull(): void {
-    if (this.#stopped) return;
-    this.#cancelReply();
-    const block = this.#last;
-    if (this.#fullCache?.hash !== block.hash) {
-      this.#fullCache = { hash: block.hash, bytes: encodeBlockMessage(block) };
-    }
-    const bytes = this.#fullCache.bytes;
-    this.#counters.fullBlocksSent++;
-    this.#sendChain = this.#sendChain.then(async () => {
-      const b = await bytes;
-      this.#counters.bytesSent += b.length;
-      await this.#send(b);
-    }).catch((e) => this.#log.warn("ledger: send failed", { error: errorMessage(e) }));
-  }
-
-  #broadcast(bytes: Uint8Array): void {
-    this.#sendChain = this.#sendChain.then(async () => {
-      this.#counters.bytesSent += bytes.length;
-      await this.#send(bytes);
-    }).catch((e) => this.#log.warn("ledger: send failed", { error: errorMessage(e) }));
   }
 
   // ---- timers -----------------------------------------------------------------------------
@@ -785,71 +685,31 @@ export class Ledger extends EventTarget {
   /** Runs `job` now and then on the backoff schedule of `intervalMs` (Go `Announce`). */
   announce(intervalMs: number, job: () => void | Promise<void>): Job {
     this.#assertRunning();
-    const ticker: Ticker = startBackoffTicker({
-      maxIntervalMs: intervalMs,
-      random: this.#random,
-      clock: this.#clock,
-      onError: (e) => this.#log.warn("ledger: periodic job failed", { error: errorMessage(e) }),
-    }, job);
-    const handle: Job = {
-      stop: () => {
-        ticker.stop();
-        this.#jobs.delete(handle);
-      },
-    };
-    this.#jobs.add(handle);
-    return handle;
+    return this.#jobs.announce(intervalMs, job);
   }
 
   /** Each tick, writes `value` unless the stored value already equals it (Go `AnnounceUpdate`). */
   announceUpdate(intervalMs: number, bucket: string, key: string, value: unknown): Job {
-    const text = goMarshal(value);
-    return this.announce(intervalMs, async () => {
-      if (this.getKey(bucket, key) !== text) await this.add(bucket, new Map([[key, value]]));
-    });
+    this.#assertRunning();
+    return announceUpdate(this.#jobs, this, intervalMs, bucket, key, value);
   }
 
   /** Like {@link announceUpdate} but stops once the value is stored or after `timeoutMs` (Go `Persist`). */
   persist(intervalMs: number, timeoutMs: number, bucket: string, key: string, value: unknown): Job {
-    const text = goMarshal(value);
-    return this.#withTimeout(timeoutMs, (done) =>
-      this.announce(intervalMs, async () => {
-        if (this.getKey(bucket, key) !== text) await this.add(bucket, new Map([[key, value]]));
-        else done();
-      }));
+    this.#assertRunning();
+    return persist(this.#jobs, this, intervalMs, timeoutMs, bucket, key, value);
   }
 
   /** Deletes `bucket` each tick until it is gone or `timeoutMs` passed (Go `AnnounceDeleteBucket`). */
   announceDeleteBucket(intervalMs: number, timeoutMs: number, bucket: string): Job {
-    return this.#withTimeout(timeoutMs, (done) =>
-      this.announce(intervalMs, async () => {
-        if (this.currentData().has(bucket)) await this.deleteBucket(bucket);
-        else done();
-      }));
+    this.#assertRunning();
+    return announceDeleteBucket(this.#jobs, this, intervalMs, timeoutMs, bucket);
   }
 
   /** Deletes `bucket`/`key` each tick until gone or `timeoutMs` passed (Go `AnnounceDeleteBucketKey`). */
   announceDeleteBucketKey(intervalMs: number, timeoutMs: number, bucket: string, key: string): Job {
-    return this.#withTimeout(timeoutMs, (done) =>
-      this.announce(intervalMs, async () => {
-        if (this.getKey(bucket, key) !== undefined) await this.delete(bucket, key);
-        else done();
-      }));
-  }
-
-  #withTimeout(timeoutMs: number, start: (done: () => void) => Job): Job {
-    const parts: { timer?: unknown; inner?: Job } = {};
-    const handle: Job = {
-      stop: () => {
-        if (parts.timer !== undefined) this.#clock.clearTimeout(parts.timer);
-        parts.inner?.stop();
-        this.#jobs.delete(handle);
-      },
-    };
-    this.#jobs.add(handle);
-    parts.timer = this.#clock.setTimeout(handle.stop, timeoutMs);
-    parts.inner = start(handle.stop);
-    return handle;
+    this.#assertRunning();
+    return announceDeleteBucketKey(this.#jobs, this, intervalMs, timeoutMs, bucket, key);
   }
 
   /**
@@ -859,11 +719,11 @@ export class Ledger extends EventTarget {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const job of [...this.#jobs]) job.stop();
-    this.#cancelReply();
+    this.#jobs.stopAll();
+    const sent = this.#sync.stop();
     await this.#queue.catch(() => {});
-    await this.#sendChain;
-    await this.#persistIdle();
+    await sent;
+    await this.#saves.idle();
     await this.#store.close();
   }
 
@@ -895,7 +755,7 @@ export class Ledger extends EventTarget {
       const draft = new StorageDraft(this.#last.storage);
       if (!await mutate(draft, nowNs)) return { changed: false };
       const saved = this.#install(await nextBlock(this.#last, draft.result(), nowNs), cause, true);
-      this.#sendFull();
+      this.#sync.sendFull();
       return { changed: true, saved };
     });
     await outcome.saved;
@@ -904,78 +764,10 @@ export class Ledger extends EventTarget {
 
   #install(block: Block, cause: ChangeCause, contentChanged: boolean): Promise<void> {
     this.#last = block;
-    const saved = this.#persistBlock(block);
+    const saved = this.#saves.save(block);
     saved.catch(() => {});
-    this.dispatchEvent(
-      new CustomEvent<ChangeDetail>("change", { detail: { block, cause, contentChanged } }),
-    );
+    this.dispatch("change", { block, cause, contentChanged });
     return saved;
-  }
-
-  /** Queues `block` for the store; saves coalesce, each waiter resolves once a save at least as new is done. */
-  #persistBlock(block: Block): Promise<void> {
-    const seq = ++this.#persistSeq;
-    this.#pending = { block, seq };
-    const done = new Promise<void>((resolve, reject) =>
-      this.#waiters.push({ seq, resolve, reject })
-    );
-    this.#saving ??= this.#drainSaves();
-    return done;
-  }
-
-  async #drainSaves(): Promise<void> {
-    while (this.#pending) {
-      const { block, seq } = this.#pending;
-      this.#pending = undefined;
-      let error: unknown;
-      try {
-        await this.#store.save(block);
-      } catch (e) {
-        error = e;
-        this.#counters.persistFailures++;
-        this.#log.error("ledger: cannot persist the ledger", { error: errorMessage(e) });
-      }
-      const ready = this.#waiters.filter((w) => w.seq <= seq);
-      this.#waiters = this.#waiters.filter((w) => w.seq > seq);
-      for (const w of ready) error === undefined ? w.resolve() : w.reject(error);
-    }
-    this.#saving = undefined;
-  }
-
-  async #persistIdle(): Promise<void> {
-    while (this.#saving) await this.#saving;
-  }
-
-  async #makeEntry(
-    bucket: string,
-    key: string,
-    value: string,
-    prev: Entry | undefined,
-    nowNs: bigint,
-  ): Promise<Entry> {
-    const signer = this.#signer;
-    if (!signer) return unsignedEntry(value);
-    if (
-      prev && prev.owner === signer.peerId && !prev.deleted && prev.value === value &&
-      prev.sig !== null
-    ) {
-      return prev;
-    }
-    return await signEntry(signer, bucket, key, {
-      value,
-      version: versionAfter(prev?.version ?? 0n, nowNs),
-      updatedAt: nowNs / 1_000_000_000n,
-      deleted: false,
-    });
-  }
-
-  async #makeTombstone(bucket: string, key: string, prev: Entry, nowNs: bigint): Promise<Entry> {
-    return await signEntry(this.#signer!, bucket, key, {
-      value: "",
-      version: versionAfter(prev.version, nowNs),
-      updatedAt: nowNs / 1_000_000_000n,
-      deleted: true,
-    });
   }
 
   #count(
@@ -987,21 +779,7 @@ export class Ledger extends EventTarget {
   }
 }
 
-/**
- * Go `versionAfter`: `max(prev + 1, now in ns)`, with Go's uint64 wrap-around.
- *
- * @example
- * ```ts
- * versionAfter(5n, 3n); // 6n
- * ```
- */
-export function versionAfter(prev: bigint, nowNs: bigint): bigint {
-  const next = (prev + 1n) & UINT64_MAX;
-  const now = BigInt.asUintN(64, nowNs);
-  return now > next ? now : next;
-}
-
-/** The legacy adoption order: higher index, or equal index and greater hash. */
+/** Whether a peer's block hash is its content's (a block adopted whole must be). */
 async function hashIsValid(block: Block): Promise<boolean> {
   try {
     await verifyBlockHash(block);
@@ -1009,26 +787,4 @@ async function hashIsValid(block: Block): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function better(a: Pick<Block, "index" | "hash">, b: Pick<Block, "index" | "hash">): boolean {
-  return a.index > b.index || (a.index === b.index && compareGoStrings(a.hash, b.hash) > 0);
-}
-
-/** True when `ours` holds an entry (other than garbage tombstones) that `theirs` lacks or has otherwise. */
-function hasEntriesMissingFrom(
-  ours: Storage,
-  theirs: Storage,
-  tombstoneTtlNs: bigint,
-  nowNs: bigint,
-): boolean {
-  for (const [name, bucket] of ours) {
-    const other = theirs.get(name);
-    for (const [key, e] of bucket) {
-      if (e.deleted && e.updatedAt * 1_000_000_000n + tombstoneTtlNs < nowNs) continue;
-      const o = other?.get(key);
-      if (!o || !sameEntry(o, e)) return true;
-    }
-  }
-  return false;
 }

@@ -3,14 +3,8 @@
 import { type Storage, StorageDraft } from "./block.ts";
 import { type Entry, isSigned, sameEntry } from "./entry.ts";
 import { compareBytes, compareGoStrings } from "./json.ts";
-import {
-  type BucketPolicy,
-  BUCKETS,
-  isLive,
-  liveValues,
-  policyOf,
-  type Registry,
-} from "./policy.ts";
+import { BUCKETS } from "./buckets.ts";
+import { type BucketPolicy, isLive, liveValues, policyOf, type Registry } from "./policy.ts";
 
 /** Why an incoming entry was not taken (stable codes, used as counter names). */
 export type EntryRejectReason =

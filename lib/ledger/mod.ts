@@ -1,6 +1,7 @@
 /** The EdgeVPN ledger: Go-compatible blocks and entries, ownership merge, stores and sync gossip. */
 
 export * from "./block.ts";
+export * from "./buckets.ts";
 export * from "./entry.ts";
 export * from "./json.ts";
 export * from "./ledger.ts";

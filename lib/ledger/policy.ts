@@ -1,23 +1,8 @@
 /** Bucket policies (who owns an entry, how it expires), ownership modes and heartbeat liveness. */
 
 import { UsageError } from "../util/errors.ts";
-import { parseRfc3339 } from "../util/gotime.ts";
+import { BUCKETS, heartbeatTime, peerIdOf } from "./buckets.ts";
 import type { Entry } from "./entry.ts";
-import { goFieldName, JsonObject, parseJson } from "./json.ts";
-
-/** Bucket names EdgeVPN uses (Go `pkg/protocol`). */
-export const BUCKETS = {
-  machines: "machines",
-  services: "services",
-  files: "files",
-  users: "users",
-  healthcheck: "healthcheck",
-  dns: "dns",
-  egress: "egress",
-  trustzone: "trustzone",
-  trustzoneAuth: "trustzoneAuth",
-  dhcp: "dhcp",
-} as const;
 
 /** How a bucket's entries age out. */
 export type ExpiryKind = "none" | "liveness" | "absolute";
@@ -72,18 +57,7 @@ export function ownerIsKey(key: string, _value: string): string {
  * ```
  */
 export function ownerFromPeerIdField(_key: string, value: string): string {
-  let json;
-  try {
-    json = parseJson(value);
-  } catch {
-    return "";
-  }
-  if (!(json instanceof JsonObject)) return "";
-  let peerId = "";
-  for (const [k, v] of json.entries) {
-    if (typeof v === "string" && goFieldName(k, ["PeerID"]) !== undefined) peerId = v;
-  }
-  return peerId;
+  return peerIdOf(value);
 }
 
 /**
@@ -153,24 +127,6 @@ export function liveValues(bucket: ReadonlyMap<string, Entry> | undefined): Map<
   if (!bucket) return out;
   for (const [k, e] of bucket) if (!e.deleted) out.set(k, e.value);
   return out;
-}
-
-/**
- * Epoch nanoseconds of a heartbeat value (a JSON string holding RFC 3339), or undefined.
- *
- * @example
- * ```ts
- * heartbeatTime('"2026-01-01T00:00:00Z"'); // 1767225600000000000n
- * ```
- */
-export function heartbeatTime(value: string): bigint | undefined {
-  let json;
-  try {
-    json = parseJson(value);
-  } catch {
-    return undefined;
-  }
-  return typeof json === "string" ? parseRfc3339(json) : undefined;
 }
 
 /**

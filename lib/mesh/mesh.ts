@@ -1,5 +1,6 @@
 /** A running EdgeVPN network member: the libp2p node, its sealed hub and the shared ledger. */
-import { BUCKETS } from "../ledger/policy.ts";
+import { OPTIONS } from "../config/options.ts";
+import { BUCKETS, peerIdOf } from "../ledger/buckets.ts";
 import { createLedger, type Job, type Ledger } from "../ledger/ledger.ts";
 import { openDiskStore } from "../ledger/store_disk.ts";
 import type { OwnershipMode } from "../ledger/policy.ts";
@@ -223,13 +224,5 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   return new Mesh(node, ledger, options);
 }
 
-const DEFAULT_HEARTBEAT_MS = 120_000;
-
-function peerIdOf(valueText: string): string | undefined {
-  try {
-    const v = JSON.parse(valueText);
-    return typeof v?.PeerID === "string" ? v.PeerID : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** Go `--aliveness-healthcheck-interval`, from the option table. */
+const DEFAULT_HEARTBEAT_MS = OPTIONS.alivenessHealthcheckInterval.default * 1000;

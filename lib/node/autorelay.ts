@@ -7,7 +7,7 @@ import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
 import { timeoutSignal } from "./abort.ts";
-import type { AddressBook } from "./nat_internals.ts";
+import type { AddressBook } from "./workarounds.ts";
 import {
   HOP_PROTOCOL,
   HopCodec,

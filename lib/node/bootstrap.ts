@@ -1,5 +1,5 @@
 /** Keeps the node connected to its bootstrap peers, retrying unreachable ones with backoff. */
-import { type Clock, systemClock } from "../hub/clock.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 

@@ -8,7 +8,12 @@ import { isPrivate } from "@libp2p/utils";
 import { tcp } from "@libp2p/tcp";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { isRelayed } from "./autorelay.ts";
-import { addressBookOf } from "./nat_internals.ts";
+import {
+  addressBookOf,
+  adjustServiceDials,
+  connectionManagerOf,
+  wrapTransportDial,
+} from "./workarounds.ts";
 
 /** DCUtR's dial priority (`@libp2p/dcutr` dials the punched addresses with it). */
 const DCUTR_PRIORITY = 100;
@@ -73,14 +78,8 @@ export function holePunchingTcp(dialPort: number, init: TcpInit = {}): TcpFactor
   const base = tcp(init);
   return (components: Components) => {
     const transport = base(components);
-    const dial = transport.dial.bind(transport) as unknown as (
-      ma: Multiaddr,
-      options: DialOptions,
-    ) => Promise<Connection>;
-    const connectionManager = (components as unknown as {
-      connectionManager?: { getConnections(peer?: PeerId): Connection[] };
-    }).connectionManager;
-    (transport as unknown as { dial: typeof dial }).dial = async (ma, options) => {
+    const connectionManager = connectionManagerOf(components);
+    wrapTransportDial<DialOptions>(transport, (dial) => async (ma, options) => {
       const punch = options.priority === DCUTR_PRIORITY;
       if (options.priority === UNILATERAL_PRIORITY) return await dial(ma, options);
       let upgrader = options.upgrader;
@@ -91,7 +90,7 @@ export function holePunchingTcp(dialPort: number, init: TcpInit = {}): TcpFactor
         if (punch || options.signal?.aborted || !portBusy(e)) throw e;
         return await dial(ma, options);
       }
-    };
+    });
     return transport;
   };
 }
@@ -108,26 +107,13 @@ export function holePunchingTcp(dialPort: number, init: TcpInit = {}): TcpFactor
  * ```
  */
 export function markUnilateralDials(service: unknown): boolean {
-  const s = service as { connectionManager?: { openConnection?: unknown } } | undefined;
-  const manager = s?.connectionManager;
-  if (manager === undefined || typeof manager.openConnection !== "function") return false;
-  s!.connectionManager = new Proxy(manager, {
-    get(target, key) {
-      const value = Reflect.get(target, key, target);
-      if (key !== "openConnection") {
-        return typeof value === "function" ? value.bind(target) : value;
-      }
-      return (peer: unknown, options: { force?: boolean; priority?: number } = {}) =>
-        (value as (p: unknown, o: unknown) => Promise<Connection>).call(
-          target,
-          peer,
-          options.force === true && options.priority === undefined
-            ? { ...options, priority: UNILATERAL_PRIORITY }
-            : options,
-        );
-    },
-  });
-  return true;
+  return adjustServiceDials(
+    service,
+    (options) =>
+      options.force === true && options.priority === undefined
+        ? { ...options, priority: UNILATERAL_PRIORITY }
+        : options,
+  );
 }
 
 function portBusy(e: unknown): boolean {

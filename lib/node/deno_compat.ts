@@ -23,7 +23,8 @@ let installed = false;
  * @example
  * ```ts
  * installDenoCompat();
- * (new BroadcastChannel("x") as unknown as { unref(): void }).unref();
+ * const channel = new BroadcastChannel("x") as BroadcastChannel & { unref(): void };
+ * channel.unref();
  * ```
  */
 export function installDenoCompat(): void {
@@ -68,10 +69,7 @@ function unrefBroadcastChannels(): void {
   const proto = globalThis.BroadcastChannel?.prototype as
     | { unref?: () => unknown; ref?: () => unknown }
     | undefined;
-  const nodeProto = NodeBroadcastChannel.prototype as unknown as {
-    unref?: () => unknown;
-    ref?: () => unknown;
-  };
+  const nodeProto: { unref?: () => unknown; ref?: () => unknown } = NodeBroadcastChannel.prototype;
   if (!proto || typeof proto.unref === "function") return;
   if (
     typeof nodeProto.unref !== "function" ||

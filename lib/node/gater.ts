@@ -1,7 +1,8 @@
 /** Which peers and addresses libp2p may talk to: the blacklist and the VPN's own range. */
 import type { ConnectionGater, MultiaddrConnection, PeerId } from "@libp2p/interface";
 import type { Multiaddr } from "@multiformats/multiaddr";
-import { type Cidr, cidrContains, parseCidr } from "./cidr.ts";
+import { type Cidr, cidrContains, parseCidr } from "../net/ip.ts";
+import { InputError } from "../util/errors.ts";
 
 /** Why a connection or dial was refused. */
 export type RefusalReason = "blacklistedPeer" | "blacklistedAddress" | "blockedAddress";
@@ -20,14 +21,14 @@ export type RefusalReason = "blacklistedPeer" | "blacklistedAddress" | "blockedA
 export class GaterRules {
   readonly #nets: Cidr[] = [];
   readonly #peers = new Set<string>();
-  #blocked: Cidr[] = [];
+  #blocked: { text: string; cidr: Cidr }[] = [];
 
   constructor(blacklist: readonly string[] = []) {
     for (const entry of blacklist) {
       const text = entry.trim();
       if (text === "") continue;
       if (/^[0-9a-fA-F:.]+(\/\d+)?$/.test(text) && (text.includes(".") || text.includes(":"))) {
-        this.#nets.push(parseCidr(text));
+        this.#nets.push(gaterCidr(text));
       } else {
         this.#peers.add(text);
       }
@@ -36,12 +37,12 @@ export class GaterRules {
 
   /** Replaces the blocked ranges (CIDR text); throws `CIDR_INVALID` on a bad entry. */
   setBlockedCidrs(cidrs: readonly string[]): void {
-    this.#blocked = cidrs.map(parseCidr);
+    this.#blocked = cidrs.map((text) => ({ text, cidr: gaterCidr(text) }));
   }
 
   /** The blocked ranges as given. */
   get blockedCidrs(): string[] {
-    return this.#blocked.map((c) => c.text);
+    return this.#blocked.map((b) => b.text);
   }
 
   /** Why `peerId` is refused, or undefined. */
@@ -51,7 +52,7 @@ export class GaterRules {
 
   /** Why the IP address `ip` is refused, or undefined. */
   addressRefusal(ip: string): RefusalReason | undefined {
-    if (this.#blocked.some((n) => cidrContains(n, ip))) return "blockedAddress";
+    if (this.#blocked.some((b) => cidrContains(b.cidr, ip))) return "blockedAddress";
     if (this.#nets.some((n) => cidrContains(n, ip))) return "blacklistedAddress";
     return undefined;
   }
@@ -100,4 +101,18 @@ export function createConnectionGater(
     denyOutboundEncryptedConnection: (peer, conn) => byPeer(peer) || byConn(conn),
     filterMultiaddrForPeer: (_peer, ma) => rules.multiaddrRefusal(ma) === undefined,
   };
+}
+
+// A blacklist or blocked entry: a CIDR or a bare address (a one-address network).
+function gaterCidr(text: string): Cidr {
+  const cidr = parseCidr(text, { bareAddress: true });
+  if (cidr === null) {
+    throw new InputError(
+      "CIDR_INVALID",
+      `Cannot parse CIDR ${
+        JSON.stringify(text)
+      }: expected an IPv4 or IPv6 address with an optional prefix length such as 10.1.0.0/24`,
+    );
+  }
+  return cidr;
 }

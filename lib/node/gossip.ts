@@ -1,6 +1,6 @@
 /** Adapts js-libp2p GossipSub to the hub's narrow {@link PubSub} interface. */
 import type { GossipSub, GossipsubMessage } from "@libp2p/gossipsub";
-import { TypedEventTarget } from "../hub/events.ts";
+import { TypedEventTarget } from "../util/events.ts";
 import type { PubSub, PubSubMessage } from "../hub/pubsub.ts";
 
 /**

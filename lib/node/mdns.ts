@@ -1,6 +1,6 @@
 /** mDNS discovery compatible with go-libp2p's (zeroconf): `<mdns>.local` with dnsaddr TXT records. */
 import { multiaddr } from "@multiformats/multiaddr";
-import { type Clock, systemClock } from "../hub/clock.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import {

@@ -1,6 +1,6 @@
 /** The small DNS subset mDNS discovery speaks (PTR, SRV, TXT, A, AAAA): encoding and parsing. */
 import { InputError } from "../util/errors.ts";
-import { parseIp } from "./cidr.ts";
+import { parseIP } from "../net/ip.ts";
 
 /** Record types used here. */
 export const RR = { A: 1, PTR: 12, TXT: 16, AAAA: 28, SRV: 33, ANY: 255 } as const;
@@ -232,7 +232,7 @@ function encodeRdata(r: DnsRecord): Uint8Array {
     }
     case RR.A:
     case RR.AAAA: {
-      const ip = parseIp(r.data as string);
+      const ip = parseIP(r.data as string);
       if (!ip || ip.length !== (r.type === RR.A ? 4 : 16)) {
         throw new InputError(
           "DNS_ADDRESS_INVALID",

@@ -14,10 +14,16 @@
  * libp2p takes it as usual.
  */
 import type { Connection } from "@libp2p/interface";
-import { type ByteChunk, concatBytes } from "../util/bytes.ts";
+import { concatBytes } from "../util/bytes.ts";
 import { clampTimerMs } from "../util/timer.ts";
 import { isCoalescingYamux, YAMUX, yamuxFrame } from "./muxer.ts";
 import type { TrafficMeter } from "./traffic.ts";
+import {
+  connectionMuxer,
+  type YamuxFrame,
+  type YamuxFrameInternals,
+  yamuxFrames,
+} from "./workarounds.ts";
 
 /** What a registered protocol does with its messages. */
 export interface MessageRoute {
@@ -43,21 +49,6 @@ interface Pending {
   started: number;
   /** Resets the stream. */
   abort(): void;
-}
-
-/** A decoded yamux frame as yamux 8.0.x hands it to `handleStreamMessage`. */
-interface YamuxFrame {
-  header: { type: number; flag: number; streamID: number; length: number };
-  data?: ByteChunk | null;
-}
-
-/** The yamux 8.0.x muxer internals the frame-level path relies on. */
-interface YamuxMuxerShape {
-  client?: boolean;
-  localGoAway?: unknown;
-  streams?: { streamId?: number }[];
-  handleStreamMessage?: (frame: YamuxFrame) => void;
-  send(data: ByteChunk): boolean;
 }
 
 /**
@@ -106,14 +97,14 @@ export class MessageStreams {
    * coalescing yamux and the connection is direct: limited ones keep libp2p's refusal).
    */
   attach(connection: Connection): void {
-    const muxer = (connection as unknown as { muxer?: unknown }).muxer;
+    const muxer = connectionMuxer(connection);
     if (
       connection.limits !== undefined || !isCoalescingYamux(muxer) || this.#attached.has(connection)
     ) {
       return;
     }
     this.#attached.add(connection);
-    this.intercept(muxer as object, connection.remotePeer.toString());
+    this.intercept(muxer!, connection.remotePeer.toString());
   }
 
   /**
@@ -122,7 +113,8 @@ export class MessageStreams {
    * for tests, which drive it with frames of their own.
    */
   intercept(muxer: object, peer: string): void {
-    this.#interceptFrames(muxer as YamuxMuxerShape, peer);
+    const internals = yamuxFrames(muxer);
+    if (internals !== undefined) this.#interceptFrames(internals, peer);
   }
 
   /** Resets the streams still being collected and stops the timeout sweep. */
@@ -140,10 +132,8 @@ export class MessageStreams {
    * FIN, delivered and closed with a FIN of ours; any other stream has its held frames replayed
    * to yamux in order, as if they had just arrived.
    */
-  #interceptFrames(muxer: YamuxMuxerShape, peer: string): void {
-    const original = muxer.handleStreamMessage;
-    if (typeof original !== "function" || !Array.isArray(muxer.streams)) return;
-    const handle = original.bind(muxer);
+  #interceptFrames(muxer: YamuxFrameInternals, peer: string): void {
+    const handle = muxer.handleStreamMessage.bind(muxer);
     const streams = new Map<number, {
       frames: YamuxFrame[];
       chunks: Uint8Array[];
@@ -171,7 +161,7 @@ export class MessageStreams {
         if (
           (flag & YAMUX.SYN) === 0 || this.#routes.size === 0 || muxer.localGoAway !== undefined ||
           muxer.client !== (id % 2 === 0) || this.#pending.size >= MAX_PENDING ||
-          muxer.streams!.some((st) => st.streamId === id)
+          muxer.streams.some((st) => st.streamId === id)
         ) return handle(frame);
         s = {
           frames: [],

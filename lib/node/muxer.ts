@@ -1,28 +1,24 @@
 /** Yamux with coalesced writes: a tick's frames leave in one Noise message and one socket write. */
 import { yamux } from "@chainsafe/libp2p-yamux";
-import type { StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
+import type { Stream, StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
+import { EdgeVpnError } from "../util/errors.ts";
 import { type ByteChunk, concatBytes } from "../util/bytes.ts";
 import { traceMark, tracing } from "../util/trace.ts";
+import {
+  holdStreamsUntilListened,
+  joinSocketWrites,
+  muxerInternals,
+  onNewStream,
+  traceConnection,
+  updateWindowsAtHalf,
+  yamuxOpener,
+} from "./workarounds.ts";
 
 /** What `yamux()` accepts (its `Config` type is not exported from the package root). */
 type YamuxInit = Parameters<typeof yamux>[0];
 
 /** Flush at once past this many pending bytes instead of waiting for the end of the tick. */
 const MAX_PENDING_BYTES = 256 * 1024;
-
-/** The parts of `@libp2p/utils` 7.x `AbstractStreamMuxer` the patch relies on. */
-interface MuxerShape {
-  send(data: ByteChunk): boolean;
-  maConn: ConnShape;
-  streams: { onMuxerNeedsDrain(): void }[];
-}
-
-/** The encrypted connection under the muxer (Noise), and the TCP connection under that. */
-interface ConnShape {
-  send(data: ByteChunk): boolean;
-  addEventListener(type: "drain", listener: () => void): void;
-  stream?: { sendData?: (data: Iterable<Uint8Array>) => unknown; socket?: unknown };
-}
 
 /**
  * `yamux(init)` whose muxers coalesce their writes. Stock yamux 8.0.x hands every frame (a
@@ -46,7 +42,7 @@ export function coalescingYamux(init: YamuxInit = {}): () => StreamMuxerFactory 
     const create = factory.createStreamMuxer.bind(factory);
     factory.createStreamMuxer = (maConn) => {
       const muxer = create(maConn);
-      tagStreams(muxer);
+      onNewStream(muxer, (stream) => streamMuxers.set(stream, muxer));
       updateWindowsAtHalf(muxer);
       coalesce(muxer);
       holdStreamsUntilListened(muxer);
@@ -54,42 +50,6 @@ export function coalescingYamux(init: YamuxInit = {}): () => StreamMuxerFactory 
       return muxer;
     };
     return factory;
-  };
-}
-
-/** Yamux 8.0.x stream states (`StreamState`) that decide the flags of a window update. */
-const STREAM_INIT = 0;
-const STREAM_SYN_RECEIVED = 2;
-const STREAM_PAUSED = 5;
-
-/** The yamux 8.0.x stream fields the window-update patch reads. */
-interface YamuxStreamShape {
-  state: number;
-  recvWindow: number;
-  recvWindowCapacity: number;
-  sendWindowUpdate(): void;
-}
-
-let windowsPatched = false;
-
-/**
- * Yamux 8.0.x answers every data frame with a window update: a second frame, Noise message and
- * socket write for each packet, sent before the packet is even handed to its reader, and one
- * more message the peer must decrypt before the next one. Go's yamux (and the spec's intent)
- * updates once half the receive window is consumed; so do we, on the stream class shared by
- * every muxer (patched once, through the first stream created). Updates that carry a SYN or an
- * ACK, and resumes after a pause, go out as before.
- */
-function updateWindowsAtHalf(muxer: StreamMuxer): void {
-  if (windowsPatched) return;
-  const m = muxer as unknown as { _newStream?: (...args: unknown[]) => unknown };
-  const newStream = m._newStream;
-  if (typeof newStream !== "function") return;
-  m._newStream = function (...args: unknown[]) {
-    const stream = newStream.apply(this, args);
-    m._newStream = newStream;
-    patchStreamClass(stream);
-    return stream;
   };
 }
 
@@ -109,47 +69,13 @@ export function muxerOfStream(stream: object): object | undefined {
   return streamMuxers.get(stream);
 }
 
-function tagStreams(muxer: StreamMuxer): void {
-  const m = muxer as unknown as { _newStream?: (...args: unknown[]) => object };
-  const create = m._newStream;
-  if (typeof create !== "function") return;
-  m._newStream = function (...args: unknown[]) {
-    const stream = create.apply(this, args);
-    streamMuxers.set(stream, muxer);
-    return stream;
-  };
-}
-
-function patchStreamClass(stream: unknown): void {
-  if (windowsPatched) return;
-  const proto = Object.getPrototypeOf(stream) as Partial<YamuxStreamShape> | null;
-  const s = stream as Partial<YamuxStreamShape>;
-  const update = proto?.sendWindowUpdate;
-  if (
-    typeof update !== "function" || typeof s.state !== "number" ||
-    typeof s.recvWindow !== "number" || typeof s.recvWindowCapacity !== "number"
-  ) return;
-  windowsPatched = true;
-  proto!.sendWindowUpdate = function (this: YamuxStreamShape) {
-    const state = this.state;
-    if (
-      state !== STREAM_INIT && state !== STREAM_SYN_RECEIVED && state !== STREAM_PAUSED &&
-      this.recvWindow - this.recvWindowCapacity < this.recvWindow / 2
-    ) return;
-    update.call(this);
-  };
-}
-
 /** The muxers `coalesce` patched, with whether their connection is saturated. */
 const coalesced = new WeakMap<object, { saturated(): boolean; flush(): void }>();
 
 function coalesce(muxer: StreamMuxer): void {
-  const m = muxer as unknown as Partial<MuxerShape>;
+  const m = muxerInternals(muxer);
+  if (m === undefined) return;
   const conn = m.maConn;
-  if (
-    typeof m.send !== "function" || !Array.isArray(m.streams) || conn === undefined ||
-    typeof conn.send !== "function" || typeof conn.addEventListener !== "function"
-  ) return;
   joinSocketWrites(conn);
   let pending: ByteChunk[] = [];
   let pendingBytes = 0;
@@ -168,7 +94,7 @@ function coalesce(muxer: StreamMuxer): void {
     const ok = conn.send(chunks.length === 1 ? chunks[0] : concatBytes(chunks, bytes));
     if (!ok) {
       saturated = true;
-      for (const s of m.streams!) s.onMuxerNeedsDrain();
+      for (const s of m.streams) s.onMuxerNeedsDrain();
     }
     return ok;
   };
@@ -258,15 +184,6 @@ export function isCoalescingYamux(muxer: unknown): boolean {
   return coalesced.has(muxer as object);
 }
 
-/** The yamux 8.0.x muxer fields {@link sendOneShot} relies on. */
-interface YamuxShape {
-  nextStreamID?: number;
-  status?: string;
-  localGoAway?: unknown;
-  remoteGoAway?: unknown;
-  send(data: ByteChunk): boolean;
-}
-
 /**
  * Opens a yamux stream on `muxer`, sends `parts` on it and half-closes it, in one write and
  * without a stream object: the frames go out as a yamux stream opener would send them (SYN,
@@ -287,9 +204,9 @@ export function sendOneShot(
   parts: readonly Uint8Array[],
 ): "sent" | "saturated" | "unsupported" {
   const state = coalesced.get(muxer as object);
-  const m = muxer as YamuxShape;
+  const m = yamuxOpener(muxer);
   if (
-    state === undefined || typeof m.nextStreamID !== "number" || m.status !== "open" ||
+    state === undefined || m === undefined || m.status !== "open" ||
     m.localGoAway !== undefined || m.remoteGoAway !== undefined
   ) return "unsupported";
   if (state.saturated()) return "saturated";
@@ -310,71 +227,102 @@ export function sendOneShot(
   return "sent";
 }
 
-/** Stream frames (and their bytes) held before the connection listens; later ones are dropped. */
-const MAX_HELD_FRAMES = 1024;
-const MAX_HELD_BYTES = 1 << 20;
+/** A muxer that can open streams: what {@link sendOnce} falls back to. */
+export interface StreamOpener {
+  createStream(options: object): Promise<Stream>;
+}
+
+/** Hooks of {@link sendOnce}. */
+export interface SendOnceOptions {
+  /** Aborts the stream of the fallback path. */
+  signal?: AbortSignal;
+  /** Called once the data is handed to the connection (count it). */
+  sent?: () => void;
+  /** Told of the stream the fallback path opens (`true`) and once it closed (`false`). */
+  track?: (stream: Stream, open: boolean) => void;
+  /** The peer, for the error message. */
+  peer?: string;
+}
 
 /**
- * libp2p 3.3 starts the muxer, then awaits the connection gater, and only then creates the
- * connection that listens for the muxer's new streams: a stream the peer opens at once (a
- * packet sent as soon as its dial completed) raises its event before anyone listens and is
- * lost. Stream frames are held until the first `stream` listener is added, then handled in
- * order (in a microtask, once the connection's constructor has finished).
+ * The one-shot stream path: sends `data` as a new stream of `protocol` on `muxer` and closes
+ * it, without waiting for the peer to confirm the protocol (the multistream-select lines, the
+ * data and the FIN leave together: go-libp2p's "lazy" negotiation). On a coalescing yamux muxer
+ * the frames are written without a stream object ({@link sendOneShot}) and it resolves at once,
+ * or throws `CONNECTION_SATURATED`, sending nothing, while the connection is not draining; on
+ * other muxers it opens a stream and resolves once the stream is finished in both directions
+ * (rejecting if `signal` aborts first).
+ *
+ * @example
+ * ```ts
+ * await sendOnce(muxer, "/edgevpn/0.1", packet);
+ * ```
  */
-function holdStreamsUntilListened(muxer: StreamMuxer): void {
-  const m = muxer as unknown as {
-    handleStreamMessage?: (frame: unknown) => void;
-    addEventListener(type: string, ...rest: unknown[]): void;
-  };
-  const handle = m.handleStreamMessage;
-  if (typeof handle !== "function" || typeof m.addEventListener !== "function") return;
-  let held: unknown[] | undefined = [];
-  let heldBytes = 0;
-  m.handleStreamMessage = function (frame: unknown) {
-    if (held === undefined) return handle.call(this, frame);
-    const header = (frame as { header?: { type?: number; length?: number } }).header;
-    if (header?.type === DATA) heldBytes += header.length ?? 0;
-    if (held.length < MAX_HELD_FRAMES && heldBytes <= MAX_HELD_BYTES) held.push(frame);
-  };
-  const add = m.addEventListener;
-  m.addEventListener = function (type: string, ...rest: unknown[]) {
-    add.call(this, type, ...rest);
-    if (type !== "stream" || held === undefined) return;
-    m.addEventListener = add;
-    queueMicrotask(() => {
-      const frames = held!;
-      held = undefined;
-      for (const f of frames) handle.call(m, f);
-    });
-  };
+export async function sendOnce(
+  muxer: StreamOpener,
+  protocol: string,
+  data: Uint8Array,
+  options: SendOnceOptions = {},
+): Promise<void> {
+  const header = lazySelectHeader(protocol);
+  const sent = sendOneShot(muxer, [header, data]);
+  if (sent === "sent") {
+    options.sent?.();
+    return;
+  }
+  if (sent === "saturated") {
+    throw new EdgeVpnError(
+      "CONNECTION_SATURATED",
+      `The connection to ${options.peer ?? "the peer"} is not draining`,
+    );
+  }
+  const message = concatBytes([header, data]);
+  const stream = await muxer.createStream({});
+  options.track?.(stream, true);
+  const signal = options.signal;
+  const onAbort = () => stream.abort(signal?.reason ?? new Error("aborted"));
+  const closed = new Promise<void>((resolve, reject) => {
+    stream.addEventListener("close", (e) => {
+      options.track?.(stream, false);
+      signal?.removeEventListener("abort", onAbort);
+      if (e.error && e.local) reject(e.error);
+      else resolve();
+    }, { once: true });
+  });
+  signal?.addEventListener("abort", onAbort, { once: true });
+  stream.send(message);
+  options.sent?.();
+  await stream.close();
+  return closed;
 }
 
-// The TCP connection writes each chunk of a message separately (Noise: 2-byte length, then
-// ciphertext); join them so one message is one write.
-function joinSocketWrites(conn: ConnShape): void {
-  const tcp = conn.stream;
-  const sendData = tcp?.sendData;
-  if (typeof sendData !== "function" || tcp?.socket === undefined) return;
-  tcp.sendData = function (data: Iterable<Uint8Array>) {
-    const list = data as unknown as { bufs?: unknown[]; subarray(): Uint8Array };
-    const joined = Array.isArray(list.bufs) && list.bufs.length > 1 ? [list.subarray()] : data;
-    if (tracing) traceMark("socket.write");
-    return sendData.call(this, joined);
-  };
+const lazyHeaders = new Map<string, Uint8Array>();
+
+/**
+ * `/multistream/1.0.0` and `protocol` as the dialer's multistream-select lines: what a lazy
+ * dialer sends ahead of its data.
+ *
+ * @example
+ * ```ts
+ * lazySelectHeader("/edgevpn/0.1"); // varint 19, "/multistream/1.0.0\n", varint 13, "/edgevpn/0.1\n"
+ * ```
+ */
+export function lazySelectHeader(protocol: string): Uint8Array {
+  let header = lazyHeaders.get(protocol);
+  if (header === undefined) {
+    const lines = ["/multistream/1.0.0\n", `${protocol}\n`].map((l) => new TextEncoder().encode(l));
+    header = concatBytes(lines.flatMap((l) => [varint(l.length), l]));
+    lazyHeaders.set(protocol, header);
+  }
+  return header;
 }
 
-// Stamps the receiving side of a connection: ciphertext read from the socket, then the
-// decrypted bytes reaching yamux (only connections opened while tracing).
-function traceConnection(muxer: StreamMuxer): void {
-  const m = muxer as unknown as {
-    onData?: (data: unknown) => void;
-    maConn?: { stream?: { socket?: { prependListener?(e: string, f: () => void): void } } };
-  };
-  m.maConn?.stream?.socket?.prependListener?.("data", () => traceMark("socket.data"));
-  const onData = m.onData;
-  if (typeof onData !== "function") return;
-  m.onData = function (data: unknown) {
-    traceMark("yamux.data");
-    return onData.call(this, data);
-  };
+function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Uint8Array.from(out);
 }

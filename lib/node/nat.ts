@@ -21,7 +21,7 @@ import {
   markUnilateralDials,
   pickDialPort,
 } from "./dcutr_fixes.ts";
-import { addressBookOf } from "./nat_internals.ts";
+import { addressBookOf } from "./workarounds.ts";
 import { RateLimiter, wrapRateLimited } from "./nat_ratelimit.ts";
 import {
   RELAY_DEFAULTS,
@@ -101,12 +101,10 @@ export const AUTONAT_PROTOCOL = "/libp2p/autonat/1.0.0";
  * createLibp2p({ transports: parts.transports, services: { ...base, ...parts.services } });
  * ```
  */
-export function natLibp2pParts(options: NatOptions, listen: readonly string[] = []): {
-  transports: (ReturnType<typeof circuitRelayTransport> | ReturnType<typeof tcp>)[];
-  services: Record<string, unknown>;
-  /** The fixed dial port of hole punching, when on. */
-  dialPort?: number;
-} {
+export function natLibp2pParts(
+  options: NatOptions,
+  listen: readonly string[] = [],
+): NatLibp2pParts {
   const services: Record<string, unknown> = {};
   // UPnP confirms the mapped address through AutoNAT; hole punching needs our observed one.
   if (options.natService || options.natMap) {
@@ -126,6 +124,14 @@ export function natLibp2pParts(options: NatOptions, listen: readonly string[] = 
     services,
     dialPort,
   };
+}
+
+/** The libp2p transports and services NAT traversal adds to a host. */
+export interface NatLibp2pParts {
+  transports: (ReturnType<typeof circuitRelayTransport> | ReturnType<typeof tcp>)[];
+  services: Record<string, unknown>;
+  /** The fixed dial port of hole punching, when on. */
+  dialPort?: number;
 }
 
 /**

@@ -1,6 +1,5 @@
 /** Go's AutoNAT service rate limit (`--nat-ratelimit*`): requests per interval, global and per peer. */
-import type { Connection, Stream } from "@libp2p/interface";
-import { componentsOf } from "./nat_internals.ts";
+import { registrarOf } from "./workarounds.ts";
 
 /**
  * Fixed-window counters: at most `global` requests per interval in total and `perPeer` from
@@ -55,14 +54,6 @@ export class RateLimiter {
   }
 }
 
-type Handler = (stream: Stream, connection: Connection) => void | Promise<void>;
-
-interface RegistrarShape {
-  getHandler(protocol: string): { handler: Handler; options: Record<string, unknown> };
-  unhandle(protocol: string): Promise<void>;
-  handle(protocol: string, handler: Handler, options: Record<string, unknown>): Promise<void>;
-}
-
 /**
  * Re-registers `protocol`'s handler behind `limiter`: streams over the limit are reset before
  * the handler sees them. (libp2p 3.3's `use()` middleware runs a handler once per earlier
@@ -79,19 +70,15 @@ export async function wrapRateLimited(
   protocol: string,
   limiter: RateLimiter,
 ): Promise<boolean> {
-  const registrar = componentsOf(libp2p)?.registrar as Partial<RegistrarShape> | undefined;
-  if (
-    typeof registrar?.getHandler !== "function" || typeof registrar.unhandle !== "function" ||
-    typeof registrar.handle !== "function"
-  ) return false;
+  const r = registrarOf(libp2p);
+  if (r === undefined) return false;
   let registered;
   try {
-    registered = registrar.getHandler(protocol);
+    registered = r.getHandler(protocol);
   } catch {
     return false;
   }
   const { handler, options } = registered;
-  const r = registrar as RegistrarShape;
   await r.unhandle(protocol);
   await r.handle(protocol, (stream, connection) => {
     if (!limiter.admit(connection.remotePeer.toString())) {

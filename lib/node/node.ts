@@ -1,32 +1,16 @@
 /** The libp2p host of an EdgeVPN node: transports, gossip hub, discovery, member-only streams. */
-import { noise } from "@chainsafe/libp2p-noise";
-import { privateKeyFromProtobuf } from "@libp2p/crypto/keys";
-import { type GossipSub, gossipsub, StrictSign } from "@libp2p/gossipsub";
-import { identify } from "@libp2p/identify";
-import {
-  type ComponentLogger,
-  type Connection,
-  FaultTolerance,
-  type Libp2p,
-  type Logger as Libp2pLogger,
-  type PeerId,
-  type Stream,
-} from "@libp2p/interface";
-import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
-import { ping } from "@libp2p/ping";
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
-import { createLibp2p } from "libp2p";
 import type { CID } from "multiformats/cid";
 import { generateIdentity, type Identity } from "../crypto/identity.ts";
-import { type Clock, systemClock } from "../hub/clock.ts";
-import { TypedEventTarget } from "../hub/events.ts";
-import { createHub, DEFAULT_MAX_MESSAGE_SIZE, type Hub, type HubCounters } from "../hub/hub.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
+import { TypedEventTarget } from "../util/events.ts";
+import { createHub, type Hub, type HubCounters } from "../hub/hub.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { timeoutSignal } from "./abort.ts";
 import { BootstrapDialer } from "./bootstrap.ts";
-import { cidrContains, parseCidr } from "./cidr.ts";
 import { installDenoCompat } from "./deno_compat.ts";
 import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.ts";
 import { GossipPubSub } from "./gossip.ts";
@@ -34,13 +18,26 @@ import { MdnsDiscovery } from "./mdns.ts";
 import { MessageStreams } from "./message_streams.ts";
 import { isRelayed, type NatCounters, natLibp2pParts, NatRuntime } from "./nat.ts";
 import { openStream } from "./connect.ts";
-import { coalescingYamux, flushMuxer, muxerOfStream, sendOneShot } from "./muxer.ts";
+import {
+  flushMuxer,
+  lazySelectHeader,
+  muxerOfStream,
+  sendOnce,
+  type StreamOpener,
+} from "./muxer.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import { skipRedundantProtocolMerges } from "./peer_store.ts";
 import { loadOrCreateIdentity } from "./privkey.ts";
 import { type FoundPeer, RendezvousDiscovery } from "./rendezvous.ts";
 import { type NodeStream, wrapStream } from "./stream.ts";
 import { TrafficMeter } from "./traffic.ts";
+import { createLibp2pHost, type Services } from "./libp2p_config.ts";
+import {
+  cancelAddressUpdate,
+  clearHeartbeatOnStop,
+  connectionMuxer,
+  openMuxer,
+} from "./workarounds.ts";
 import { concatBytes } from "../util/bytes.ts";
 
 /** Where a peer was discovered. */
@@ -120,8 +117,6 @@ const MAX_KNOWN_PEERS = 10_000;
 const MAX_SEEN_MEMBERS = 4096;
 /** How long `stop()` lets connections close gracefully. */
 const CLOSE_TIMEOUT_MS = 500;
-
-type Services = { identify: unknown; ping: unknown; pubsub: GossipSub; dht?: KadDHT };
 
 /**
  * An EdgeVPN node: a libp2p host (TCP, Noise, Yamux, identify, ping, GossipSub, Kademlia)
@@ -508,7 +503,6 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     options: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<void> {
     this.#assertStarted("open a stream");
-    const header = lazySelectHeader(protocol);
     const muxer = this.#directMuxer(peerId);
     if (muxer === undefined) {
       // Copied before the first await: the caller may reuse `data` as soon as this returns.
@@ -518,34 +512,15 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       await s.close();
       return s.closed;
     }
-    const sent = sendOneShot(muxer, [header, data]);
-    if (sent === "sent") {
-      this.#counters.streams.outbound++;
-      this.#traffic.record(peerId, protocol, "out", data.length);
-      return;
-    }
-    if (sent === "saturated") {
-      throw new EdgeVpnError("CONNECTION_SATURATED", `The connection to ${peerId} is not draining`);
-    }
-    const message = concatBytes([header, data]);
-    const stream = await muxer.createStream({});
-    this.#counters.streams.outbound++;
-    this.#streams.add(stream);
-    const signal = options.signal;
-    const onAbort = () => stream.abort(signal?.reason ?? new Error("aborted"));
-    const closed = new Promise<void>((resolve, reject) => {
-      stream.addEventListener("close", (e) => {
-        this.#streams.delete(stream);
-        signal?.removeEventListener("abort", onAbort);
-        if (e.error && e.local) reject(e.error);
-        else resolve();
-      }, { once: true });
+    await sendOnce(muxer, protocol, data, {
+      signal: options.signal,
+      sent: () => {
+        this.#counters.streams.outbound++;
+        this.#traffic.record(peerId, protocol, "out", data.length);
+      },
+      track: (stream, open) => open ? this.#streams.add(stream) : this.#streams.delete(stream),
+      peer: peerId,
     });
-    signal?.addEventListener("abort", onAbort, { once: true });
-    stream.send(message);
-    this.#traffic.record(peerId, protocol, "out", data.length);
-    await stream.close();
-    return closed;
   }
 
   /**
@@ -558,17 +533,14 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   }
 
   // The stream muxer of an open, direct (not relayed) connection to `peerId`.
-  #directMuxer(peerId: string): { createStream(o: object): Promise<Stream> } | undefined {
+  #directMuxer(peerId: string): StreamOpener | undefined {
     const id = this.#peerIdOf(peerId);
     if (id === undefined) return undefined;
     const connections = this.#libp2p.getConnections(id);
     for (const c of connections) {
-      const muxer = (c as unknown as { muxer?: { createStream?: unknown; status?: string } })
-        .muxer;
-      if (
-        c.status === "open" && c.limits === undefined && muxer?.status === "open" &&
-        typeof muxer.createStream === "function"
-      ) return muxer as { createStream(o: object): Promise<Stream> };
+      if (c.status !== "open" || c.limits !== undefined) continue;
+      const muxer = openMuxer(c);
+      if (muxer !== undefined) return muxer;
     }
     return undefined;
   }
@@ -595,10 +567,9 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
    */
   setBlockedCidrs(cidrs: readonly string[]): void {
     this.#rules.setBlockedCidrs(cidrs);
-    const nets = cidrs.map(parseCidr);
     for (const c of this.#libp2p.getConnections()) {
       const ip = c.remoteAddr.getComponents().find((x) => x.name === "ip4" || x.name === "ip6");
-      if (ip?.value && nets.some((n) => cidrContains(n, ip.value!))) {
+      if (ip?.value && this.#rules.addressRefusal(ip.value) === "blockedAddress") {
         c.close().catch((e) => c.abort(e));
       }
     }
@@ -669,7 +640,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   }
 
   #onConnectionOpen = (e: CustomEvent<Connection>): void => {
-    const muxer = (e.detail as unknown as { muxer?: object }).muxer;
+    const muxer = connectionMuxer(e.detail);
     if (muxer) this.#traffic.connectionOpened(muxer, e.detail.remotePeer.toString());
     this.#messages.attach(e.detail);
     if (!isRelayed(e.detail)) {
@@ -799,82 +770,29 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
 export async function createNode(options: NodeOptions): Promise<EdgeNode> {
   installDenoCompat();
   const identity = options.identity ?? await cachedOrNewIdentity(options);
+  const gaterLog = (options.logger ?? silentLogger).child("node.gater");
   const rules = new GaterRules(options.blacklist ?? []);
   rules.setBlockedCidrs(options.blockedCidrs ?? []);
-  const maxMessageSize = options.network.maxMessageSize > 0
-    ? options.network.maxMessageSize
-    : DEFAULT_MAX_MESSAGE_SIZE;
-  // Go makes every bootstrap peer a GossipSub direct peer. Direct peers refuse each other's
-  // GRAFTs, so a node that many peers bootstrap from ends with an empty mesh and relays their
-  // messages only through heartbeat gossip (0.5–1 s late). Ours stay ordinary mesh peers unless
-  // asked; a Go node that lists us still forwards everything to us as its direct peer.
-  const bootstrapAsDirect = options.directBootstrapPeers ?? NODE_DEFAULTS.directBootstrapPeers;
-  const directPeers = !bootstrapAsDirect
-    ? []
-    : (options.bootstrapPeers ?? NODE_DEFAULTS.bootstrapPeers).flatMap((text) => {
-      try {
-        const ma = multiaddr(text);
-        const id = ma.getComponents().findLast((c) => c.name === "p2p")?.value;
-        if (!id || id === identity.peerId) return [];
-        return [{ id: peerIdFromString(id), addrs: [ma.decapsulate(`/p2p/${id}`)] }];
-      } catch {
-        return [];
-      }
-    });
-  const dhtMode = options.dhtMode ?? NODE_DEFAULTS.dhtMode;
   const refused: Record<RefusalReason, number> = {
     blacklistedPeer: 0,
     blacklistedAddress: 0,
     blockedAddress: 0,
   };
-  const gaterLog = (options.logger ?? silentLogger).child("node.gater");
   const traffic = new TrafficMeter();
   const nat = natLibp2pParts(
     options.nat ?? {},
     options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs,
   );
-  const libp2p = await createLibp2p({
-    start: false,
-    privateKey: privateKeyFromProtobuf(identity.privateKeyProtobuf),
-    addresses: {
-      listen: [...(options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs)],
-      announce: [...(options.announceMaddrs ?? [])],
-    },
-    transports: nat.transports,
-    connectionEncrypters: [noise()],
-    streamMuxers: [coalescingYamux()],
-    transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
-    connectionGater: createConnectionGater(rules, (reason, subject) => {
+  const libp2p = await createLibp2pHost({
+    identity,
+    options,
+    gater: createConnectionGater(rules, (reason, subject) => {
       refused[reason]++;
       gaterLog.debug("refused", { reason, subject });
     }),
-    nodeInfo: { userAgent: NODE_DEFAULTS.userAgent },
-    metrics: traffic.libp2pMetrics(),
-    ...(options.libp2pDebugLogs ? {} : { logger: silentComponentLogger }),
-    services: {
-      ...nat.services,
-      identify: identify(),
-      ping: ping(),
-      pubsub: gossipsub({
-        globalSignaturePolicy: StrictSign,
-        floodPublish: true,
-        doPX: true,
-        directPeers,
-        allowPublishToZeroTopicPeers: true,
-        maxInboundDataLength: maxMessageSize,
-        runOnLimitedConnection: true,
-      }),
-      ...((options.dht ?? NODE_DEFAULTS.dht)
-        ? {
-          dht: kadDHT({
-            protocol: "/ipfs/kad/1.0.0",
-            clientMode: dhtMode === "auto" ? undefined : dhtMode === "client",
-            peerInfoMapper: passthroughMapper,
-          }),
-        }
-        : {}),
-    },
-  }) as unknown as Libp2p<Services>;
+    traffic,
+    nat,
+  });
   clearHeartbeatOnStop(libp2p.services.pubsub);
   skipRedundantProtocolMerges(libp2p);
   return new EdgeNode(identity, libp2p, rules, refused, options, traffic, nat.dialPort);
@@ -889,76 +807,4 @@ async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {
     );
   }
   return await loadOrCreateIdentity(options.privkeyCacheDir);
-}
-
-/**
- * A libp2p logger that writes nothing. libp2p's default creates a `debug` logger for every
- * stream and negotiation, and each creation checks whether stderr is a terminal (a syscall):
- * with a stream per packet (`/edgevpn/0.1`) that was 5 % of the CPU.
- */
-const silentLibp2pLogger: Libp2pLogger = Object.assign(() => {}, {
-  error: () => {},
-  trace: () => {},
-  enabled: false,
-  newScope: () => silentLibp2pLogger,
-});
-const silentComponentLogger: ComponentLogger = { forComponent: () => silentLibp2pLogger };
-
-const lazyHeaders = new Map<string, Uint8Array>();
-
-/** `/multistream/1.0.0` and `protocol` as the dialer's multistream-select lines. */
-function lazySelectHeader(protocol: string): Uint8Array {
-  let header = lazyHeaders.get(protocol);
-  if (header === undefined) {
-    const lines = ["/multistream/1.0.0\n", `${protocol}\n`].map((l) => new TextEncoder().encode(l));
-    const parts = lines.flatMap((l) => [varint(l.length), l]);
-    header = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      header.set(p, at);
-      at += p.length;
-    }
-    lazyHeaders.set(protocol, header);
-  }
-  return header;
-}
-
-function varint(n: number): Uint8Array {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return Uint8Array.from(out);
-}
-
-/**
- * GossipSub 17.1.1's `stop()` leaves its next heartbeat timeout (up to 1 s) scheduled; it
- * then runs a heartbeat on the stopped router and holds the process open until it fires.
- * Capture the pending timeout as `stop()` begins and clear it afterwards.
- */
-function clearHeartbeatOnStop(gossip: GossipSub): void {
-  const internal = gossip as unknown as {
-    status?: { heartbeatTimeout?: ReturnType<typeof setTimeout> };
-    stop(): Promise<void>;
-  };
-  const stop = internal.stop.bind(gossip);
-  internal.stop = async () => {
-    const pending = internal.status?.heartbeatTimeout;
-    await stop();
-    clearTimeout(pending);
-  };
-}
-
-/**
- * libp2p's address manager re-arms a 1 s debounced peer-store update when its listeners
- * close during `stop()` and never clears it: a late write to a stopped store that also keeps
- * the process alive for that second. Cancel it if the internals are where we expect them.
- */
-function cancelAddressUpdate(libp2p: unknown): void {
-  const update = (libp2p as {
-    components?: { addressManager?: { _updatePeerStoreAddresses?: { stop?: () => void } } };
-  }).components?.addressManager?._updatePeerStoreAddresses;
-  update?.stop?.();
 }

@@ -1,7 +1,8 @@
 /** Options of the libp2p node and their defaults (the single source the CLI and API share). */
 import type { NetworkConfig } from "../config/network.ts";
+import { OPTIONS } from "../config/options.ts";
 import type { Identity } from "../crypto/identity.ts";
-import type { Clock } from "../hub/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 import type { NatOptions } from "./nat.ts";
 
@@ -24,8 +25,8 @@ export const NODE_DEFAULTS = {
   dht: true,
   dhtMode: "auto" as DhtMode,
   mdns: true,
-  /** Go CLI `--discovery-interval` (720 s). */
-  discoveryIntervalMs: 720_000,
+  /** Go CLI `--discovery-interval` (720 s), from the option table. */
+  discoveryIntervalMs: OPTIONS.discoveryInterval.default * 1000,
   privkeyCache: false,
   /** Go makes bootstrap peers GossipSub direct peers; we do not by default (see node.ts). */
   directBootstrapPeers: false,

@@ -3,7 +3,7 @@ import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import type { NetworkConfig } from "../config/network.ts";
 import { rendezvousAt } from "../crypto/derive.ts";
-import { type Clock, systemClock } from "../hub/clock.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { Ring } from "../util/ring.ts";

@@ -5,6 +5,7 @@
  */
 import type { Metrics, Stream } from "@libp2p/interface";
 import { muxerOfStream } from "./muxer.ts";
+import { asMetrics, countableStream } from "./workarounds.ts";
 
 /**
  * Totals and rates of one meter: bytes and messages (stream writes sent, data frames
@@ -177,7 +178,7 @@ const ignored = {
 function libp2pMetrics(traffic: TrafficMeter): Metrics {
   const register = (_name: string, options?: { calculate?: unknown }) =>
     options?.calculate === undefined ? ignored : undefined;
-  return {
+  return asMetrics({
     trackMultiaddrConnection() {},
     trackProtocolStream(stream: Stream) {
       trackStream(traffic, stream);
@@ -192,20 +193,14 @@ function libp2pMetrics(traffic: TrafficMeter): Metrics {
     registerSummaryGroup: register,
     traceFunction: (_name: string, fn: unknown) => fn,
     createTrace: () => undefined,
-  } as unknown as Metrics;
-}
-
-/** The stream internals counting relies on (`@libp2p/utils` 7.x `AbstractMessageStream`). */
-interface CountableStream {
-  send?: (data: { byteLength: number }) => boolean;
-  onData?: (data: { byteLength: number }) => void;
+  });
 }
 
 function trackStream(traffic: TrafficMeter, stream: Stream): void {
-  const s = stream as unknown as CountableStream;
+  const s = countableStream(stream);
+  if (s === undefined) return;
   const send = s.send;
   const onData = s.onData;
-  if (typeof send !== "function" || typeof onData !== "function") return;
   const [total, p, q] = traffic.meters(traffic.peerOfStream(stream), stream.protocol || "unknown");
   s.send = function (data) {
     const n = data.byteLength;

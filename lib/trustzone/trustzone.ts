@@ -4,7 +4,7 @@
  */
 import type { Hub, HubMessage } from "../hub/hub.ts";
 import type { Job, Ledger } from "../ledger/ledger.ts";
-import { BUCKETS } from "../ledger/policy.ts";
+import { BUCKETS } from "../ledger/buckets.ts";
 import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { signEcdsa, verifyEcdsa } from "./ecdsa.ts";

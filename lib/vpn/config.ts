@@ -1,8 +1,9 @@
 /** VPN options, their defaults, and parsing of the address, router and static peer table. */
 import { base58btc } from "multiformats/bases/base58";
 import { OPTIONS } from "../config/options.ts";
+import { parseGoDuration } from "../config/settings.ts";
 import { UsageError } from "../util/errors.ts";
-import { formatIPv4, formatIPv6, parseCidr, parseIPv4, parseIPv6 } from "./packet.ts";
+import { canonicalIP, formatIP, parseCidr, readU32 } from "../net/ip.ts";
 
 /**
  * Which data plane carries packets to peers: `auto` negotiates our fast protocols with every
@@ -72,7 +73,7 @@ export const VPN_DEFAULTS = {
   bootstrapIface: OPTIONS.bootstrapIface.default,
   router: OPTIONS.router.default,
   staticPeertable: [] as readonly string[],
-  streamTimeoutMs: 15_000,
+  streamTimeoutMs: parseGoDuration(OPTIONS.timeout.default)!,
   announceIntervalMs: OPTIONS.ledgerAnnounceInterval.default * 1000,
   dataPlane: "auto" as DataPlane,
   offload: true,
@@ -117,32 +118,14 @@ export function parseVpnAddress(text: string): VpnAddress {
     );
   }
   const v4 = cidr.address.length === 4;
-  const ipv4 = v4 ? new DataView(cidr.address.buffer).getUint32(0) : -1;
   return {
     cidr: text.trim(),
-    ip: v4 ? formatIPv4(ipv4) : formatIPv6(cidr.address),
+    ip: formatIP(cidr.address),
     version: v4 ? 4 : 6,
-    ipv4,
+    ipv4: v4 ? readU32(cidr.address, 0) : -1,
     bytes: cidr.address,
     prefixLength: cidr.prefixLength,
   };
-}
-
-/**
- * Canonical text (Go `net.IP.String()`) of an IPv4 or IPv6 address, or null when it is not one.
- *
- * @example
- * ```ts
- * canonicalIp("fd00:0::1"); // "fd00::1"
- * ```
- */
-export function canonicalIp(text: string): string | null {
-  if (text.includes(":")) {
-    const bytes = parseIPv6(text);
-    return bytes === null ? null : formatIPv6(bytes);
-  }
-  const v4 = parseIPv4(text);
-  return v4 === null ? null : formatIPv4(v4);
 }
 
 /**
@@ -156,7 +139,7 @@ export function canonicalIp(text: string): string | null {
  */
 export function parseRouter(text: string): string {
   if (text.trim() === "") return "";
-  const ip = canonicalIp(text.trim());
+  const ip = canonicalIP(text.trim());
   if (ip === null) {
     throw new UsageError(
       "VPN_ROUTER_INVALID",
@@ -187,7 +170,7 @@ export function parseStaticPeertable(entries: readonly string[]): Map<string, st
         `--static-peertable: expected ip:peerid, got ${JSON.stringify(entry)} (${why})`,
       );
     if (parts.length !== 2) throw bad(`${parts.length} parts`);
-    const ip = canonicalIp(parts[0]);
+    const ip = canonicalIP(parts[0]);
     if (ip === null) throw bad("not an IPv4 address");
     if (!isPeerIdText(parts[1])) throw bad("the peer ID does not decode");
     table.set(ip, parts[1]);

@@ -1,9 +1,10 @@
 /** The `virtio_net_hdr` of offload-enabled TUN devices, TCP segmentation and checksum completion. */
 
+import { VIRTIO_NET_HDR_LENGTH } from "../../ffi/tun_frame.ts";
 import { InputError } from "../util/errors.ts";
 
-/** Size of `struct virtio_net_hdr`, which precedes every frame of an `IFF_VNET_HDR` device. */
-export const VIRTIO_NET_HDR_LENGTH = 10;
+// The header's size is a kernel layout, defined with the TUN device; the offload code shares it.
+export { VIRTIO_NET_HDR_LENGTH };
 
 /** `virtio_net_hdr.flags` bits. */
 export const VirtioNetHdrFlag = {

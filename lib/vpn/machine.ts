@@ -1,36 +1,12 @@
 /** The `machines` ledger entry a VPN node announces (Go `types.Machine`). */
+import { BUCKETS, type Machine, peerIdOf } from "../ledger/buckets.ts";
 import { VERSION } from "../version.ts";
-import { peerIdOfMachine } from "./routes.ts";
 
 /** The ledger bucket of VPN addresses. */
-export const MACHINES_BUCKET = "machines";
+export const MACHINES_BUCKET = BUCKETS.machines;
 
-/**
- * Go's `types.Machine`, fields in Go's order (the JSON text keeps it).
- *
- * @example
- * ```ts
- * const m: Machine = {
- *   PeerID: "12D3KooW…",
- *   Hostname: "box",
- *   OS: "linux",
- *   Arch: "amd64",
- *   Address: "10.1.0.1",
- *   Version: "v0.1.0",
- * };
- * ```
- */
-export interface Machine {
-  PeerID: string;
-  Hostname: string;
-  /** Go `runtime.GOOS`: linux, darwin, windows, freebsd, … */
-  OS: string;
-  /** Go `runtime.GOARCH`: amd64, arm64, … */
-  Arch: string;
-  /** The VPN address without prefix. */
-  Address: string;
-  Version: string;
-}
+/** Go's `types.Machine` (the `machines` codec's type). */
+export type { Machine };
 
 /**
  * Builds our `machines` value; OS and architecture default to this process's, in Go's names.
@@ -93,5 +69,5 @@ export function goArch(arch: string): string {
  * ```
  */
 export function needsAnnouncement(current: string | undefined, peerId: string): boolean {
-  return current === undefined || peerIdOfMachine(current) !== peerId;
+  return current === undefined || peerIdOf(current) !== peerId;
 }

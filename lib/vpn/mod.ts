@@ -8,7 +8,6 @@ export {
   type VpnTun,
 } from "./components.ts";
 export {
-  canonicalIp,
   type DataPlane,
   parseRouter,
   parseStaticPeertable,

@@ -1,5 +1,6 @@
 /** The VPN route table: a packet's peer from the `machines` bucket or a static table. */
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./packet.ts";
+import { peerIdOf } from "../ledger/buckets.ts";
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "../net/ip.ts";
 
 /** Why a packet has no peer to go to. */
 export const RouteMiss = {
@@ -131,7 +132,7 @@ export class RouteTable {
     for (const [key, value] of input.machines) {
       const canonical = canonicalKey(key);
       if (canonical === null) continue;
-      const peerId = peerIdOfMachine(value);
+      const peerId = peerIdOf(value) || undefined;
       fromMachines.set(key, peerId);
       if (canonical.includes(":")) machines6.add(canonical);
       else machines4.add(parseIPv4(canonical)!);
@@ -204,23 +205,6 @@ export class RouteTable {
       return this.#router;
     }
     return this.#v6.get(dstText) ?? RouteMiss.NO_ROUTE;
-  }
-}
-
-/**
- * The `PeerID` field of a `machines` value (JSON text), or undefined.
- *
- * @example
- * ```ts
- * peerIdOfMachine('{"PeerID":"12D3KooW…","Address":"10.1.0.2"}'); // "12D3KooW…"
- * ```
- */
-export function peerIdOfMachine(value: string): string | undefined {
-  try {
-    const v = JSON.parse(value);
-    return typeof v?.PeerID === "string" && v.PeerID !== "" ? v.PeerID : undefined;
-  } catch {
-    return undefined;
   }
 }
 

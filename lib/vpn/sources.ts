@@ -1,6 +1,7 @@
 /** Which peer may send packets from which source address: the anti-spoofing table of ingress. */
-import { parseIPv4, parseIPv6 } from "./packet.ts";
-import { canonicalKey, peerIdOfMachine } from "./routes.ts";
+import { parseIPv4, parseIPv6 } from "../net/ip.ts";
+import { peerIdOf } from "../ledger/buckets.ts";
+import { canonicalKey } from "./routes.ts";
 
 /** Why a packet's source address is refused; 0 when it is accepted. */
 export const SourceVerdict = {
@@ -127,8 +128,8 @@ export class SourceTable {
       for (const [key, peerId] of staticPeers) owners.set(key, peerId);
     } else {
       for (const [key, value] of input.machines) {
-        const peerId = peerIdOfMachine(value);
-        if (peerId !== undefined) owners.set(key, peerId);
+        const peerId = peerIdOf(value);
+        if (peerId !== "") owners.set(key, peerId);
       }
     }
     for (const [key, peerId] of owners) {

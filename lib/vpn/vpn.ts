@@ -2,6 +2,7 @@
 import type { TunOptions, TunStats } from "../../ffi/tun.ts";
 import type { Job } from "../ledger/ledger.ts";
 import { emptyTunStats, TunDevice } from "../../ffi/tun.ts";
+import { readU32 } from "../net/ip.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { icmpEchoTag, pingSentAt, traceMark, tracing } from "../util/trace.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
@@ -20,6 +21,7 @@ import { FAST_GSO_PROTOCOL, FAST_PROTOCOL, LEGACY_PROTOCOL } from "./frame.ts";
 import { VIRTIO_NET_HDR_LENGTH } from "./gso.ts";
 import { Ingress } from "./ingress.ts";
 import { type LinkContext, type LinkInfo, PeerLink } from "./link.ts";
+import { machineCodec } from "../ledger/buckets.ts";
 import { machineOf, MACHINES_BUCKET, needsAnnouncement } from "./machine.ts";
 import { type RouteEntry, RouteMiss, RouteTable } from "./routes.ts";
 import { SourceTable } from "./sources.ts";
@@ -259,8 +261,9 @@ class VpnService implements Vpn {
     if (s.bootstrapIface) {
       base.mtu = s.mtu;
       if (s.txQueueLength !== undefined) base.txQueueLength = s.txQueueLength;
-      if (this.address.version === 4) base.ipv4 = this.address.cidr;
-      else base.ipv6 = this.address.cidr;
+      const address = { address: this.address.bytes, prefixLength: this.address.prefixLength };
+      if (this.address.version === 4) base.ipv4 = address;
+      else base.ipv6 = address;
       base.up = true;
     } else {
       base.up = false;
@@ -344,7 +347,7 @@ class VpnService implements Vpn {
       hostname: this.#settings.hostname ?? hostname(),
       address: this.address.ip,
     });
-    await ledger.add(MACHINES_BUCKET, { [this.address.ip]: machine });
+    await ledger.add(MACHINES_BUCKET, { [this.address.ip]: machineCodec.value(machine) });
     this.#log.debug("announced machine", { address: this.address.ip });
   }
 
@@ -460,10 +463,6 @@ class VpnService implements Vpn {
     }
     dirty.length = 0;
   }
-}
-
-function readU32(bytes: Uint8Array, at: number): number {
-  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
 }
 
 function hostname(): string {

@@ -7,6 +7,7 @@ import {
   parseDnsBody,
 } from "../../lib/api/routes_dns.ts";
 import { ApiRequestError } from "../../lib/api/errors.ts";
+import { dnsCodec } from "../../lib/ledger/buckets.ts";
 import { startTestApi, waitFor } from "./helpers.ts";
 
 Deno.test("DNS type names follow miekg/dns; unknown numbers print as TYPE<n>", () => {
@@ -42,7 +43,8 @@ Deno.test("ledger DNS values read as Go's API reads them", () => {
 
 Deno.test("API DNS records convert to type numbers, sorted as Go sorts map keys", () => {
   const out = dnsRecordsToLedger(new Map([["CNAME", "x."], ["AAAA", "fd::1"], ["a", "1.1.1.1"]]));
-  assert.deepEqual(out, new Map([["5", "x."], ["28", "fd::1"], ["1", "1.1.1.1"]]));
+  assert.deepEqual(out, new Map([[5, "x."], [28, "fd::1"], [1, "1.1.1.1"]]));
+  assert.equal(dnsCodec.encode(out), '{"1":"1.1.1.1","28":"fd::1","5":"x."}');
   assert.throws(
     () => dnsRecordsToLedger(new Map([["BOGUS", "x"]])),
     (e: unknown) => e instanceof ApiRequestError && e.status === 400,

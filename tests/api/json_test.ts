@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { goIndent, readGoStrings } from "../../lib/api/json.ts";
+import { goIndent } from "../../lib/api/json.ts";
 import { checkName, quoteInput } from "../../lib/api/route.ts";
 import { ApiRequestError } from "../../lib/api/errors.ts";
 
@@ -15,20 +15,6 @@ Deno.test("goIndent matches Go's json.Indent with two spaces", () => {
     ['[[1],{"a":null}]', '[\n  [\n    1\n  ],\n  {\n    "a": null\n  }\n]'],
   ];
   for (const [compact, indented] of cases) assert.equal(goIndent(compact, "  "), indented, compact);
-});
-
-Deno.test("readGoStrings reads string fields like Go's Unmarshal with its error ignored", () => {
-  const fields = ["PeerID", "Name"] as const;
-  assert.deepEqual(readGoStrings('{"PeerID":"a","Name":"n"}', fields), { PeerID: "a", Name: "n" });
-  assert.deepEqual(readGoStrings('{"peerid":"a","NAME":"n"}', fields), { PeerID: "a", Name: "n" });
-  assert.deepEqual(readGoStrings('{"Name":"first","Name":7}', fields), {
-    PeerID: "",
-    Name: "first",
-  });
-  assert.deepEqual(readGoStrings('{"Name":"a","Name":"b"}', fields), { PeerID: "", Name: "b" });
-  assert.deepEqual(readGoStrings('{"PeerID":null}', fields), { PeerID: "", Name: "" });
-  assert.deepEqual(readGoStrings('"text"', fields), { PeerID: "", Name: "" });
-  assert.deepEqual(readGoStrings("{oops", fields), { PeerID: "", Name: "" });
 });
 
 Deno.test("names are 1 to maxBytes UTF-8 bytes", () => {

@@ -4,7 +4,7 @@ import { leaseFileName } from "../../lib/crypto/derive.ts";
 import { dhcpDecision, nextFreeIP, nextIP, obtainAddress } from "../../lib/dhcp/dhcp.ts";
 import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
 import { leader } from "../../lib/util/leader.ts";
-import { formatIPv4 } from "../../lib/vpn/packet.ts";
+import { formatIPv4 } from "../../lib/net/ip.ts";
 
 Deno.test("nextIP follows Go's utils.NextIP vectors", () => {
   assert.equal(nextIP("10.1.1.0", ["1.1.0.1"]), "1.1.0.2");

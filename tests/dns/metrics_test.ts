@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { generateNetworkConfig } from "../../lib/config/token.ts";
 import { createDnsServer } from "../../lib/dns/server.ts";
-import { systemClock } from "../../lib/hub/clock.ts";
+import { systemClock } from "../../lib/util/clock.ts";
 import { createNodeMetrics } from "../../lib/metrics/prometheus.ts";
 import { silentLogger } from "../../lib/util/logger.ts";
 import { startLoopbackMesh } from "../mesh/helpers.ts";

@@ -1,23 +1,8 @@
 import assert from "node:assert/strict";
 import type { Buffer } from "node:buffer";
-import {
-  DnsRecordError,
-  domainName,
-  parseDnsValue,
-  parseRecordData,
-} from "../../lib/dns/records.ts";
+import { DnsRecordError, domainName, parseRecordData } from "../../lib/dns/records.ts";
 import { decodeMessage, encodeMessage, FLAG } from "../../lib/dns/wire.ts";
 import { recordOf } from "../../lib/dns/records.ts";
-
-Deno.test("dns values read as Go's types.DNS: uint16 decimal keys, string data, last duplicate wins", () => {
-  assert.deepEqual(
-    parseDnsValue('{"1":"10.1.0.5","28":"fd::5","01":"10.1.0.6","x":"a","70000":"b","5":7}'),
-    new Map([[1, "10.1.0.6"], [28, "fd::5"]]),
-  );
-  assert.deepEqual(parseDnsValue('"text"'), new Map());
-  assert.deepEqual(parseDnsValue("{broken"), new Map());
-  assert.deepEqual(parseDnsValue("[1]"), new Map());
-});
 
 Deno.test("record data of each type is read as a zone file writes it", () => {
   const cases: [number, string, unknown][] = [

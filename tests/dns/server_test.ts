@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { generateNetworkConfig } from "../../lib/config/token.ts";
 import { createDnsServer, type DnsServer, type DnsServerOptions } from "../../lib/dns/server.ts";
-import { systemClock } from "../../lib/hub/clock.ts";
-import type { Clock } from "../../lib/hub/clock.ts";
+import { systemClock } from "../../lib/util/clock.ts";
+import type { Clock } from "../../lib/util/clock.ts";
 import { createLedger, type Ledger } from "../../lib/ledger/ledger.ts";
 import { createLogger, type LogRecord } from "../../lib/util/logger.ts";
 import { startLoopbackMesh } from "../mesh/helpers.ts";

@@ -12,12 +12,20 @@ import {
   VIRTIO_NET_HDR_LENGTH,
   VirtioNetGsoType,
 } from "../../lib/vpn/gso.ts";
+import { parseCidr } from "../../lib/net/ip.ts";
 import { IpProtocol, parseIpHeader } from "../../lib/vpn/packet.ts";
 import { Netns, openFdCount, run, tunTestsUnavailable } from "./netns.ts";
 
 const unavailable = tunTestsUnavailable();
 if (unavailable) console.log(`Skipping real TUN tests: ${unavailable}`);
 const ignore = unavailable !== undefined;
+
+/** CIDR text as the device takes it: parsed, as the VPN parses `--address`. */
+function cidr(text: string) {
+  const parsed = parseCidr(text);
+  if (parsed === null) throw new Error(`bad test CIDR ${text}`);
+  return parsed;
+}
 
 function isTunError(code: string) {
   return (e: unknown) => e instanceof TunError && e.code === code;
@@ -97,8 +105,8 @@ Deno.test({
     const tun = ns.enter(() =>
       TunDevice.open({
         name: "evtest%d",
-        ipv4: "10.201.0.1/24",
-        ipv6: "fd20:1::1/64",
+        ipv4: cidr("10.201.0.1/24"),
+        ipv6: cidr("fd20:1::1/64"),
         mtu: 1400,
         txQueueLength: 321,
       })
@@ -135,7 +143,12 @@ for (const offload of [false, true]) {
     fn: async () => {
       await using ns = await Netns.create();
       const tun = ns.enter(() =>
-        TunDevice.open({ offload, ipv4: "10.201.0.1/24", ipv6: "fd20:1::1/64", mtu: 1400 })
+        TunDevice.open({
+          offload,
+          ipv4: cidr("10.201.0.1/24"),
+          ipv6: cidr("fd20:1::1/64"),
+          mtu: 1400,
+        })
       );
       const responder = answerPings(tun);
       try {
@@ -161,8 +174,8 @@ Deno.test({
     await using nsA = await Netns.create();
     await using nsB = await Netns.create();
     const options = { offload: true, mtu: 1400, up: true };
-    const a = nsA.enter(() => TunDevice.open({ ...options, ipv4: "10.202.0.1/24" }));
-    const b = nsB.enter(() => TunDevice.open({ ...options, ipv4: "10.202.0.2/24" }));
+    const a = nsA.enter(() => TunDevice.open({ ...options, ipv4: cidr("10.202.0.1/24") }));
+    const b = nsB.enter(() => TunDevice.open({ ...options, ipv4: cidr("10.202.0.2/24") }));
     const scratch = new Uint8Array(65535);
     let superPackets = 0;
     let segments = 0;
@@ -265,16 +278,19 @@ Deno.test({
           () => TunDevice.open({ devicePath: "/dev/net/missing-tun" }),
           isTunError("TUN_UNAVAILABLE"),
         );
-        assert.throws(() => tun.setIPv4("10.1.0.1/33"), isTunError("TUN_INVALID"));
-        assert.throws(() => tun.setIPv4("fd00::1/64"), isTunError("TUN_INVALID"));
+        assert.throws(
+          () => tun.setIPv4({ address: Uint8Array.of(10, 1, 0, 1), prefixLength: 33 }),
+          isTunError("TUN_INVALID"),
+        );
+        assert.throws(() => tun.setIPv4(cidr("fd00::1/64")), isTunError("TUN_INVALID"));
         assert.throws(() => tun.setMtu(20), isTunError("TUN_INVALID"));
         assert.throws(
-          () => tun.addIPv6("fd21::1/64"),
+          () => tun.addIPv6(cidr("fd21::1/64")),
           (e: unknown) => isTunError("TUN_INVALID")(e) && /at least 1280/.test(String(e)),
         );
         tun.setMtu(1280);
-        tun.addIPv6("fd21::1/64");
-        assert.throws(() => tun.addIPv6("fd21::1/64"), isTunError("TUN_ADDRESS_IN_USE"));
+        tun.addIPv6(cidr("fd21::1/64"));
+        assert.throws(() => tun.addIPv6(cidr("fd21::1/64")), isTunError("TUN_ADDRESS_IN_USE"));
       });
     } finally {
       await tun.close();
@@ -287,7 +303,7 @@ Deno.test({
   ignore,
   fn: async () => {
     await using ns = await Netns.create();
-    const tun = ns.enter(() => TunDevice.open({ ipv4: "10.203.0.1/24", up: false }));
+    const tun = ns.enter(() => TunDevice.open({ ipv4: cidr("10.203.0.1/24"), up: false }));
     try {
       const packet = new Uint8Array(28);
       packet.set([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17], 0);

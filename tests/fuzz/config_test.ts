@@ -14,13 +14,15 @@ import {
   parseNetworkYaml,
 } from "../../lib/config/token.ts";
 import { dhcpDecision, nextFreeIP, nextIP } from "../../lib/dhcp/dhcp.ts";
-import { cidrContains, parseCidr } from "../../lib/node/cidr.ts";
 import {
-  canonicalIp,
-  parseRouter,
-  parseStaticPeertable,
-  parseVpnAddress,
-} from "../../lib/vpn/config.ts";
+  canonicalIP,
+  cidrContains,
+  cidrHosts,
+  cidrNetwork,
+  formatCidr,
+  parseCidr,
+} from "../../lib/net/ip.ts";
+import { parseRouter, parseStaticPeertable, parseVpnAddress } from "../../lib/vpn/config.ts";
 import { fc, fuzz, libraryErrors, mutated, typedErrors } from "./harness.ts";
 
 const text = new TextEncoder();
@@ -223,13 +225,17 @@ fuzz({
   arbitrary: fc.tuple(ipish, fc.oneof(fc.nat({ max: 200 }).map(String), fc.string())),
   allowed: typedErrors,
   run([ip, prefix]) {
-    canonicalIp(ip);
-    try {
-      parseCidr(`${ip}/${prefix}`);
-      cidrContains(parseCidr(`${ip}/${prefix}`), ip);
-    } catch (e) {
-      if (!typedErrors(e)) throw e;
+    const canonical = canonicalIP(ip);
+    const cidr = parseCidr(`${ip}/${prefix}`, { bareAddress: true });
+    if (cidr !== null) {
+      assert.ok(cidrContains(cidr, ip), "a CIDR contains its own address");
+      assert.deepEqual(parseCidr(formatCidr(cidr)), cidr, "canonical text parses back");
+      const network = cidrNetwork(cidr);
+      assert.ok(cidrContains(cidr, network.address));
+      const hosts = cidrHosts(cidr);
+      if (hosts) assert.ok(hosts.first <= hosts.last);
     }
+    if (canonical !== null) assert.equal(canonicalIP(canonical), canonical);
     try {
       parseStaticPeertable([`${ip}:${prefix}`, ip]);
     } catch (e) {

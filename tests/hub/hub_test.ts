@@ -3,7 +3,7 @@ import { generateNetworkConfig } from "../../lib/config/token.ts";
 import type { NetworkConfig } from "../../lib/config/network.ts";
 import { sealKeyAt } from "../../lib/crypto/derive.ts";
 import { seal } from "../../lib/crypto/seal.ts";
-import type { Clock } from "../../lib/hub/clock.ts";
+import type { Clock } from "../../lib/util/clock.ts";
 import { encodeEnvelope } from "../../lib/hub/envelope.ts";
 import { createHub, type Hub } from "../../lib/hub/hub.ts";
 import { EdgeVpnError } from "../../lib/util/errors.ts";

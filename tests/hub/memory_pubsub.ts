@@ -1,5 +1,5 @@
 /** An in-memory pubsub network for hub tests: delivers only to peers subscribed to the topic. */
-import { TypedEventTarget } from "../../lib/hub/events.ts";
+import { TypedEventTarget } from "../../lib/util/events.ts";
 import type { PubSub, PubSubMessage } from "../../lib/hub/pubsub.ts";
 
 /** Peers on one in-memory network. */

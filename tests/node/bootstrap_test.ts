@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Clock } from "../../lib/hub/clock.ts";
+import type { Clock } from "../../lib/util/clock.ts";
 import { BOOTSTRAP_RETRY, BootstrapDialer } from "../../lib/node/bootstrap.ts";
 import { createLogger, type LogRecord } from "../../lib/util/logger.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Clock } from "../../lib/hub/clock.ts";
+import type { Clock } from "../../lib/util/clock.ts";
 import type { EdgeNode } from "../../lib/node/node.ts";
 import { collectMessages, generateNetworkConfig, startNode, stopAll, waitFor } from "./helpers.ts";
 

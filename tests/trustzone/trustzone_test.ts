@@ -1,7 +1,7 @@
 /** The trust zone on loopback meshes: admission by challenge, replayed signatures, the gate. */
 import assert from "node:assert/strict";
 import { generateNetworkConfig } from "../../lib/config/token.ts";
-import { BUCKETS } from "../../lib/ledger/policy.ts";
+import { BUCKETS } from "../../lib/ledger/buckets.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import { generateEcdsaKeys } from "../../lib/trustzone/ecdsa.ts";
 import { type TrustMode, TrustZone } from "../../lib/trustzone/trustzone.ts";

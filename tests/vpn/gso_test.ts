@@ -17,7 +17,7 @@ import {
   writePlainVirtioNetHdr,
   writeVirtioNetHdr,
 } from "../../lib/vpn/gso.ts";
-import { parseIP } from "../../lib/vpn/packet.ts";
+import { parseIP } from "../../lib/net/ip.ts";
 
 const FIN = 0x01, PSH = 0x08, ACK = 0x10, CWR = 0x80;
 

@@ -14,7 +14,7 @@ import {
   writeVirtioNetHdr,
 } from "../../lib/vpn/gso.ts";
 import { createVpn, type Vpn } from "../../lib/vpn/vpn.ts";
-import { parseIPv4 } from "../../lib/vpn/packet.ts";
+import { parseIPv4 } from "../../lib/net/ip.ts";
 
 /**
  * A TUN device in memory: `inject` queues frames the VPN will read (as if the kernel sent them);

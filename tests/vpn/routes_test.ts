@@ -1,6 +1,6 @@
 /** Tests of the route table: machines, liveness, static table, router, IPv6, our own address. */
 import assert from "node:assert/strict";
-import { parseIPv4, parseIPv6 } from "../../lib/vpn/packet.ts";
+import { parseIPv4, parseIPv6 } from "../../lib/net/ip.ts";
 import { type RouteInput, RouteMiss, RouteTable } from "../../lib/vpn/routes.ts";
 
 const SELF = "12D3KooWSelfSelfSelfSelfSelfSelfSelfSelfSelfSelf";

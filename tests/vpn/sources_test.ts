@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { newSender, SourceTable, SourceVerdict } from "../../lib/vpn/sources.ts";
-import { formatIPv6, parseIP } from "../../lib/vpn/packet.ts";
+import { formatIPv6, parseIP } from "../../lib/net/ip.ts";
 
 const machine = (peer: string) => JSON.stringify({ PeerID: peer, Address: "" });
 

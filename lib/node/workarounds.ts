@@ -1,0 +1,556 @@
+/**
+ * Every reach into the internals of our libp2p dependencies, in one place, written for:
+ *
+ * - `libp2p` 3.3.11 and `@libp2p/interface` 3.3.0 (connection muxers, the address manager)
+ * - `@libp2p/utils` 7.4.1 (`AbstractStreamMuxer`, `AbstractMessageStream`)
+ * - `@chainsafe/libp2p-yamux` 8.0.1 (stream creation, window updates, frame handling)
+ * - `@libp2p/tcp` 11.0.28 (socket writes)
+ * - `@libp2p/gossipsub` 17.1.1 (the heartbeat timer)
+ * - `libp2p` 3.3.11 components (address manager, registrar, connection manager) and
+ *   `@libp2p/dcutr` 3.0.28 (its connection manager) for NAT traversal
+ *
+ * Each function checks the shape it expects and does nothing (or returns undefined) when it is
+ * not there, so an upgrade falls back to stock behaviour instead of breaking; after upgrading
+ * one of these packages, re-read the functions that name it. The architecture test keeps every
+ * `as unknown as` of `lib/` in this file.
+ */
+import type { GossipSub } from "@libp2p/gossipsub";
+import type { Connection, Libp2p, Metrics, PeerId, Stream, StreamMuxer } from "@libp2p/interface";
+import type { Multiaddr } from "@multiformats/multiaddr";
+import type { ByteChunk } from "../util/bytes.ts";
+import { traceMark, tracing } from "../util/trace.ts";
+
+// ---- libp2p 3.3.11 ----------------------------------------------------------------------
+
+/**
+ * The stream muxer of a connection (`connection.muxer`, not part of the `Connection` type).
+ *
+ * @example
+ * ```ts
+ * const muxer = connectionMuxer(connection); // a yamux muxer, or undefined
+ * ```
+ */
+export function connectionMuxer(connection: Connection): object | undefined {
+  const muxer = (connection as unknown as { muxer?: unknown }).muxer;
+  return typeof muxer === "object" && muxer !== null ? muxer : undefined;
+}
+
+/**
+ * The muxer of `connection` when it is open and can open streams: what a stream opened without
+ * libp2p's dial path (no negotiation round trip) is created on.
+ *
+ * @example
+ * ```ts
+ * const stream = await openMuxer(connection)?.createStream({});
+ * ```
+ */
+export function openMuxer(
+  connection: Connection,
+): { createStream(options: object): Promise<Stream> } | undefined {
+  const muxer = connectionMuxer(connection) as
+    | { createStream?: unknown; status?: string }
+    | undefined;
+  if (muxer?.status !== "open" || typeof muxer.createStream !== "function") return undefined;
+  return muxer as { createStream(options: object): Promise<Stream> };
+}
+
+/**
+ * `createLibp2p`'s result with its services typed: the options' service map (with the DHT
+ * only when enabled) does not infer to one type.
+ *
+ * @example
+ * ```ts
+ * const node = withServices<{ pubsub: GossipSub }>(await createLibp2p(options));
+ * ```
+ */
+export function withServices<S extends Record<string, unknown>>(libp2p: unknown): Libp2p<S> {
+  return libp2p as Libp2p<S>;
+}
+
+/**
+ * libp2p's address manager re-arms a 1 s debounced peer-store update when its listeners
+ * close during `stop()` and never clears it: a late write to a stopped store that also keeps
+ * the process alive for that second. Cancels it if the internals are where we expect them.
+ *
+ * @example
+ * ```ts
+ * await libp2p.stop();
+ * cancelAddressUpdate(libp2p);
+ * ```
+ */
+export function cancelAddressUpdate(libp2p: unknown): void {
+  const update = (libp2p as {
+    components?: { addressManager?: { _updatePeerStoreAddresses?: { stop?: () => void } } };
+  }).components?.addressManager?._updatePeerStoreAddresses;
+  update?.stop?.();
+}
+
+/**
+ * A `metrics` component from an object implementing the few members libp2p calls on ours
+ * (`trackProtocolStream`, the registrations): the `Metrics` type asks for more.
+ *
+ * @example
+ * ```ts
+ * const metrics = asMetrics({ trackProtocolStream(stream) {}, registerMetric: () => ignored });
+ * ```
+ */
+export function asMetrics(partial: object): Metrics {
+  return partial as unknown as Metrics;
+}
+
+// ---- libp2p 3.3.11 components: NAT traversal ---------------------------------------------
+
+/** The address manager's calls for addresses we learn ourselves (relay reservations). */
+export interface AddressBook {
+  confirmObservedAddr(
+    ma: Multiaddr,
+    options?: { type?: "transport" | "observed"; ttl?: number },
+  ): void;
+  removeObservedAddr(ma: Multiaddr): void;
+}
+
+/**
+ * The components object every libp2p node (and every service and transport factory) is given
+ * (not exported by libp2p's types).
+ *
+ * @example
+ * ```ts
+ * const registrar = componentsOf(libp2p)?.registrar;
+ * ```
+ */
+export function componentsOf(libp2p: unknown): Record<string, unknown> | undefined {
+  const c = (libp2p as { components?: unknown } | undefined)?.components;
+  return c !== null && typeof c === "object" ? c as Record<string, unknown> : undefined;
+}
+
+/**
+ * The node's address manager, where addresses other than listen addresses are announced
+ * (what identify and the DHT tell peers), or undefined if libp2p changed shape.
+ *
+ * @example
+ * ```ts
+ * addressBookOf(libp2p)?.confirmObservedAddr(relayAddr, { type: "transport" });
+ * ```
+ */
+export function addressBookOf(libp2p: unknown): AddressBook | undefined {
+  const am = componentsOf(libp2p)?.addressManager as Partial<AddressBook> | undefined;
+  if (
+    typeof am?.confirmObservedAddr !== "function" || typeof am.removeObservedAddr !== "function"
+  ) return undefined;
+  return am as AddressBook;
+}
+
+/** A protocol handler as the registrar keeps it. */
+export type RegistrarHandler = (stream: Stream, connection: Connection) => void | Promise<void>;
+
+/** The registrar calls that re-register a protocol's handler. */
+export interface RegistrarInternals {
+  getHandler(protocol: string): { handler: RegistrarHandler; options: Record<string, unknown> };
+  unhandle(protocol: string): Promise<void>;
+  handle(
+    protocol: string,
+    handler: RegistrarHandler,
+    options: Record<string, unknown>,
+  ): Promise<void>;
+}
+
+/**
+ * The node's registrar with the calls that wrap a service's handler (libp2p 3.3's `use()`
+ * middleware runs a handler once per earlier stream, so handlers are wrapped instead).
+ *
+ * @example
+ * ```ts
+ * const { handler, options } = registrarOf(libp2p)!.getHandler("/libp2p/autonat/1.0.0");
+ * ```
+ */
+export function registrarOf(libp2p: unknown): RegistrarInternals | undefined {
+  const r = componentsOf(libp2p)?.registrar as Partial<RegistrarInternals> | undefined;
+  if (
+    typeof r?.getHandler !== "function" || typeof r.unhandle !== "function" ||
+    typeof r.handle !== "function"
+  ) return undefined;
+  return r as RegistrarInternals;
+}
+
+/** A transport's `dial` with the options libp2p's dial queue passes it. */
+export type TransportDial<O> = (ma: Multiaddr, options: O) => Promise<Connection>;
+
+/**
+ * Replaces `transport.dial` with `wrap(original)`: libp2p's `Transport` type hides the dial
+ * options `@libp2p/tcp` 11.0.28 reads (`localPort`) and those the dial queue passes
+ * (`priority`, `upgrader`).
+ *
+ * @example
+ * ```ts
+ * wrapTransportDial(transport, (dial) => (ma, o) => dial(ma, { ...o, localPort: 40000 }));
+ * ```
+ */
+export function wrapTransportDial<O>(
+  transport: object,
+  wrap: (dial: TransportDial<O>) => TransportDial<O>,
+): void {
+  const t = transport as unknown as { dial: TransportDial<O> };
+  t.dial = wrap(t.dial.bind(transport));
+}
+
+/**
+ * The connection manager among a transport factory's components, or undefined.
+ *
+ * @example
+ * ```ts
+ * connectionManagerOf(components)?.getConnections();
+ * ```
+ */
+export function connectionManagerOf(
+  components: unknown,
+): { getConnections(peer?: PeerId): Connection[] } | undefined {
+  const m = (components as { connectionManager?: { getConnections?: unknown } } | undefined)
+    ?.connectionManager;
+  return typeof m?.getConnections === "function"
+    ? m as { getConnections(peer?: PeerId): Connection[] }
+    : undefined;
+}
+
+/**
+ * Puts `adjust` in front of a service's `connectionManager.openConnection` (e.g. DCUtR 3.0.28's
+ * dials). Returns false when the service does not have the expected shape.
+ *
+ * @example
+ * ```ts
+ * adjustServiceDials(libp2p.services.dcutr, (o) => ({ ...o, priority: 49 }));
+ * ```
+ */
+export function adjustServiceDials(
+  service: unknown,
+  adjust: (options: { force?: boolean; priority?: number }) => object,
+): boolean {
+  const s = service as { connectionManager?: { openConnection?: unknown } } | undefined;
+  const manager = s?.connectionManager;
+  if (manager === undefined || typeof manager.openConnection !== "function") return false;
+  s!.connectionManager = new Proxy(manager, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (key !== "openConnection") {
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return (peer: unknown, options: { force?: boolean; priority?: number } = {}) =>
+        (value as (p: unknown, o: unknown) => Promise<Connection>).call(
+          target,
+          peer,
+          adjust(options),
+        );
+    },
+  });
+  return true;
+}
+
+// ---- @libp2p/gossipsub 17.1.1 -----------------------------------------------------------
+
+/**
+ * GossipSub 17.1.1's `stop()` leaves its next heartbeat timeout (up to 1 s) scheduled; it
+ * then runs a heartbeat on the stopped router and holds the process open until it fires.
+ * Captures the pending timeout as `stop()` begins and clears it afterwards.
+ *
+ * @example
+ * ```ts
+ * clearHeartbeatOnStop(libp2p.services.pubsub);
+ * ```
+ */
+export function clearHeartbeatOnStop(gossip: GossipSub): void {
+  const internal = gossip as unknown as {
+    status?: { heartbeatTimeout?: ReturnType<typeof setTimeout> };
+    stop(): Promise<void>;
+  };
+  const stop = internal.stop.bind(gossip);
+  internal.stop = async () => {
+    const pending = internal.status?.heartbeatTimeout;
+    await stop();
+    clearTimeout(pending);
+  };
+}
+
+// ---- @libp2p/utils 7.4.1 ----------------------------------------------------------------
+
+/** The parts of `AbstractStreamMuxer` the coalescing patch relies on. */
+export interface MuxerInternals {
+  send(data: ByteChunk): boolean;
+  maConn: ConnectionInternals;
+  streams: { onMuxerNeedsDrain(): void }[];
+}
+
+/** The encrypted connection under the muxer (Noise), and the TCP connection under that. */
+export interface ConnectionInternals {
+  send(data: ByteChunk): boolean;
+  addEventListener(type: "drain", listener: () => void): void;
+  stream?: { sendData?: (data: Iterable<Uint8Array>) => unknown; socket?: unknown };
+}
+
+/**
+ * A muxer's `send`, streams and connection, when it has the expected shape.
+ *
+ * @example
+ * ```ts
+ * const m = muxerInternals(muxer);
+ * if (m) m.send = (data) => queue(data);
+ * ```
+ */
+export function muxerInternals(muxer: StreamMuxer): MuxerInternals | undefined {
+  const m = muxer as unknown as Partial<MuxerInternals>;
+  const conn = m.maConn;
+  if (
+    typeof m.send !== "function" || !Array.isArray(m.streams) || conn === undefined ||
+    typeof conn.send !== "function" || typeof conn.addEventListener !== "function"
+  ) return undefined;
+  return m as MuxerInternals;
+}
+
+/** The `AbstractMessageStream` members byte counting wraps. */
+export interface CountableStream {
+  send: (data: { byteLength: number }) => boolean;
+  onData: (data: { byteLength: number }) => void;
+}
+
+/**
+ * A stream's `send` and `onData`, when it has them.
+ *
+ * @example
+ * ```ts
+ * const s = countableStream(stream);
+ * ```
+ */
+export function countableStream(stream: Stream): CountableStream | undefined {
+  const s = stream as unknown as Partial<CountableStream>;
+  return typeof s.send === "function" && typeof s.onData === "function"
+    ? s as CountableStream
+    : undefined;
+}
+
+// ---- @libp2p/tcp 11.0.28 ----------------------------------------------------------------
+
+/**
+ * The TCP connection writes each chunk of a message separately (Noise: 2-byte length, then
+ * ciphertext); joins them so that one message is one socket write.
+ *
+ * @example
+ * ```ts
+ * joinSocketWrites(muxerInternals(muxer)!.maConn);
+ * ```
+ */
+export function joinSocketWrites(conn: ConnectionInternals): void {
+  const tcp = conn.stream;
+  const sendData = tcp?.sendData;
+  if (typeof sendData !== "function" || tcp?.socket === undefined) return;
+  tcp.sendData = function (data: Iterable<Uint8Array>) {
+    const list = data as unknown as { bufs?: unknown[]; subarray(): Uint8Array };
+    const joined = Array.isArray(list.bufs) && list.bufs.length > 1 ? [list.subarray()] : data;
+    if (tracing) traceMark("socket.write");
+    return sendData.call(this, joined);
+  };
+}
+
+// ---- @chainsafe/libp2p-yamux 8.0.1 ------------------------------------------------------
+
+/** Yamux 8.0.x stream states (`StreamState`) that decide the flags of a window update. */
+const STREAM_INIT = 0;
+const STREAM_SYN_RECEIVED = 2;
+const STREAM_PAUSED = 5;
+
+/** The yamux 8.0.x stream fields the window-update patch reads. */
+interface YamuxStreamInternals {
+  state: number;
+  recvWindow: number;
+  recvWindowCapacity: number;
+  sendWindowUpdate(): void;
+}
+
+/**
+ * Calls `hook` with every stream `muxer` creates (inbound or outbound), as it is created.
+ *
+ * @example
+ * ```ts
+ * onNewStream(muxer, (stream) => streamMuxers.set(stream, muxer));
+ * ```
+ */
+export function onNewStream(muxer: StreamMuxer, hook: (stream: object) => void): void {
+  const m = muxer as unknown as { _newStream?: (...args: unknown[]) => object };
+  const create = m._newStream;
+  if (typeof create !== "function") return;
+  m._newStream = function (...args: unknown[]) {
+    const stream = create.apply(this, args);
+    hook(stream);
+    return stream;
+  };
+}
+
+let windowsPatched = false;
+
+/**
+ * Yamux 8.0.x answers every data frame with a window update: a second frame, Noise message and
+ * socket write for each packet, sent before the packet is even handed to its reader, and one
+ * more message the peer must decrypt before the next one. Go's yamux (and the spec's intent)
+ * updates once half the receive window is consumed; so do we, on the stream class shared by
+ * every muxer (patched once, through the first stream created). Updates that carry a SYN or an
+ * ACK, and resumes after a pause, go out as before.
+ *
+ * @example
+ * ```ts
+ * updateWindowsAtHalf(muxer);
+ * ```
+ */
+export function updateWindowsAtHalf(muxer: StreamMuxer): void {
+  if (windowsPatched) return;
+  const m = muxer as unknown as { _newStream?: (...args: unknown[]) => unknown };
+  const newStream = m._newStream;
+  if (typeof newStream !== "function") return;
+  m._newStream = function (...args: unknown[]) {
+    const stream = newStream.apply(this, args);
+    m._newStream = newStream;
+    patchStreamClass(stream);
+    return stream;
+  };
+}
+
+function patchStreamClass(stream: unknown): void {
+  if (windowsPatched) return;
+  const proto = Object.getPrototypeOf(stream) as Partial<YamuxStreamInternals> | null;
+  const s = stream as Partial<YamuxStreamInternals>;
+  const update = proto?.sendWindowUpdate;
+  if (
+    typeof update !== "function" || typeof s.state !== "number" ||
+    typeof s.recvWindow !== "number" || typeof s.recvWindowCapacity !== "number"
+  ) return;
+  windowsPatched = true;
+  proto!.sendWindowUpdate = function (this: YamuxStreamInternals) {
+    const state = this.state;
+    if (
+      state !== STREAM_INIT && state !== STREAM_SYN_RECEIVED && state !== STREAM_PAUSED &&
+      this.recvWindow - this.recvWindowCapacity < this.recvWindow / 2
+    ) return;
+    update.call(this);
+  };
+}
+
+/** Stream frames (and their bytes) held before the connection listens; later ones are dropped. */
+const MAX_HELD_FRAMES = 1024;
+const MAX_HELD_BYTES = 1 << 20;
+const YAMUX_DATA = 0;
+
+/**
+ * libp2p 3.3 starts the muxer, then awaits the connection gater, and only then creates the
+ * connection that listens for the muxer's new streams: a stream the peer opens at once (a
+ * packet sent as soon as its dial completed) raises its event before anyone listens and is
+ * lost. Stream frames are held until the first `stream` listener is added, then handled in
+ * order (in a microtask, once the connection's constructor has finished).
+ *
+ * @example
+ * ```ts
+ * holdStreamsUntilListened(muxer);
+ * ```
+ */
+export function holdStreamsUntilListened(muxer: StreamMuxer): void {
+  const m = muxer as unknown as {
+    handleStreamMessage?: (frame: unknown) => void;
+    addEventListener(type: string, ...rest: unknown[]): void;
+  };
+  const handle = m.handleStreamMessage;
+  if (typeof handle !== "function" || typeof m.addEventListener !== "function") return;
+  let held: unknown[] | undefined = [];
+  let heldBytes = 0;
+  m.handleStreamMessage = function (frame: unknown) {
+    if (held === undefined) return handle.call(this, frame);
+    const header = (frame as { header?: { type?: number; length?: number } }).header;
+    if (header?.type === YAMUX_DATA) heldBytes += header.length ?? 0;
+    if (held.length < MAX_HELD_FRAMES && heldBytes <= MAX_HELD_BYTES) held.push(frame);
+  };
+  const add = m.addEventListener;
+  m.addEventListener = function (type: string, ...rest: unknown[]) {
+    add.call(this, type, ...rest);
+    if (type !== "stream" || held === undefined) return;
+    m.addEventListener = add;
+    queueMicrotask(() => {
+      const frames = held!;
+      held = undefined;
+      for (const f of frames) handle.call(m, f);
+    });
+  };
+}
+
+/**
+ * Stamps the receiving side of a connection for `--vpn-trace`: ciphertext read from the
+ * socket, then the decrypted bytes reaching yamux.
+ *
+ * @example
+ * ```ts
+ * if (tracing) traceConnection(muxer);
+ * ```
+ */
+export function traceConnection(muxer: StreamMuxer): void {
+  const m = muxer as unknown as {
+    onData?: (data: unknown) => void;
+    maConn?: { stream?: { socket?: { prependListener?(e: string, f: () => void): void } } };
+  };
+  m.maConn?.stream?.socket?.prependListener?.("data", () => traceMark("socket.data"));
+  const onData = m.onData;
+  if (typeof onData !== "function") return;
+  m.onData = function (data: unknown) {
+    traceMark("yamux.data");
+    return onData.call(this, data);
+  };
+}
+
+/** The yamux 8.0.x muxer fields a stream opened without a stream object relies on. */
+export interface YamuxOpenerInternals {
+  nextStreamID: number;
+  status: string;
+  localGoAway?: unknown;
+  remoteGoAway?: unknown;
+  send(data: ByteChunk): boolean;
+}
+
+/**
+ * A yamux muxer's stream-ID counter, status and `send`, when it has them.
+ *
+ * @example
+ * ```ts
+ * const m = yamuxOpener(muxer);
+ * if (m?.status === "open") m.nextStreamID += 2;
+ * ```
+ */
+export function yamuxOpener(muxer: unknown): YamuxOpenerInternals | undefined {
+  const m = muxer as Partial<YamuxOpenerInternals> | undefined;
+  return typeof m?.nextStreamID === "number" && typeof m.send === "function"
+    ? m as YamuxOpenerInternals
+    : undefined;
+}
+
+/** A decoded yamux frame as yamux 8.0.x hands it to `handleStreamMessage`. */
+export interface YamuxFrame {
+  header: { type: number; flag: number; streamID: number; length: number };
+  data?: ByteChunk | null;
+}
+
+/** The yamux 8.0.x muxer internals the frame-level message path relies on. */
+export interface YamuxFrameInternals {
+  client?: boolean;
+  localGoAway?: unknown;
+  streams: { streamId?: number }[];
+  handleStreamMessage: (frame: YamuxFrame) => void;
+  send(data: ByteChunk): boolean;
+}
+
+/**
+ * A yamux muxer's frame handler, streams and `send`, when it has them.
+ *
+ * @example
+ * ```ts
+ * const m = yamuxFrames(muxer);
+ * if (m) m.handleStreamMessage = (frame) => inspect(frame);
+ * ```
+ */
+export function yamuxFrames(muxer: object): YamuxFrameInternals | undefined {
+  const m = muxer as Partial<YamuxFrameInternals>;
+  return typeof m.handleStreamMessage === "function" && Array.isArray(m.streams) &&
+      typeof m.send === "function"
+    ? m as YamuxFrameInternals
+    : undefined;
+}
