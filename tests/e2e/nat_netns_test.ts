@@ -24,6 +24,9 @@ import {
 const skip = namespaceSkipReason({ tun: true }) ?? natTopologySkipReason();
 if (skip) console.log(`NAT namespace tests skipped: ${skip}`);
 
+/** What each home's test service call sends (see `vpn_child.ts`). */
+const SERVICE_BYTES = 1 << 20;
+
 interface Members {
   topo: NatTopology;
   pub: VpnChild;
@@ -62,6 +65,7 @@ async function startMembers(
         listenMaddrs: listen,
         bootstrapPeers: [pubAddr],
         nat: { autoRelay: { staticRelays: [pubAddr] }, ...options.homeNat },
+        testService: { bytes: SERVICE_BYTES },
       }),
       ns,
     );
@@ -81,6 +85,19 @@ async function startMembers(
     b,
     ids: { pub: pubId, a: readyA.peerId as string, b: readyB.peerId as string },
   };
+}
+
+/**
+ * Has `from` call the member-only test service of every peer it has a route to (the stream
+ * path services and files take) and returns its result for `to`.
+ */
+async function callService(from: VpnChild, to: string): Promise<Record<string, unknown>> {
+  const start = from.events.length;
+  from.process.kill("SIGUSR2");
+  return await from.waitFor(
+    (e) => e.event === "service" && e.peer === to && from.events.indexOf(e) >= start,
+    "a service call",
+  );
 }
 
 /** Polls the child's counters until `ok` holds. */
@@ -122,7 +139,7 @@ async function withTopology(
 
 Deno.test({
   name:
-    "two members behind NAT join through a public relay member: ledgers converge, they ping and move TCP over the VPN through the relay",
+    "two members behind NAT join through a public relay member: ledgers converge, they ping, move TCP over the VPN and reach each other's service through the relay",
   ignore: skip !== undefined,
   async fn() {
     await withTopology("plain", 71, async (topo, children) => {
@@ -136,9 +153,23 @@ Deno.test({
       await pingUntilReply(topo.homeB, "10.1.0.2");
       const result = await transferOverTcp(topo.homeA, topo.homeB, "10.1.0.3", 2 << 20);
       assert.equal(result.received.sha256, result.sent.sha256);
+      // A member-only stream protocol (as services and files use) works both ways on the relay.
+      const relayBefore = (await m.pub.counters()).relayPeers;
+      const toB = await callService(m.a, m.ids.b);
+      assert.deepEqual([toB.ok, toB.relayed], [true, true], JSON.stringify(toB));
+      const toA = await callService(m.b, m.ids.a);
+      assert.deepEqual([toA.ok, toA.relayed], [true, true], JSON.stringify(toA));
+      const relayAfter = (await m.pub.counters()).relayPeers;
+      assert.ok(
+        relayAfter[m.ids.a].bytesIn - relayBefore[m.ids.a].bytesIn >= SERVICE_BYTES,
+        JSON.stringify({ relayBefore, relayAfter }),
+      );
       const a = await m.a.counters();
-      const toB = a.connections.filter((c) => c.peer === m.ids.b);
-      assert.ok(toB.length > 0 && toB.every((c) => c.relayed), JSON.stringify(toB));
+      const connsToB = a.connections.filter((c) => c.peer === m.ids.b);
+      assert.ok(
+        connsToB.length > 0 && connsToB.every((c) => c.relayed),
+        JSON.stringify(connsToB),
+      );
       const relay = (await m.pub.counters()).relayPeers;
       assert.ok(relay[m.ids.a].bytesIn > 2 << 20, JSON.stringify(relay));
       assert.ok(relay[m.ids.b].bytesOut > 2 << 20, JSON.stringify(relay));
