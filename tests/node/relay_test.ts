@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { NetworkConfig } from "../../lib/config/network.ts";
 import type { EdgeNode } from "../../lib/node/node.ts";
 import type { NatOptions } from "../../lib/node/nat.ts";
-import { generateNetworkConfig, startNode, stopAll, waitFor } from "./helpers.ts";
+import { collectMessages, generateNetworkConfig, startNode, stopAll, waitFor } from "./helpers.ts";
 
 const PROTOCOL = "/edgevpn-test/echo/1";
 
@@ -132,6 +132,40 @@ Deno.test("a relay slows a peer that goes over its rate instead of cutting it", 
     const c = r.nat.counters().relay!;
     assert.ok(c.circuits.rateLimited > 0, JSON.stringify(c.circuits));
     assert.equal(c.circuits.endedData + c.circuits.endedDuration, 0);
+  } finally {
+    await stopAll(nodes);
+  }
+});
+
+Deno.test("GossipSub runs over a limited relayed connection: two members' messages cross a relay that is not on their topic", async () => {
+  const network = generateNetworkConfig();
+  const members = new Set<string>();
+  // R belongs to another network (another topic): it relays bytes, it cannot forward gossip.
+  const r = await startNode(generateNetworkConfig(), { nat: { relayService: {} } });
+  const bootstrap = [r.multiaddrs()[0]];
+  const slots: NatOptions = { autoRelay: { staticRelays: bootstrap } };
+  const a = await startNode(network, { bootstrapPeers: bootstrap, nat: slots });
+  const b = await startNode(network, { bootstrapPeers: bootstrap, nat: slots });
+  const nodes = [r, a, b];
+  for (const n of nodes) {
+    members.add(n.peerId);
+    n.setMembership((p) => members.has(p));
+  }
+  try {
+    await echoServer(b);
+    await waitFor(() => a.nat.slots().length === 1 && b.nat.slots().length === 1, "relay slots");
+    // A member stream (as the VPN opens one) brings up the relayed connection.
+    assert.equal(await echo(a, b, 10), 10);
+    await waitFor(
+      () => a.topicPeers().includes(b.peerId) && b.topicPeers().includes(a.peerId),
+      "A and B on each other's topic",
+    );
+    const got = collectMessages(b);
+    await a.hub.publish(new TextEncoder().encode("over the relay"));
+    await waitFor(() => got.includes("over the relay"), "A's message at B");
+    assert.ok(!r.topicPeers().includes(a.peerId), "R is not on the members' topic");
+    const ab = a.connections().filter((c) => c.peer === b.peerId);
+    assert.ok(ab.length > 0 && ab.every((c) => c.relayed && c.limited), JSON.stringify(ab));
   } finally {
     await stopAll(nodes);
   }
