@@ -59,6 +59,26 @@ Deno.test({
       const ours = await generateIdentity();
       await Deno.writeFile(`${dir}/${PRIVKEY_FILE}`, ours.privateKeyProtobuf, { mode: 0o600 });
       const token = encodeToken(generateNetworkConfig());
+      const node = new CliProcess([
+        "api",
+        "--token",
+        token,
+        "--listen",
+        "127.0.0.1:8080",
+        "--api-auth=false",
+        "--privkey-cache",
+        "--privkey-cache-dir",
+        dir,
+        "--listen-maddrs",
+        `/ip4/${pair.b.address}/tcp/4001`,
+        "--dht=false",
+        "--mdns=false",
+        "--ledger-synchronization-interval",
+        "1",
+      ], { netns: pair.b.name });
+      procs.push(node);
+      await node.waitFor(/API listening/);
+      // Go dials its bootstrap peers only at start-up: ours must already listen.
       const go = new Deno.Command("ip", {
         args: ["netns", "exec", pair.a.name, GO!, "api", "--listen", "127.0.0.1:8080"],
         env: {
@@ -81,25 +101,6 @@ Deno.test({
           await go.status;
         },
       });
-      const node = new CliProcess([
-        "api",
-        "--token",
-        token,
-        "--listen",
-        "127.0.0.1:8080",
-        "--api-auth=false",
-        "--privkey-cache",
-        "--privkey-cache-dir",
-        dir,
-        "--listen-maddrs",
-        `/ip4/${pair.b.address}/tcp/4001`,
-        "--dht=false",
-        "--mdns=false",
-        "--ledger-synchronization-interval",
-        "1",
-      ], { netns: pair.b.name });
-      procs.push(node);
-      await node.waitFor(/API listening/);
       const both = async (method: string, path: string, body?: string) => {
         const [g, d] = [
           await call(pair.a, method, path, body),
