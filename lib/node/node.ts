@@ -347,6 +347,11 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     return this.#libp2p.getPeers().map((p) => p.toString());
   }
 
+  /** Peers known to be subscribed to `topic` (e.g. a second hub's, such as the trust zone's). */
+  subscribers(topic: string): string[] {
+    return this.#pubsub.subscribers(topic);
+  }
+
   /** Peers subscribed to the hub's current topic. */
   topicPeers(): string[] {
     const topic = this.hub.topic;

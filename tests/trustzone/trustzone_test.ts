@@ -22,7 +22,11 @@ async function replayScenario(mode: TrustMode) {
     meshes.push(v);
     const seed = [v.node.multiaddrs()[0]];
     const a = await startLoopbackMesh(network, { mode: "off", bootstrap: seed });
-    const x = await startLoopbackMesh(network, { mode: "off", bootstrap: seed });
+    // X also knows A: A's challenge reaches X straight from A (GossipSub flood publish).
+    const x = await startLoopbackMesh(network, {
+      mode: "off",
+      bootstrap: [...seed, a.node.multiaddrs()[0]],
+    });
     meshes.push(a, x);
     const zone = (m: Mesh, key?: string) => {
       const tz = new TrustZone({
@@ -56,8 +60,17 @@ async function replayScenario(mode: TrustMode) {
     });
     await spy.start();
     await tzV.start();
+    // A challenges once as it starts (then every minute): it must know by then that V and X
+    // are on the public room, or its challenge goes to no one.
+    await waitFor(
+      () => [v.peerId, x.peerId].every((p) => a.node.subscribers(spy.topic).includes(p)),
+      "A seeing V and X on the public room",
+    );
     await tzA.start();
-    await waitFor(() => v.ledger.getKey(BUCKETS.trustzone, a.peerId) !== undefined, "A admitted");
+    await waitFor(
+      () => v.ledger.getKey(BUCKETS.trustzone, a.peerId) !== undefined,
+      () => `A admitted: V ${JSON.stringify(tzV.counters())}, A ${JSON.stringify(tzA.counters())}`,
+    );
     await waitFor(() => captured.length > 0, "X captured A's challenge");
     // X replays A's signature from its own peer ID, a few times.
     for (let i = 0; i < 3; i++) {
@@ -113,7 +126,10 @@ Deno.test("with the gate on, a peer outside the zone is no member and its ledger
     // V writes the zone's key itself: its gate drops everything from outside the zone.
     await v.ledger.add(BUCKETS.trustzoneAuth, new Map([["ecdsa_1", keys.publicKey]]));
     await a.ledger.add(BUCKETS.trustzoneAuth, new Map([["ecdsa_1", keys.publicKey]]));
-    await waitFor(() => v.ledger.getKey(BUCKETS.trustzone, a.peerId) !== undefined, "A admitted");
+    await waitFor(
+      () => v.ledger.getKey(BUCKETS.trustzone, a.peerId) !== undefined,
+      () => `A admitted: V ${JSON.stringify(tzV.counters())}, A ${JSON.stringify(tzA.counters())}`,
+    );
     await waitFor(() => v.isMember(a.peerId), () =>
       JSON.stringify({
         hc: [...(v.ledger.currentData().get(BUCKETS.healthcheck)?.keys() ?? [])],
