@@ -128,7 +128,10 @@ Deno.test("with the gate on, a peer outside the zone is no member and its ledger
     await a.ledger.add(BUCKETS.trustzoneAuth, new Map([["ecdsa_1", keys.publicKey]]));
     await waitFor(
       () => v.ledger.getKey(BUCKETS.trustzone, a.peerId) !== undefined,
-      () => `A admitted: V ${JSON.stringify(tzV.counters())}, A ${JSON.stringify(tzA.counters())}`,
+      () =>
+        `A admitted: V ${JSON.stringify(v.trustZone?.counters())}, A ${
+          JSON.stringify(a.trustZone?.counters())
+        }`,
     );
     await waitFor(() => v.isMember(a.peerId), () =>
       JSON.stringify({
