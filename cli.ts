@@ -102,6 +102,13 @@ const COMMANDS: CommandDef[] = [
       },
     ],
   },
+  {
+    name: "proxy",
+    summary:
+      "run a node serving an HTTP, HTTPS (CONNECT) and SOCKS5 proxy on --listen that leaves through the network's egress nodes",
+    scopes: ["common", "proxy"],
+    load: async () => (await import("./lib/commands/proxy.ts")).runProxy,
+  },
 ];
 
 function addOptions(cmd: Command, scopes: OptionScope[]): void {

@@ -64,6 +64,8 @@ export * as api from "./lib/api/mod.ts";
 export * as dashboard from "./lib/dashboard/mod.ts";
 export * as metrics from "./lib/metrics/mod.ts";
 export * as dns from "./lib/dns/mod.ts";
+export * as egress from "./lib/egress/mod.ts";
+export * as proxy from "./lib/proxy/mod.ts";
 export { type NodeApiContext, startNodeApi } from "./lib/commands/api_server.ts";
 export {
   dhcpDecision,

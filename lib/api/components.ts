@@ -83,6 +83,7 @@ export type ApiLedger = Pick<
   | "delete"
   | "deleteBucket"
   | "persist"
+  | "supersede"
   | "announceDeleteBucket"
   | "announceDeleteBucketKey"
   | "counters"

@@ -63,6 +63,7 @@ export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
         // --ledger-state), so a crash right after it loses nothing. Go announces it from a job
         // for a while instead; ours reaches the others through the ledger's sync, and no job
         // is left to write it back after a DELETE that follows.
+        ledger.supersede(bucket, key);
         await ledger.add(bucket, new Map([[key, value]]));
         return sendJson(c, ANNOUNCING);
       },
@@ -71,7 +72,9 @@ export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
       method: "DELETE",
       path: "/api/ledger/:bucket",
       handler: async (c) => {
-        await ledger.deleteBucket(nameParam(c, "bucket", maxNameBytes));
+        const bucket = nameParam(c, "bucket", maxNameBytes);
+        ledger.supersede(bucket);
+        await ledger.deleteBucket(bucket);
         return sendJson(c, ANNOUNCING);
       },
     },
@@ -81,6 +84,7 @@ export function ledgerRoutes(ctx: ApiRouteContext): ApiRoute[] {
       handler: async (c) => {
         const bucket = nameParam(c, "bucket", maxNameBytes);
         const key = nameParam(c, "key", maxNameBytes);
+        ledger.supersede(bucket, key);
         await ledger.delete(bucket, key);
         return sendJson(c, ANNOUNCING);
       },

@@ -16,6 +16,8 @@ import {
 } from "../api/mod.ts";
 import type { Settings } from "../config/options.ts";
 import type { DnsCounters } from "../dns/server.ts";
+import type { EgressCounters } from "../egress/egress.ts";
+import type { ProxyCounters } from "../proxy/proxy.ts";
 import { expandHome } from "../config/settings.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { createDashboard } from "../dashboard/dashboard.ts";
@@ -46,6 +48,10 @@ export interface NodeApiContext {
   dhcp?: () => DhcpStatus;
   /** The DNS server's counters once it runs. */
   dns?: () => DnsCounters | undefined;
+  /** The egress node's counters once it runs. */
+  egress?: () => EgressCounters | undefined;
+  /** The proxy's counters once it runs. */
+  proxy?: () => ProxyCounters | undefined;
 }
 
 /** Go's `metrics.Stats` of a traffic meter. */
@@ -103,6 +109,8 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
     vpn: ctx.vpn,
     dhcp: ctx.dhcp,
     dns: ctx.dns,
+    egress: ctx.egress,
+    proxy: ctx.proxy,
   });
   const dashboard = createDashboard({
     node,

@@ -13,6 +13,7 @@ import { startTracing, stopTracing } from "../util/trace.ts";
 import { tuneMalloc } from "../../ffi/malloc.ts";
 import type { DhcpStatus } from "../metrics/prometheus.ts";
 import type { DnsServer } from "../dns/server.ts";
+import type { Egress } from "../egress/mod.ts";
 import {
   createVpn,
   type DataPlane,
@@ -64,7 +65,7 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
   ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
   const stops: (() => Promise<void>)[] = [() => mesh.stop()];
   try {
-    const running: { vpn?: Vpn; dns?: DnsServer } = {};
+    const running: { vpn?: Vpn; dns?: DnsServer; egress?: Egress } = {};
     const dhcp: DhcpStatus = s.dhcp
       ? { enabled: true, state: "waiting" }
       : { enabled: false, state: "static", address: s.address };
@@ -79,8 +80,15 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
         vpn: () => running.vpn?.counters(),
         dhcp: () => dhcp,
         dns: () => running.dns?.counters(),
+        egress: () => running.egress?.counters(),
       });
       stops.unshift(() => api.stop());
+    }
+    // Egress needs no VPN address: it serves while DHCP waits.
+    if (s.egress) {
+      const egress = await (await import("./egress.ts")).startEgressOf(mesh, s, ctx.log);
+      running.egress = egress;
+      stops.unshift(() => egress.stop());
     }
     let address = s.address;
     if (s.dhcp) {

@@ -12,7 +12,8 @@ export type OptionScope =
   | "client"
   | "dns"
   | "dnsServer"
-  | "peergater";
+  | "peergater"
+  | "proxy";
 
 /** One option: its flag, environment variable, default and help. */
 export interface OptionSpec {
@@ -779,6 +780,75 @@ export const OPTIONS = {
     help:
       "zone of machine names: <hostname>.<zone> and <peer id>.<zone> resolve to VPN addresses (empty: none)",
     scope: "dns",
+  },
+  // Egress: `--egress` of the root command and join.
+  egress: {
+    flag: "egress",
+    env: "EGRESS",
+    kind: "bool",
+    default: false,
+    help:
+      "be an egress node: members' proxies reach the internet through this node (HTTP, HTTPS, SOCKS5)",
+    scope: "vpn",
+  },
+  egressAnnounceTime: {
+    flag: "egress-announce-time",
+    env: "EGRESSANNOUNCE",
+    kind: "seconds",
+    default: 200,
+    help: "seconds between announcements of this egress node in the ledger",
+    scope: "vpn",
+  },
+  egressAllowPrivate: {
+    flag: "egress-allow-private",
+    env: "EGRESSALLOWPRIVATE",
+    kind: "bool",
+    default: true,
+    help:
+      "let members reach private, loopback and link-local addresses through this egress node (false: only public addresses, checked after DNS resolution)",
+    scope: "vpn",
+  },
+  // `edgevpn proxy`.
+  proxyListen: {
+    flag: "listen",
+    env: "PROXYLISTEN",
+    kind: "string",
+    default: ":8080",
+    help: "address of the proxy (HTTP, CONNECT and SOCKS5 on one port)",
+    scope: "proxy",
+  },
+  proxyApi: {
+    flag: "api",
+    env: "API",
+    kind: "bool",
+    default: false,
+    help: "serve the HTTP API beside the proxy",
+    scope: "proxy",
+  },
+  proxyApiListen: {
+    flag: "api-listen",
+    env: "APILISTEN",
+    kind: "string",
+    default: "127.0.0.1:8081",
+    help:
+      "address of the HTTP API with --api (host:port or unix:///path); must differ from --listen",
+    scope: "proxy",
+  },
+  proxyInterval: {
+    flag: "interval",
+    env: "PROXYINTERVAL",
+    kind: "seconds",
+    default: 120,
+    help: "seconds between announcements of this proxy as a user of the network",
+    scope: "proxy",
+  },
+  proxyDeadInterval: {
+    flag: "dead-interval",
+    env: "PROXYDEADINTERVAL",
+    kind: "seconds",
+    default: 600,
+    help: "egress nodes without a heartbeat for this many seconds are taken as dead",
+    scope: "proxy",
   },
 } as const satisfies Record<string, OptionSpec>;
 

@@ -31,6 +31,8 @@ export interface JobComponents {
 export class JobSet {
   readonly #components: JobComponents;
   readonly #jobs = new Set<Job>();
+  /** The one temporary write job (persist or delete) per bucket and key. */
+  readonly #writes = new Map<string, Job>();
 
   constructor(components: JobComponents) {
     this.#components = components;
@@ -55,21 +57,51 @@ export class JobSet {
     return handle;
   }
 
-  /** Starts a job that stops itself when it calls `done`, or after `timeoutMs`. */
-  withTimeout(timeoutMs: number, start: (done: () => void) => Job): Job {
+  /**
+   * Starts a job that stops itself when it calls `done`, or after `timeoutMs`. With `slot` (a
+   * bucket and key), the job replaces the slot's earlier write job: an older value is never
+   * written again over a newer one.
+   */
+  withTimeout(
+    timeoutMs: number,
+    start: (done: () => void) => Job,
+    slot?: readonly [string, string],
+  ): Job {
     const { clock } = this.#components;
     const parts: { timer?: unknown; inner?: Job } = {};
+    const slotKey = slot === undefined ? undefined : `${slot[0]}\0${slot[1]}`;
     const handle: Job = {
       stop: () => {
         if (parts.timer !== undefined) clock.clearTimeout(parts.timer);
         parts.inner?.stop();
         this.#jobs.delete(handle);
+        if (slotKey !== undefined && this.#writes.get(slotKey) === handle) {
+          this.#writes.delete(slotKey);
+        }
       },
     };
+    if (slotKey !== undefined) {
+      this.#writes.get(slotKey)?.stop();
+      this.#writes.set(slotKey, handle);
+    }
     this.#jobs.add(handle);
     parts.timer = clock.setTimeout(handle.stop, timeoutMs);
     parts.inner = start(handle.stop);
     return handle;
+  }
+
+  /**
+   * Stops the temporary write job of `bucket`/`key` (of every key of `bucket` without `key`), if
+   * any: a newer write supersedes it.
+   */
+  supersede(bucket: string, key?: string): void {
+    if (key !== undefined) {
+      this.#writes.get(`${bucket}\0${key}`)?.stop();
+      return;
+    }
+    for (const [slot, job] of [...this.#writes]) {
+      if (slot.startsWith(`${bucket}\0`)) job.stop();
+    }
   }
 
   /** Stops every job still running. */
@@ -132,7 +164,7 @@ export function persist(
     jobs.announce(intervalMs, async () => {
       if (ledger.getKey(bucket, key) !== text) await ledger.add(bucket, new Map([[key, value]]));
       else done();
-    }));
+    }), [bucket.toWellFormed(), key.toWellFormed()]);
 }
 
 /**
@@ -178,5 +210,5 @@ export function announceDeleteBucketKey(
     jobs.announce(intervalMs, async () => {
       if (ledger.getKey(bucket, key) !== undefined) await ledger.delete(bucket, key);
       else done();
-    }));
+    }), [bucket.toWellFormed(), key.toWellFormed()]);
 }

@@ -694,6 +694,15 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     return announceUpdate(this.#jobs, this, intervalMs, bucket, key, value);
   }
 
+  /**
+   * Stops the pending persist or delete job of `bucket`/`key` (of every key of `bucket` without
+   * `key`), so that a direct write to the key
+   * is not undone by an older value being written again.
+   */
+  supersede(bucket: string, key?: string): void {
+    this.#jobs.supersede(bucket.toWellFormed(), key?.toWellFormed());
+  }
+
   /** Like {@link announceUpdate} but stops once the value is stored or after `timeoutMs` (Go `Persist`). */
   persist(intervalMs: number, timeoutMs: number, bucket: string, key: string, value: unknown): Job {
     this.#assertRunning();

@@ -2,6 +2,8 @@
 import { Counter, Gauge, Registry } from "prom-client";
 import type { ApiRoute } from "../api/route.ts";
 import type { DnsCounters } from "../dns/server.ts";
+import type { EgressCounters } from "../egress/egress.ts";
+import type { ProxyCounters } from "../proxy/proxy.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { NodeCounters } from "../node/node.ts";
 import type { TrafficStats } from "../node/traffic.ts";
@@ -40,6 +42,10 @@ export interface MetricsComponents {
   dhcp?: () => DhcpStatus;
   /** The DNS server's counters once it runs. */
   dns?: () => DnsCounters | undefined;
+  /** The egress node's counters once it runs. */
+  egress?: () => EgressCounters | undefined;
+  /** The proxy's counters once it runs. */
+  proxy?: () => ProxyCounters | undefined;
 }
 
 /** A started metrics collector. */
@@ -337,6 +343,97 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
         ]]
         : [];
     },
+  );
+
+  // Egress node (when one runs).
+  const egress = () => components.egress?.();
+  const egressRead = (pick: (e: EgressCounters) => Labelled[]) => (): Labelled[] => {
+    const e = egress();
+    return e ? pick(e) : [];
+  };
+  counter(
+    "edgevpn_egress_requests_total",
+    "Requests served as an egress node: Go's HTTP protocol, our tunnel",
+    ["kind"],
+    egressRead((e) => [[{ kind: "http" }, e.httpRequests], [{ kind: "tunnel" }, e.tunnels]]),
+  );
+  gauge(
+    "edgevpn_egress_active",
+    "Egress requests and tunnels open now",
+    [],
+    egressRead((e) => [[{}, e.active]]),
+  );
+  counter(
+    "edgevpn_egress_refused_total",
+    "Egress requests refused or failed, by reason",
+    ["reason"],
+    egressRead((e) => [
+      [{ reason: "forbidden" }, e.forbidden],
+      [{ reason: "target_failure" }, e.targetFailures],
+      [{ reason: "malformed" }, e.malformed],
+      [{ reason: "timeout" }, e.timedOut],
+      [{ reason: "overloaded" }, e.overloaded],
+    ]),
+  );
+  counter(
+    "edgevpn_egress_bytes_total",
+    "Bytes an egress node sent to destinations (out) and received from them (in)",
+    ["direction"],
+    egressRead((e) => [
+      [{ direction: "out" }, e.bytesToTargets],
+      [{ direction: "in" }, e.bytesFromTargets],
+    ]),
+  );
+
+  // Proxy (when one runs).
+  const proxy = () => components.proxy?.();
+  const proxyRead = (pick: (p: ProxyCounters) => Labelled[]) => (): Labelled[] => {
+    const p = proxy();
+    return p ? pick(p) : [];
+  };
+  counter(
+    "edgevpn_proxy_requests_total",
+    "Requests the proxy took: plain HTTP, CONNECT, SOCKS5 CONNECT",
+    ["kind"],
+    proxyRead((p) => Object.entries(p.requests).map(([kind, n]): Labelled => [{ kind }, n])),
+  );
+  counter(
+    "edgevpn_proxy_egress_total",
+    "Requests sent out through an egress node, by protocol: our tunnel, Go's egress",
+    ["protocol"],
+    proxyRead((p) => Object.entries(p.via).map(([protocol, n]): Labelled => [{ protocol }, n])),
+  );
+  gauge(
+    "edgevpn_proxy_connections",
+    "Proxy client connections open now",
+    [],
+    proxyRead((p) => [[{}, p.active]]),
+  );
+  counter(
+    "edgevpn_proxy_dropped_total",
+    "Proxy requests refused or failed, by reason",
+    ["reason"],
+    proxyRead((p) => [
+      [{ reason: "no_egress" }, p.noEgress],
+      [{ reason: "go_only" }, p.goOnly],
+      [{ reason: "egress_failure" }, p.egressFailures],
+      [{ reason: "target_failure" }, p.targetFailures],
+      [{ reason: "malformed" }, p.malformed],
+      [{ reason: "timeout" }, p.timedOut],
+      [{ reason: "over_limit" }, p.overLimit],
+    ]),
+  );
+  counter(
+    "edgevpn_proxy_retries_total",
+    "Proxy requests retried on another egress node",
+    [],
+    proxyRead((p) => [[{}, p.retries]]),
+  );
+  counter(
+    "edgevpn_proxy_bytes_total",
+    "Bytes the proxy carried from clients (out) and back to them (in)",
+    ["direction"],
+    proxyRead((p) => [[{ direction: "out" }, p.bytesUp], [{ direction: "in" }, p.bytesDown]]),
   );
 
   // DHCP.

@@ -248,6 +248,28 @@ Deno.test("persist stops once the value is stored", async () => {
   await l.stop();
 });
 
+Deno.test("a newer write of a key stops the older persist job: the old value never comes back", async () => {
+  const l = await createLedger();
+  let writes = 0;
+  l.addEventListener("change", () => writes++);
+  // Two persists of one key in a row (two API requests): the first job must not write its
+  // value again over the second's.
+  l.persist(5, 5_000, "dns", "db", { A: "1" });
+  l.persist(5, 5_000, "dns", "db", { TXT: "2" });
+  await waitFor(() => l.getKey("dns", "db") === '{"TXT":"2"}');
+  const settled = writes;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(l.getKey("dns", "db"), '{"TXT":"2"}');
+  assert.equal(writes, settled, "no write after the newest value is stored");
+  // A direct write (the API's PUT) supersedes a pending persist the same way.
+  l.persist(5, 5_000, "dns", "web", "old");
+  l.supersede("dns", "web");
+  await l.add("dns", { web: "new" });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(l.getKey("dns", "web"), '"new"');
+  await l.stop();
+});
+
 Deno.test("announceDeleteBucket deletes until the bucket is gone, then stops", async () => {
   const id = await generateIdentity();
   const l = await signedLedger(new TestClock(), id);
