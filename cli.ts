@@ -116,6 +116,7 @@ const COMMANDS: CommandDef[] = [
       "expose a TCP service to the network without the VPN: service-add NAME HOST:PORT (more with --expose)",
     scopes: ["common", "named", "service", "services"],
     arguments: "[name] [address]",
+    example: "edgevpn service-add --token-file token ssh 127.0.0.1:22 --expose web=127.0.0.1:8080",
     load: async () => (await import("./lib/commands/services.ts")).runServiceAdd,
   },
   {
@@ -125,6 +126,8 @@ const COMMANDS: CommandDef[] = [
       "reach a service of the network on a local port without the VPN: service-connect NAME [IP]:PORT (more with --connect)",
     scopes: ["common", "named", "service", "services"],
     arguments: "[name] [address]",
+    example:
+      "edgevpn service-connect --token-file token ssh 127.0.0.1:2222   # then: ssh -p 2222 127.0.0.1",
     load: async () => (await import("./lib/commands/services.ts")).runServiceConnect,
   },
   {
@@ -134,6 +137,7 @@ const COMMANDS: CommandDef[] = [
       "share a file with the network: file-send NAME PATH (receivers verify its SHA-256 and can resume)",
     scopes: ["common", "named", "file"],
     arguments: "[name] [path]",
+    example: "edgevpn file-send --token-file token backup ./backup.tar",
     load: async () => (await import("./lib/commands/files.ts")).runFileSend,
   },
   {
@@ -143,7 +147,25 @@ const COMMANDS: CommandDef[] = [
       "download a file shared in the network: file-receive NAME PATH; exits 0 once it is saved",
     scopes: ["common", "named", "file", "fileReceive"],
     arguments: "[name] [path]",
+    example: "edgevpn file-receive --token-file token backup ./backup.tar --timeout 60",
     load: async () => (await import("./lib/commands/files.ts")).runFileReceive,
+  },
+  {
+    name: "peergater",
+    summary: "trust-zone key utilities: ecdsa-genkey",
+    scopes: [],
+    example: "edgevpn peergater ecdsa-genkey",
+    load: async () => (await import("./lib/commands/peergater.ts")).runPeergater,
+    subcommands: [
+      {
+        name: "ecdsa-genkey",
+        summary:
+          "print a new trust-zone key pair (public key for the ledger's trustzoneAuth, private key for --peergate-auth)",
+        scopes: ["peergater"],
+        example: "edgevpn peergater ecdsa-genkey > trustzone-key.txt",
+        load: async () => (await import("./lib/commands/peergater.ts")).runEcdsaGenkey,
+      },
+    ],
   },
   {
     name: "proxy",

@@ -31,6 +31,7 @@ const COMMANDS_OF: Record<OptionScope, string> = {
   service: "service-add, service-connect",
   file: "file-send, file-receive",
   fileReceive: "file-receive",
+  peergater: "peergater ecdsa-genkey",
 };
 
 /**

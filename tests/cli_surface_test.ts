@@ -201,8 +201,8 @@ Deno.test("each compatibility flag given warns in one line naming it, as a flag 
   const ok = await runCli(["start", "--mdns=false", "--mtu", "1400"]);
   assert.doesNotMatch(ok.stderr, /not supported/);
   // Pure function: only options of the command's scopes count.
-  assert.deepEqual(compatWarnings({ transientConn: true }, {}, ["common"]), []);
-  assert.equal(compatWarnings({ transientConn: true }, {}, ["vpn"]).length, 1);
+  assert.deepEqual(compatWarnings({ packetMtu: "1500" }, {}, ["vpn"]), []);
+  assert.equal(compatWarnings({ packetMtu: "1500" }, {}, ["common"]).length, 1);
 });
 
 Deno.test("no working option is accepted and ignored: each is read by the code", async () => {
@@ -242,6 +242,12 @@ Deno.test("help: every command has a summary, grouped flags with defaults and en
     ],
     ["dns", "ls"],
     ["proxy"],
+    ["service-add"],
+    ["service-connect"],
+    ["file-send"],
+    ["file-receive"],
+    ["peergater"],
+    ["peergater", "ecdsa-genkey"],
   ];
   for (const cmd of commands) {
     const r = await runCli([...cmd, "--help"]);

@@ -123,7 +123,7 @@ export async function startNodeApi(mesh: Mesh, ctx: NodeApiContext): Promise<Api
       metricsByProtocol: () => goStatsMap(node.traffic.byProtocol()),
       metricsByPeer: () => goStatsMap(node.traffic.byPeer()),
     },
-    peerGate: ctx.peerGate,
+    peerGate: ctx.peerGate ?? mesh.trustZone,
     logger,
   }, {
     listen: ctx.listen,

@@ -5,6 +5,8 @@ import type { Settings } from "../config/options.ts";
 import { expandHome } from "../config/settings.ts";
 import type { MeshOptions } from "../mesh/mesh.ts";
 import type { Logger } from "../util/logger.ts";
+import { natOptionsOf } from "./nat.ts";
+import { trustZoneOptionsOf } from "./trustzone.ts";
 
 /**
  * Loads the network of a run from `--config`/`--token`.
@@ -51,6 +53,7 @@ export function meshOptionsOf(
       mdns: settings.mdns,
       discoveryIntervalMs: settings.discoveryInterval,
       blacklist: settings.blacklist,
+      nat: natOptionsOf(settings, context.logger),
     },
     ledger: {
       mode,
@@ -67,6 +70,7 @@ export function meshOptionsOf(
         maxIntervalMs: settings.alivenessHealthcheckMaxInterval,
       }
       : undefined,
+    trustZone: trustZoneOptionsOf(settings),
     logger: context.logger,
   };
 }

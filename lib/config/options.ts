@@ -36,6 +36,7 @@ export type OptionScope =
   | "service"
   | "file"
   | "fileReceive"
+  | "peergater"
   | "proxy";
 
 /** One option: its flag, environment variable, default and help. */
@@ -403,70 +404,146 @@ export const OPTIONS = {
     scope: "common",
     compat: true,
   },
-  // Accepted for Go compatibility: NAT traversal, relays, resource limits, PeerGuard.
-  autorelayDiscoveryInterval: compat(
-    "autorelay-discovery-interval",
-    "EDGEVPNAUTORELAYDISCOVERYINTERVAL",
-    "duration",
-    "5m",
+  // NAT traversal and relays (Go's flags and defaults; see lib/node/nat.ts).
+  natservice: opt(
+    "natservice",
+    "EDGEVPNNATSERVICE",
+    "bool",
+    true,
+    "answer AutoNAT dial-back requests of peers and ask them about our addresses",
   ),
-  autorelayStaticOnly: compat("autorelay-static-only", "EDGEVPNAUTORELAYSTATICONLY", "bool", false),
-  autorelayStaticPeer: compat("autorelay-static-peer", "EDGEVPNAUTORELAYPEERS", "list", []),
-  autorelay: compat("autorelay", "EDGEVPNAUTORELAY", "bool", true),
-  natRatelimitGlobal: compat("nat-ratelimit-global", "EDGEVPNNATRATELIMITGLOBAL", "int", 10),
-  natRatelimitPeer: compat("nat-ratelimit-peer", "EDGEVPNNATRATELIMITPEER", "int", 10),
-  natRatelimitInterval: compat(
+  natmap: opt(
+    "natmap",
+    "EDGEVPNNATMAP",
+    "bool",
+    true,
+    "map our TCP port on the LAN's UPnP gateway and announce the mapped address",
+  ),
+  natRatelimit: opt(
+    "nat-ratelimit",
+    "EDGEVPNNATRATELIMIT",
+    "bool",
+    true,
+    "rate-limit the AutoNAT dial-back requests we answer",
+  ),
+  natRatelimitGlobal: opt(
+    "nat-ratelimit-global",
+    "EDGEVPNNATRATELIMITGLOBAL",
+    "int",
+    10,
+    "AutoNAT requests answered per interval, all peers together",
+  ),
+  natRatelimitPeer: opt(
+    "nat-ratelimit-peer",
+    "EDGEVPNNATRATELIMITPEER",
+    "int",
+    10,
+    "AutoNAT requests answered per interval to one peer",
+  ),
+  natRatelimitInterval: opt(
     "nat-ratelimit-interval",
     "EDGEVPNNATRATELIMITINTERVAL",
     "seconds",
     60,
+    "seconds of the AutoNAT rate limit's window",
   ),
-  natRatelimit: compat("nat-ratelimit", "EDGEVPNNATRATELIMIT", "bool", true),
-  holepunch: compat("holepunch", "EDGEVPNHOLEPUNCH", "bool", true),
-  natservice: compat("natservice", "EDGEVPNNATSERVICE", "bool", true),
-  natmap: compat("natmap", "EDGEVPNNATMAP", "bool", true),
-  relayService: compat("relay-service", "EDGEVPN_RELAY_SERVICE", "bool", true),
-  relayServiceNetworkOnly: compat(
+  holepunch: opt(
+    "holepunch",
+    "EDGEVPNHOLEPUNCH",
+    "bool",
+    true,
+    "upgrade relayed connections to direct ones by hole punching (DCUtR)",
+  ),
+  autorelay: opt(
+    "autorelay",
+    "EDGEVPNAUTORELAY",
+    "bool",
+    true,
+    "while this node has no public address, hold slots on relays (static ones and members we can dial)",
+  ),
+  autorelayStaticOnly: opt(
+    "autorelay-static-only",
+    "EDGEVPNAUTORELAYSTATICONLY",
+    "bool",
+    false,
+    "use only the --autorelay-static-peer relays",
+  ),
+  autorelayStaticPeer: opt(
+    "autorelay-static-peer",
+    "EDGEVPNAUTORELAYPEERS",
+    "list",
+    [],
+    "relays to hold a slot on, multiaddresses with /p2p/<id>",
+  ),
+  autorelayDiscoveryInterval: opt(
+    "autorelay-discovery-interval",
+    "EDGEVPNAUTORELAYDISCOVERYINTERVAL",
+    "duration",
+    "5m",
+    "how often relay slots are re-examined (lost ones are replaced at once)",
+  ),
+  relayService: opt(
+    "relay-service",
+    "EDGEVPN_RELAY_SERVICE",
+    "bool",
+    true,
+    "relay connections between members that cannot reach each other",
+  ),
+  relayServiceNetworkOnly: opt(
     "relay-service-network-only",
     "EDGEVPN_RELAY_SERVICE_NETWORK_ONLY",
     "bool",
     true,
+    "relay only for network members (false: for anyone)",
   ),
-  relayServiceAclRefresh: compat(
+  relayServiceAclRefresh: opt(
     "relay-service-acl-refresh",
     "EDGEVPN_RELAY_SERVICE_ACL_REFRESH",
     "duration",
     "30s",
+    "accepted for Go compatibility: the relay's member list follows the ledger as it changes",
   ),
-  relayServiceMaxData: compat(
+  relayServiceMaxData: opt(
     "relay-service-max-data",
     "EDGEVPN_RELAY_MAX_DATA",
     "int",
     1073741824,
+    "bytes per direction of one relayed connection (0: no limit)",
   ),
-  relayServiceMaxDuration: compat(
+  relayServiceMaxDuration: opt(
     "relay-service-max-duration",
     "EDGEVPN_RELAY_MAX_DURATION",
     "duration",
     "30m0s",
+    "lifetime of one relayed connection (0: no limit)",
   ),
-  relayServiceMaxCircuits: compat(
+  relayServiceMaxCircuits: opt(
     "relay-service-max-circuits",
     "EDGEVPN_RELAY_MAX_CIRCUITS",
     "int",
     64,
+    "relayed connections open at once per peer",
   ),
-  relayServiceReservationTtl: compat(
+  relayServiceReservationTtl: opt(
     "relay-service-reservation-ttl",
     "EDGEVPN_RELAY_RESERVATION_TTL",
     "duration",
     "1h0m0s",
+    "lifetime of a relay slot unless refreshed",
   ),
-  relayServiceBufferSize: compat(
+  relayServiceBufferSize: opt(
     "relay-service-buffer-size",
     "EDGEVPN_RELAY_BUFFER_SIZE",
     "int",
     65536,
+    "accepted for Go compatibility: relayed bytes are forwarded as they arrive, flow control bounds memory",
+  ),
+  relayServiceMaxRate: opt(
+    "relay-service-max-rate",
+    "EDGEVPN_RELAY_MAX_RATE",
+    "int",
+    10485760,
+    "bytes per second one peer may push through our relay (0: no limit); over it the peer is slowed, not cut",
   ),
   limitEnable: compat("limit-enable", "LIMITENABLE", "bool", false),
   limitFile: compat("limit-file", "LIMITFILE", "string", ""),
@@ -493,12 +570,70 @@ export const OPTIONS = {
     30,
   ),
   limitConfigFd: compat("limit-config-fd", "LIMITCONFIGFD", "int", 30),
-  peerguard: compat("peerguard", "PEERGUARD", "bool", false),
-  peergate: compat("peergate", "PEERGATE", "bool", false),
-  peergateAutoclean: compat("peergate-autoclean", "PEERGATE_AUTOCLEAN", "bool", false),
-  peergateRelaxed: compat("peergate-relaxed", "PEERGATE_RELAXED", "bool", false),
-  peergateAuth: compat("peergate-auth", "PEERGATE_AUTH", "string", ""),
-  peergateInterval: compat("peergate-interval", "EDGEVPNPEERGATEINTERVAL", "seconds", 120),
+  // Trust zone (Go's PeerGuard; see lib/trustzone/).
+  peerguard: opt(
+    "peerguard",
+    "PEERGUARD",
+    "bool",
+    false,
+    "run the trust zone: members prove they hold a trust-zone key (trustzoneAuth) on the public room",
+  ),
+  peerguardMode: opt(
+    "peerguard-mode",
+    "PEERGUARDMODE",
+    "string",
+    "bound",
+    "how challenges are checked: bound (ours: signed text names the sender, a time and a nonce; a replay admits nobody) or go (Go EdgeVPN's constant challenge, replayable)",
+  ),
+  peergate: opt(
+    "peergate",
+    "PEERGATE",
+    "bool",
+    false,
+    "with --peerguard: drop ledger messages from peers outside the trust zone, and treat them as non-members",
+  ),
+  peergateAutoclean: opt(
+    "peergate-autoclean",
+    "PEERGATE_AUTOCLEAN",
+    "bool",
+    false,
+    "remove trust-zone members that left the network's topic",
+  ),
+  peergateRelaxed: opt(
+    "peergate-relaxed",
+    "PEERGATE_RELAXED",
+    "bool",
+    false,
+    "let everything through while the trust zone is empty",
+  ),
+  peergateAuth: opt(
+    "peergate-auth",
+    "PEERGATE_AUTH",
+    "string",
+    "",
+    'trust-zone credentials as JSON, e.g. {"ecdsa":{"private_key":"<edgevpn peergater ecdsa-genkey --privkey>"}}',
+  ),
+  peergateInterval: opt(
+    "peergate-interval",
+    "EDGEVPNPEERGATEINTERVAL",
+    "seconds",
+    120,
+    "seconds between challenges and trust-zone refreshes",
+  ),
+  peergaterPrivkey: {
+    flag: "privkey",
+    kind: "bool",
+    default: false,
+    help: "print only the private key",
+    scope: "peergater",
+  },
+  peergaterPubkey: {
+    flag: "pubkey",
+    kind: "bool",
+    default: false,
+    help: "print only the public key",
+    scope: "peergater",
+  },
   // Root command / join: the VPN and what runs beside it.
   interface: {
     flag: "interface",
@@ -568,7 +703,14 @@ export const OPTIONS = {
       "debugging: stamp each packet's path (interface, muxer, socket) and write the marks as JSON to this file on exit (see scripts/trace_vpn.ts)",
     scope: "vpn",
   },
-  transientConn: compat("transient-conn", "TRANSIENTCONN", "bool", false, "vpn"),
+  transientConn: opt(
+    "transient-conn",
+    "TRANSIENTCONN",
+    "bool",
+    true,
+    "let the VPN, services and files use relayed connections while no direct one exists (Go's default: false)",
+    "common",
+  ),
   api: {
     flag: "api",
     env: "API",
@@ -836,6 +978,17 @@ type ValueOf<S> = S extends { kind: "enum"; values: readonly (infer V)[] } ? V
  * milliseconds, `mode` as permission bits), the values of enums, strings and string lists.
  */
 export type Settings = { -readonly [K in OptionName]: ValueOf<typeof OPTIONS[K]> };
+
+function opt<K extends OptionKind>(
+  flag: string,
+  env: string,
+  kind: K,
+  value: boolean | number | string | readonly string[],
+  help: string,
+  scope: OptionScope = "common",
+): OptionSpec & { kind: K } {
+  return { flag, env, kind, default: value, help, scope };
+}
 
 function compat<K extends OptionKind>(
   flag: string,

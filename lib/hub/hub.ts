@@ -1,6 +1,6 @@
 /** Sealed gossip rooms: Go EdgeVPN's message hub on a rotating topic and seal key. */
 import type { NetworkConfig } from "../config/network.ts";
-import { sealKeyAt, topicAt } from "../crypto/derive.ts";
+import { publicTopicAt, sealKeyAt, topicAt } from "../crypto/derive.ts";
 import { hexBytesToBytes, openSealedRaw, sealRaw } from "../crypto/seal.ts";
 import { EdgeVpnError } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
@@ -68,6 +68,8 @@ export interface HubOptions {
    * an envelope is at most `max_message_size` minus this. Default 0.
    */
   envelopeHeadroom?: number;
+  /** `public`: the PeerGuard room (Go's generic hub) instead of the ledger's; default `main`. */
+  room?: "main" | "public";
 }
 
 /**
@@ -170,6 +172,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
   readonly #peerStats = new Map<string, HubPeerStats>();
   /** The router checks admission itself (its `setAdmission` was installed). */
   #gated = false;
+  readonly #topicAt: typeof topicAt;
   readonly #secrets = new Map<number, Promise<WindowSecrets>>();
   /** Subscribed topic → its window counter. */
   readonly #subscribed = new Map<string, number>();
@@ -203,6 +206,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
     this.#leadMs = options.leadMs ?? HUB_DEFAULTS.leadMs;
     this.#graceMs = options.graceMs ?? HUB_DEFAULTS.graceMs;
     this.#maxQueue = options.maxQueue ?? HUB_DEFAULTS.maxQueue;
+    this.#topicAt = options.room === "public" ? publicTopicAt : topicAt;
     this.#maxSize = options.network.maxMessageSize > 0
       ? options.network.maxMessageSize
       : DEFAULT_MAX_MESSAGE_SIZE;
@@ -518,7 +522,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
     let secrets = this.#secrets.get(counter);
     if (!secrets) {
       const at = counter * this.#network.otp.crypto.interval * 1000;
-      secrets = Promise.all([topicAt(this.#network, at), sealKeyAt(this.#network, at)]).then((
+      secrets = Promise.all([this.#topicAt(this.#network, at), sealKeyAt(this.#network, at)]).then((
         [topic, key],
       ) => ({ topic, key }));
       this.#secrets.set(counter, secrets);

@@ -8,6 +8,7 @@ import { createNode, type EdgeNode } from "../node/node.ts";
 import type { NodeOptions } from "../node/options.ts";
 import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import { TrustZone, type TrustZoneOptions } from "../trustzone/trustzone.ts";
 
 /** Ledger settings of a mesh. */
 export interface MeshLedgerOptions {
@@ -48,7 +49,15 @@ export interface MeshOptions {
   ledger: MeshLedgerOptions;
   /** Run heartbeats; off by default, as Go's `start`, `dns` and `proxy`. */
   alive?: MeshAliveOptions;
+  /** Run the trust zone (Go `--peerguard`); its gate applies to ledger messages and members. */
+  trustZone?: TrustZoneOptions;
   logger?: Logger;
+}
+
+/** Decides which peers' ledger messages are dropped (the trust zone's gate). */
+export interface MessageGate {
+  gates(peerId: string): boolean;
+  gatesMessage(m: { from: string; author?: string }): boolean;
 }
 
 /**
@@ -72,6 +81,8 @@ export class Mesh {
   #machinePeers = new Set<string>();
   #alivePeers = new Set<string>();
   #started = false;
+  #gate: MessageGate | undefined;
+  #trustZone: TrustZone | undefined;
 
   /** Use {@link createMesh}. */
   constructor(node: EdgeNode, ledger: Ledger, options: MeshOptions) {
@@ -85,6 +96,7 @@ export class Mesh {
     });
     // One at a time, bounded per peer (the signer when known: relays forward everyone's).
     node.hub.addEventListener("message", (e) => {
+      if (this.#gate?.gatesMessage(e.detail)) return;
       this.ledger.enqueue(e.detail.data, e.detail.author ?? e.detail.from);
     });
     node.setMembership((peer) => this.isMember(peer));
@@ -99,6 +111,18 @@ export class Mesh {
   async start(): Promise<void> {
     await this.node.start();
     this.#started = true;
+    if (this.#options.trustZone) {
+      const zone = new TrustZone({
+        peerId: this.node.peerId,
+        ledger: this.ledger,
+        publicHub: this.node.createPublicHub(),
+        topicPeers: () => this.node.topicPeers(),
+        logger: this.#options.logger,
+      }, this.#options.trustZone);
+      await zone.start();
+      this.#trustZone = zone;
+      this.setMessageGate(zone);
+    }
     this.#jobs.push(this.ledger.startSync(this.#options.ledger.syncIntervalMs));
     const alive = this.#options.alive;
     if (alive) {
@@ -118,6 +142,8 @@ export class Mesh {
   /** Stops every job, then the ledger (flushing writes to disk), then the node. */
   async stop(): Promise<void> {
     for (const job of this.#jobs.splice(0)) job.stop();
+    await this.#trustZone?.stop();
+    this.#trustZone = undefined;
     try {
       await this.ledger.stop();
     } catch (e) {
@@ -125,6 +151,11 @@ export class Mesh {
     }
     if (this.#started) await this.node.stop();
     this.#started = false;
+  }
+
+  /** The trust zone, when running (`/api/peergate` toggles its gate). */
+  get trustZone(): TrustZone | undefined {
+    return this.#trustZone;
   }
 
   /** A peer with a `users` entry: admitted by services, files and egress (Go's rule). */
@@ -137,10 +168,22 @@ export class Mesh {
     return this.#machinePeers.has(peerId);
   }
 
-  /** Any peer the ledger knows as a member: users, machines or heartbeats. */
+  /**
+   * Any peer the ledger knows as a member: users, machines or heartbeats; with a gate (the
+   * trust zone), only those it lets through.
+   */
   isMember(peerId: string): boolean {
-    return this.#users.has(peerId) || this.#machinePeers.has(peerId) ||
+    const known = this.#users.has(peerId) || this.#machinePeers.has(peerId) ||
       this.#alivePeers.has(peerId);
+    return known && !(this.#gate?.gates(peerId) ?? false);
+  }
+
+  /**
+   * Drops ledger messages the gate refuses and makes its refusals non-members (the trust
+   * zone); `undefined` removes it.
+   */
+  setMessageGate(gate: MessageGate | undefined): void {
+    this.#gate = gate;
   }
 
   #refreshMembers(): void {

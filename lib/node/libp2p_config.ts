@@ -1,4 +1,7 @@
-/** The libp2p host as Go EdgeVPN configures it: TCP, Noise, Yamux, identify, ping, GossipSub, Kademlia. */
+/**
+ * The libp2p host as Go EdgeVPN configures it: TCP, Noise, Yamux, identify, ping, GossipSub,
+ * Kademlia, and NAT traversal's circuit relay, AutoNAT, DCUtR and UPnP.
+ */
 import { noise } from "@chainsafe/libp2p-noise";
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys";
 import { type GossipSub, gossipsub, StrictSign } from "@libp2p/gossipsub";
@@ -19,6 +22,7 @@ import { createLibp2p } from "libp2p";
 import type { Identity } from "../crypto/identity.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../hub/hub.ts";
 import { coalescingYamux } from "./muxer.ts";
+import type { NatLibp2pParts } from "./nat.ts";
 import { NODE_DEFAULTS, type NodeOptions } from "./options.ts";
 import type { TrafficMeter } from "./traffic.ts";
 import { withServices } from "./workarounds.ts";
@@ -35,6 +39,8 @@ export interface HostComponents {
   traffic: TrafficMeter;
   /** The application part of each peer's GossipSub score (see `PeerStanding.score`). */
   score?: (peer: string) => number;
+  /** NAT traversal's transports (TCP, maybe with a fixed dial port; circuit relay) and services. */
+  nat?: NatLibp2pParts;
 }
 
 /**
@@ -49,7 +55,7 @@ export interface HostComponents {
  * ```
  */
 export async function createLibp2pHost(
-  { identity, options, gater, traffic, score }: HostComponents,
+  { identity, options, gater, traffic, score, nat }: HostComponents,
 ): Promise<Libp2p<Services>> {
   const maxMessageSize = options.network.maxMessageSize > 0
     ? options.network.maxMessageSize
@@ -82,7 +88,7 @@ export async function createLibp2pHost(
         listen: [...(options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs)],
         announce: [...(options.announceMaddrs ?? [])],
       },
-      transports: [tcp()],
+      transports: nat?.transports ?? [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [coalescingYamux()],
       transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
@@ -91,6 +97,7 @@ export async function createLibp2pHost(
       metrics: traffic.libp2pMetrics(),
       ...(options.libp2pDebugLogs ? {} : { logger: silentComponentLogger }),
       services: {
+        ...nat?.services,
         identify: identify(),
         ping: ping(),
         pubsub: gossipsub({

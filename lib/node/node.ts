@@ -16,6 +16,8 @@ import { createConnectionGater, GaterRules, type RefusalReason } from "./gater.t
 import { GossipPubSub } from "./gossip.ts";
 import { MdnsDiscovery } from "./mdns.ts";
 import { MessageStreams } from "./message_streams.ts";
+import { isRelayed, type NatCounters, natLibp2pParts, NatRuntime } from "./nat.ts";
+import { openStream } from "./connect.ts";
 import {
   flushMuxer,
   lazySelectHeader,
@@ -56,6 +58,11 @@ export interface NodeEvents {
   "peer:discovery": { peerId: string; source: DiscoverySource };
   /** The subscribers of one of the hub's topics changed. */
   "topic:peers": { topic: string; peers: string[] };
+  /**
+   * A direct (not relayed) connection to the peer opened, e.g. hole punching succeeded:
+   * streams on relayed connections to it should move.
+   */
+  "peer:direct": { peerId: string };
 }
 
 /**
@@ -76,6 +83,8 @@ export interface NodeCounters {
   refused: Record<RefusalReason, number>;
   /** Peers banned for sending gossip that failed to open while not members. */
   bans: number;
+  /** Relay service, relay slots and AutoNAT limits (see `nat.ts`). */
+  nat: NatCounters;
 }
 
 /** Decides whether a peer may use member-only protocols. */
@@ -158,9 +167,10 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #seen = new Map<string, true>();
   readonly #known = new Set<string>();
   readonly #peerIds = new Map<string, PeerId>();
-  readonly #counters: Omit<NodeCounters, "hub">;
+  readonly #counters: Omit<NodeCounters, "hub" | "nat">;
   readonly #traffic: TrafficMeter;
   readonly #standing: PeerStanding;
+  readonly #nat: NatRuntime;
   /** Aborted by `stop()`: ends dials that discovery started. */
   readonly #lifetime = new AbortController();
   #membership: MembershipPredicate | undefined;
@@ -175,6 +185,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     options: NodeOptions,
     traffic: TrafficMeter = new TrafficMeter(),
     score: { of(peer: string): number } = { of: () => 0 },
+    dialPort?: number,
   ) {
     super();
     this.identity = identity;
@@ -196,6 +207,13 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#pubsub = new GossipPubSub(libp2p.services.pubsub);
     this.#staleLinks = new StaleLinks(libp2p, libp2p.services.pubsub, this.#log.child("links"));
+    this.#nat = new NatRuntime(
+      libp2p,
+      options.nat ?? {},
+      (peer) => this.isMember(peer),
+      this.#log.child("nat"),
+      dialPort,
+    );
     this.hub = createHub({
       pubsub: this.#pubsub,
       network: options.network,
@@ -297,6 +315,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         `Cannot listen on any of ${requested.join(", ")}: addresses unavailable or in use`,
       );
     }
+    await this.#nat.start();
     this.#pubsub.start();
     await this.hub.start();
     this.#bootstrap.start();
@@ -323,6 +342,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     }
     this.#state = "stopping";
     this.#lifetime.abort();
+    await this.#nat.stop();
     await Promise.allSettled([
       this.#mdns?.stop(),
       this.#rendezvous?.stop(),
@@ -367,6 +387,11 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     return this.#libp2p.getPeers().map((p) => p.toString());
   }
 
+  /** Peers known to be subscribed to `topic` (e.g. a second hub's, such as the trust zone's). */
+  subscribers(topic: string): string[] {
+    return this.#pubsub.subscribers(topic);
+  }
+
   /** Peers subscribed to the hub's current topic. */
   topicPeers(): string[] {
     const topic = this.hub.topic;
@@ -406,7 +431,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         return;
       }
       this.#counters.streams.inbound++;
-      const wrapped = this.#track(stream, peer);
+      const wrapped = this.#track(stream, peer, isRelayed(connection));
       try {
         await handler(wrapped);
       } catch (e) {
@@ -414,7 +439,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         wrapped.reset();
       }
     }, {
-      runOnLimitedConnection: false,
+      runOnLimitedConnection: this.#nat.limitedConnections,
       maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_STREAMS,
       maxOutboundStreams: options.maxOutboundStreams ?? DEFAULT_MAX_STREAMS,
     });
@@ -462,7 +487,9 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   }
 
   /**
-   * Opens a stream to `peerId` (never over relayed connections). With a list, the first of
+   * Opens a stream to `peerId` on its best connection: a direct one, else (unless
+   * `--transient-conn=false`) a relayed one, dialling through member relays when the peer
+   * cannot be reached otherwise (see `connect.ts`). With a list, the first of
    * `protocols` the peer supports is chosen in one multistream-select exchange; the stream's
    * `protocol` tells which.
    *
@@ -476,13 +503,18 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     this.#assertStarted("open a stream");
     const t = timeoutSignal(options.timeoutMs ?? NODE_DEFAULTS.dialTimeoutMs, options.signal);
     try {
-      const stream = await this.#libp2p.dialProtocol(
+      const { stream, connection } = await openStream(
+        this.#libp2p,
         peerIdFromString(peerId),
-        typeof protocols === "string" ? protocols : [...protocols],
-        { signal: t.signal, runOnLimitedConnection: false },
+        typeof protocols === "string" ? [protocols] : [...protocols],
+        {
+          signal: t.signal,
+          allowLimited: this.#nat.limitedConnections,
+          isMember: (peer) => this.isMember(peer),
+        },
       );
       this.#counters.streams.outbound++;
-      return this.#track(stream, peerId);
+      return this.#track(stream, peerId, isRelayed(connection));
     } catch (e) {
       if ((e as Error)?.name === "UnsupportedProtocolError") {
         throw new EdgeVpnError(
@@ -598,8 +630,33 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     return this.#traffic;
   }
 
+  /**
+   * A second sealed room on the same gossip router: the PeerGuard "public" topic (Go's generic
+   * hub). The caller starts and stops it.
+   */
+  createPublicHub(): Hub {
+    return createHub({
+      pubsub: this.#pubsub,
+      network: this.#options.network,
+      clock: this.#clock,
+      logger: this.#log.child("public-hub"),
+      room: "public",
+    });
+  }
+
+  /** NAT traversal: relay service, relay slots, per-peer relay counters. */
+  get nat(): NatRuntime {
+    return this.#nat;
+  }
+
   /** The open connections: peer, transport (`tcp`, …), direction, relayed or not. */
-  connections(): { peer: string; transport: string; direction: string; relayed: boolean }[] {
+  connections(): {
+    peer: string;
+    transport: string;
+    direction: string;
+    relayed: boolean;
+    limited: boolean;
+  }[] {
     return this.#libp2p.getConnections().map((c) => {
       const names = c.remoteAddr.getComponents().map((x) => x.name);
       const relayed = names.includes("p2p-circuit");
@@ -607,7 +664,13 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
         ? "relay"
         : names.find((n) => ["tcp", "udp", "ws", "wss", "quic-v1", "webrtc"].includes(n)) ??
           "other";
-      return { peer: c.remotePeer.toString(), transport, direction: c.direction, relayed };
+      return {
+        peer: c.remotePeer.toString(),
+        transport,
+        direction: c.direction,
+        relayed,
+        limited: c.limits !== undefined,
+      };
     });
   }
 
@@ -618,6 +681,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       streams: { ...this.#counters.streams },
       refused: { ...this.#counters.refused },
       bans: this.#counters.bans,
+      nat: this.#nat.counters(),
     };
   }
 
@@ -654,9 +718,12 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     const muxer = connectionMuxer(e.detail);
     if (muxer) this.#traffic.connectionOpened(muxer, e.detail.remotePeer.toString());
     this.#messages.attach(e.detail);
+    if (!isRelayed(e.detail)) {
+      this.dispatch("peer:direct", { peerId: e.detail.remotePeer.toString() });
+    }
   };
 
-  #track(stream: Stream, peer: string): NodeStream {
+  #track(stream: Stream, peer: string, relayed = false): NodeStream {
     const muxer = muxerOfStream(stream);
     this.#streams.add(stream);
     return wrapStream(
@@ -664,6 +731,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       peer,
       () => this.#streams.delete(stream),
       muxer === undefined ? undefined : () => flushMuxer(muxer),
+      relayed,
     );
   }
 
@@ -788,6 +856,10 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
   };
   const traffic = new TrafficMeter();
   const score = { of: (_peer: string) => 0 };
+  const nat = natLibp2pParts(
+    options.nat ?? {},
+    options.listenMaddrs ?? NODE_DEFAULTS.listenMaddrs,
+  );
   const libp2p = await createLibp2pHost({
     identity,
     options,
@@ -797,6 +869,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
     }),
     traffic,
     score: (peer) => score.of(peer),
+    nat,
   });
   clearHeartbeatOnStop(libp2p.services.pubsub);
   const maxMessageSize = options.network.maxMessageSize > 0
@@ -806,7 +879,7 @@ export async function createNode(options: NodeOptions): Promise<EdgeNode> {
   boundInboundStreams(libp2p.services.pubsub, INBOUND_GOSSIP_BUFFER, YAMUX_MAX_WINDOW);
   detachPeerExchangeDials(libp2p.services.pubsub);
   skipRedundantProtocolMerges(libp2p);
-  return new EdgeNode(identity, libp2p, rules, refused, options, traffic, score);
+  return new EdgeNode(identity, libp2p, rules, refused, options, traffic, score, nat.dialPort);
 }
 
 async function cachedOrNewIdentity(options: NodeOptions): Promise<Identity> {

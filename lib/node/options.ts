@@ -4,6 +4,7 @@ import { OPTIONS } from "../config/options.ts";
 import type { Identity } from "../crypto/identity.ts";
 import type { Clock } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
+import type { NatOptions } from "./nat.ts";
 
 /**
  * kad-dht's public bootstrap peers (Go: `dht.DefaultBootstrapPeers`), used when no
@@ -91,4 +92,6 @@ export interface NodeOptions {
   /** Keep libp2p's own `debug` loggers (the `DEBUG=libp2p*` environment variable); default off. */
   libp2pDebugLogs?: boolean;
   clock?: Clock;
+  /** NAT traversal: relays, hole punching, AutoNAT, UPnP (library default: all off). */
+  nat?: NatOptions;
 }

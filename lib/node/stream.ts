@@ -18,6 +18,8 @@ export interface NodeStream extends AsyncIterable<Uint8Array> {
   readonly remotePeer: string;
   readonly protocol: string;
   readonly direction: "inbound" | "outbound";
+  /** The stream travels over a relayed connection (a direct one may come later). */
+  readonly relayed: boolean;
   /**
    * Queues `bytes` for sending. Resolves at once while the transport accepts more; otherwise
    * when its buffer has drained. Rejects when the stream is closed or reset.
@@ -66,8 +68,9 @@ export function wrapStream(
   remotePeer: string,
   onFinished: () => void = () => {},
   flush: () => void = () => {},
+  relayed = false,
 ): NodeStream {
-  return new Libp2pNodeStream(stream, remotePeer, onFinished, flush);
+  return new Libp2pNodeStream(stream, remotePeer, onFinished, flush, relayed);
 }
 
 class Libp2pNodeStream implements NodeStream {
@@ -86,7 +89,13 @@ class Libp2pNodeStream implements NodeStream {
   #consumer: ((chunk: Uint8Array) => void) | undefined;
   #consumed: { resolve(): void; reject(e: Error): void } | undefined;
 
-  constructor(stream: Stream, remotePeer: string, onFinished: () => void, flush: () => void) {
+  constructor(
+    stream: Stream,
+    remotePeer: string,
+    onFinished: () => void,
+    flush: () => void,
+    readonly relayed: boolean,
+  ) {
     this.#stream = stream;
     this.#flush = flush;
     this.remotePeer = remotePeer;

@@ -7,6 +7,8 @@
  * - `@libp2p/tcp` 11.0.28 (socket writes)
  * - `@libp2p/gossipsub` 17.1.1 (the heartbeat timer, RPC sizes, peer exchange, reads, scores,
  *   per-peer outbound streams)
+ * - `libp2p` 3.3.11 components (address manager, registrar, connection manager) and
+ *   `@libp2p/dcutr` 3.0.28 (its connection manager) for NAT traversal
  *
  * Each function checks the shape it expects and does nothing (or returns undefined) when it is
  * not there, so an upgrade falls back to stock behaviour instead of breaking; after upgrading
@@ -17,6 +19,7 @@ import type { GossipSub } from "@libp2p/gossipsub";
 import type { Connection, Libp2p, Metrics, PeerId, Stream, StreamMuxer } from "@libp2p/interface";
 import { peerIdFromMultihash } from "@libp2p/peer-id";
 import { decode as decodeMultihash } from "multiformats/hashes/digest";
+import type { Multiaddr } from "@multiformats/multiaddr";
 import type { ByteChunk } from "../util/bytes.ts";
 import { EdgeVpnError } from "../util/errors.ts";
 import { traceMark, tracing } from "../util/trace.ts";
@@ -97,6 +100,152 @@ export function cancelAddressUpdate(libp2p: unknown): void {
  */
 export function asMetrics(partial: object): Metrics {
   return partial as unknown as Metrics;
+}
+
+// ---- libp2p 3.3.11 components: NAT traversal ---------------------------------------------
+
+/** The address manager's calls for addresses we learn ourselves (relay reservations). */
+export interface AddressBook {
+  confirmObservedAddr(
+    ma: Multiaddr,
+    options?: { type?: "transport" | "observed"; ttl?: number },
+  ): void;
+  removeObservedAddr(ma: Multiaddr): void;
+}
+
+/**
+ * The components object every libp2p node (and every service and transport factory) is given
+ * (not exported by libp2p's types).
+ *
+ * @example
+ * ```ts
+ * const registrar = componentsOf(libp2p)?.registrar;
+ * ```
+ */
+export function componentsOf(libp2p: unknown): Record<string, unknown> | undefined {
+  const c = (libp2p as { components?: unknown } | undefined)?.components;
+  return c !== null && typeof c === "object" ? c as Record<string, unknown> : undefined;
+}
+
+/**
+ * The node's address manager, where addresses other than listen addresses are announced
+ * (what identify and the DHT tell peers), or undefined if libp2p changed shape.
+ *
+ * @example
+ * ```ts
+ * addressBookOf(libp2p)?.confirmObservedAddr(relayAddr, { type: "transport" });
+ * ```
+ */
+export function addressBookOf(libp2p: unknown): AddressBook | undefined {
+  const am = componentsOf(libp2p)?.addressManager as Partial<AddressBook> | undefined;
+  if (
+    typeof am?.confirmObservedAddr !== "function" || typeof am.removeObservedAddr !== "function"
+  ) return undefined;
+  return am as AddressBook;
+}
+
+/** A protocol handler as the registrar keeps it. */
+export type RegistrarHandler = (stream: Stream, connection: Connection) => void | Promise<void>;
+
+/** The registrar calls that re-register a protocol's handler. */
+export interface RegistrarInternals {
+  getHandler(protocol: string): { handler: RegistrarHandler; options: Record<string, unknown> };
+  unhandle(protocol: string): Promise<void>;
+  handle(
+    protocol: string,
+    handler: RegistrarHandler,
+    options: Record<string, unknown>,
+  ): Promise<void>;
+}
+
+/**
+ * The node's registrar with the calls that wrap a service's handler (libp2p 3.3's `use()`
+ * middleware runs a handler once per earlier stream, so handlers are wrapped instead).
+ *
+ * @example
+ * ```ts
+ * const { handler, options } = registrarOf(libp2p)!.getHandler("/libp2p/autonat/1.0.0");
+ * ```
+ */
+export function registrarOf(libp2p: unknown): RegistrarInternals | undefined {
+  const r = componentsOf(libp2p)?.registrar as Partial<RegistrarInternals> | undefined;
+  if (
+    typeof r?.getHandler !== "function" || typeof r.unhandle !== "function" ||
+    typeof r.handle !== "function"
+  ) return undefined;
+  return r as RegistrarInternals;
+}
+
+/** A transport's `dial` with the options libp2p's dial queue passes it. */
+export type TransportDial<O> = (ma: Multiaddr, options: O) => Promise<Connection>;
+
+/**
+ * Replaces `transport.dial` with `wrap(original)`: libp2p's `Transport` type hides the dial
+ * options `@libp2p/tcp` 11.0.28 reads (`localPort`) and those the dial queue passes
+ * (`priority`, `upgrader`).
+ *
+ * @example
+ * ```ts
+ * wrapTransportDial(transport, (dial) => (ma, o) => dial(ma, { ...o, localPort: 40000 }));
+ * ```
+ */
+export function wrapTransportDial<O>(
+  transport: object,
+  wrap: (dial: TransportDial<O>) => TransportDial<O>,
+): void {
+  const t = transport as unknown as { dial: TransportDial<O> };
+  t.dial = wrap(t.dial.bind(transport));
+}
+
+/**
+ * The connection manager among a transport factory's components, or undefined.
+ *
+ * @example
+ * ```ts
+ * connectionManagerOf(components)?.getConnections();
+ * ```
+ */
+export function connectionManagerOf(
+  components: unknown,
+): { getConnections(peer?: PeerId): Connection[] } | undefined {
+  const m = (components as { connectionManager?: { getConnections?: unknown } } | undefined)
+    ?.connectionManager;
+  return typeof m?.getConnections === "function"
+    ? m as { getConnections(peer?: PeerId): Connection[] }
+    : undefined;
+}
+
+/**
+ * Puts `adjust` in front of a service's `connectionManager.openConnection` (e.g. DCUtR 3.0.28's
+ * dials). Returns false when the service does not have the expected shape.
+ *
+ * @example
+ * ```ts
+ * adjustServiceDials(libp2p.services.dcutr, (o) => ({ ...o, priority: 49 }));
+ * ```
+ */
+export function adjustServiceDials(
+  service: unknown,
+  adjust: (options: { force?: boolean; priority?: number }) => object,
+): boolean {
+  const s = service as { connectionManager?: { openConnection?: unknown } } | undefined;
+  const manager = s?.connectionManager;
+  if (manager === undefined || typeof manager.openConnection !== "function") return false;
+  s!.connectionManager = new Proxy(manager, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (key !== "openConnection") {
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return (peer: unknown, options: { force?: boolean; priority?: number } = {}) =>
+        (value as (p: unknown, o: unknown) => Promise<Connection>).call(
+          target,
+          peer,
+          adjust(options),
+        );
+    },
+  });
+  return true;
 }
 
 // ---- @libp2p/gossipsub 17.1.1 -----------------------------------------------------------

@@ -16,6 +16,8 @@ export type VpnNode = Pick<
   | "sendOnce"
   | "flushSends"
   | "setBlockedCidrs"
+  | "addEventListener"
+  | "removeEventListener"
 >;
 
 /** The ledger's side: `machines` entries, owner liveness, announcing, change events. */

@@ -85,6 +85,8 @@ export interface VpnCounters {
     fallbacks: number;
     /** Fast streams that ended (reset by the peer, connection lost). */
     streamsClosed: number;
+    /** Fast streams moved from a relayed connection to a direct one. */
+    moves: number;
   };
 }
 
@@ -127,7 +129,7 @@ export function newVpnCounters(): VpnCounters {
       unknownSource: 0,
       tunWriteErrors: 0,
     },
-    links: { dials: 0, dialFailures: 0, fallbacks: 0, streamsClosed: 0 },
+    links: { dials: 0, dialFailures: 0, fallbacks: 0, streamsClosed: 0, moves: 0 },
     peers: new Map(),
   };
 }

@@ -119,6 +119,8 @@ export class PeerLink {
   #generations: Generation[] = [];
   #probing = false;
   #legacySent = false;
+  /** A fast stream is being opened on a direct connection to replace a relayed one. */
+  #moving = false;
 
   constructor(peerId: string, context: LinkContext) {
     this.peerId = peerId;
@@ -204,6 +206,52 @@ export class PeerLink {
       written.catch(ignore);
     }
     if (wrote) stream.flush();
+  }
+
+  /**
+   * Moves the fast stream to a direct connection when it travels over a relayed one (call
+   * when a direct connection to the peer opens, e.g. after hole punching). Packets keep
+   * queueing meanwhile and go out on the new stream; the old one is closed once replaced, so
+   * the TCP flows inside the tunnel go on (a packet in flight at the switch may be lost or
+   * arrive late, as on any path change).
+   */
+  moveToDirect(): void {
+    const old = this.#stream;
+    if (old === undefined || !old.relayed || this.#moving) return;
+    if (this.#mode !== FAST && this.#mode !== FAST_GSO) return;
+    this.#moving = true;
+    this.#ctx.counters.links.moves++;
+    this.#ctx.node.dialProtocol(this.peerId, [old.protocol], {
+      signal: this.#lifetime.signal,
+      timeoutMs: this.#ctx.streamTimeoutMs,
+    }).then(
+      (stream) => this.#moved(stream),
+      (e) => {
+        this.#moving = false;
+        this.#ctx.log.debug("cannot move the fast link", {
+          peer: this.peerId,
+          error: errorMessage(e),
+        });
+        if (this.#stream === undefined && this.#mode !== CLOSED) this.#lostStream();
+      },
+    );
+  }
+
+  #moved(stream: NodeStream): void {
+    this.#moving = false;
+    if (this.#mode === CLOSED || stream.relayed) {
+      stream.reset();
+      if (this.#stream === undefined && this.#mode !== CLOSED) this.#lostStream();
+      return;
+    }
+    const previous = this.#stream;
+    this.#stream = stream;
+    this.#streamOpenedAt = this.#ctx.now();
+    this.#waitingDrain = false;
+    stream.closed.then(() => this.#streamClosed(stream));
+    previous?.close().catch(() => previous.reset());
+    this.#ctx.log.debug("fast link moved to a direct connection", { peer: this.peerId });
+    this.flush();
   }
 
   /** Closes the fast stream, forgets queued packets and stops every pending open. */
@@ -352,6 +400,13 @@ export class PeerLink {
     this.#stream = undefined;
     this.#waitingDrain = false;
     this.#ctx.counters.links.streamsClosed++;
+    // The relayed connection closes as soon as hole punching succeeds: packets wait for the
+    // stream on the direct connection instead of being dropped.
+    if (this.#moving) return;
+    this.#lostStream();
+  }
+
+  #lostStream(): void {
     this.#ctx.counters.dropped.linkDown += this.#queue.clear();
     if (this.#mode === CLOSED) return;
     if (this.#ctx.now() - this.#streamOpenedAt >= HEALTHY_STREAM_MS) {

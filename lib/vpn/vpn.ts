@@ -188,6 +188,7 @@ class VpnService implements Vpn {
       });
       this.#handled.push(LEGACY_PROTOCOL);
       ledger.addEventListener("change", this.#onLedgerChange);
+      this.#components.node.addEventListener("peer:direct", this.#onDirect);
       this.#refresh = setInterval(() => this.#rebuildRoutes(), clampTimerMs(s.routeRefreshMs));
       this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
       this.#announce = ledger.announce(s.announceIntervalMs, () => this.#announceMachine());
@@ -205,6 +206,11 @@ class VpnService implements Vpn {
     }
   }
 
+  // A direct connection replaces a relayed one (hole punching): the fast stream follows.
+  #onDirect = (e: CustomEvent<{ peerId: string }>): void => {
+    this.#links.get(e.detail.peerId)?.moveToDirect();
+  };
+
   async stop(): Promise<void> {
     if (this.#state !== "started") {
       this.#state = "stopped";
@@ -216,6 +222,7 @@ class VpnService implements Vpn {
     clearInterval(this.#refresh);
     clearInterval(this.#sweeper);
     ledger.removeEventListener("change", this.#onLedgerChange);
+    node.removeEventListener("peer:direct", this.#onDirect);
     for (const protocol of this.#handled.splice(0)) {
       await node.unhandle(protocol).catch(() => {});
     }

@@ -22,6 +22,12 @@ export interface ChildCounters {
   tun: import("../../ffi/tun.ts").TunStats;
   links: import("../../lib/vpn/link.ts").LinkInfo[];
   routes: import("../../lib/vpn/routes.ts").RouteEntry[];
+  node: import("../../lib/node/node.ts").NodeCounters;
+  connections: ReturnType<import("../../lib/node/node.ts").EdgeNode["connections"]>;
+  /** Per-peer counters of this node's relay service. */
+  relayPeers: Record<string, import("../../lib/node/relay.ts").RelayPeerStats>;
+  relaySlots: import("../../lib/node/autorelay.ts").RelaySlot[];
+  addrs: string[];
 }
 
 /**
@@ -102,7 +108,7 @@ export async function transferOverTcp(
   to: Namespace,
   toAddress: string,
   bytes: number,
-  options: { port?: number; timeoutMs?: number } = {},
+  options: { port?: number; timeoutMs?: number; rateBytes?: number } = {},
 ): Promise<TransferResult> {
   const port = String(options.port ?? 7000);
   const signal = AbortSignal.timeout(options.timeoutMs ?? 60_000);
@@ -116,7 +122,8 @@ export async function transferOverTcp(
     return JSON.parse(dec.decode(out.stdout).trim().split("\n").at(-1)!);
   };
   const receiver = run(to, ["recv", toAddress, port]).output();
-  const sender = run(from, ["send", toAddress, port, String(bytes)]).output();
+  const rate = options.rateBytes === undefined ? [] : [String(options.rateBytes)];
+  const sender = run(from, ["send", toAddress, port, String(bytes), ...rate]).output();
   const [sent, received] = await Promise.all([sender, receiver]);
   return {
     sent: lastLine(sent, `sender in ${from.name}`),

@@ -1,12 +1,12 @@
 /**
  * A tiny TCP sender/receiver for VPN end-to-end tests, run inside a namespace:
  *   deno run -A tests/e2e/vpn_tcp_tool.ts recv <host> <port>          → prints {"bytes","sha256"}
- *   deno run -A tests/e2e/vpn_tcp_tool.ts send <host> <port> <bytes>  → prints {"bytes","sha256"}
+ *   deno run -A tests/e2e/vpn_tcp_tool.ts send <host> <port> <bytes> [bytes/s]  → prints {"bytes","sha256"}
  * The sender streams deterministic pseudo-random bytes; both sides hash what they saw.
  */
 import { createHash } from "node:crypto";
 
-const [mode, host, portText, bytesText] = Deno.args;
+const [mode, host, portText, bytesText, rateText] = Deno.args;
 const port = Number(portText);
 
 if (mode === "recv") {
@@ -33,7 +33,10 @@ if (mode === "recv") {
   }
   if (conn === undefined) throw new Error(`cannot connect to ${host}:${port}`);
   const hash = createHash("sha256");
-  const block = new Uint8Array(256 * 1024);
+  // With a rate, 64 KiB blocks paced so that the flow lasts bytes / rate seconds.
+  const rate = rateText === undefined ? 0 : Number(rateText);
+  const block = new Uint8Array(rate > 0 ? 64 * 1024 : 256 * 1024);
+  const started = performance.now();
   const words = new Uint32Array(block.buffer);
   let x = 0x9e3779b9;
   let sent = 0;
@@ -49,6 +52,10 @@ if (mode === "recv") {
     hash.update(chunk);
     await writer.write(chunk.slice());
     sent += chunk.length;
+    const due = started + sent / rate * 1000;
+    if (rate > 0 && due > performance.now()) {
+      await new Promise((r) => setTimeout(r, due - performance.now()));
+    }
   }
   await writer.close();
   console.log(JSON.stringify({ bytes: sent, sha256: hash.digest("hex") }));

@@ -2,6 +2,7 @@
 import type { NetworkConfig } from "../../lib/config/network.ts";
 import type { OwnershipMode } from "../../lib/ledger/policy.ts";
 import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
+import type { TrustZoneOptions } from "../../lib/trustzone/trustzone.ts";
 
 /** Options of {@link startLoopbackMesh}. */
 export interface LoopbackMeshOptions {
@@ -11,6 +12,8 @@ export interface LoopbackMeshOptions {
   syncIntervalMs?: number;
   /** Heartbeat interval (default 1 s). */
   aliveIntervalMs?: number;
+  /** Run the trust zone. */
+  trustZone?: TrustZoneOptions;
 }
 
 /**
@@ -44,6 +47,7 @@ export async function startLoopbackMesh(
       scrubIntervalMs: 600_000,
       maxIntervalMs: 900_000,
     },
+    trustZone: options.trustZone,
   });
   await mesh.start();
   return mesh;
