@@ -465,3 +465,44 @@ Deno.test("values that would fail only once the node runs are refused up front, 
     assert.match(lines[0], pattern);
   }
 });
+
+/** Go's subcommands and their own flags (§12.3), with Go's environment variable where it has one. */
+const GO_SUBCOMMAND_FLAGS: [string[], [string, string?][]][] = [
+  [["api"], [["enable-healthchecks", "ENABLE_HEALTHCHECKS"], ["debug"], ["listen"]]],
+  [["service-add"], [["name"], ["address"]]],
+  [["sa"], [["name"], ["address"]]],
+  [["service-connect"], [["name"], ["address"]]],
+  [["sc"], [["name"], ["address"]]],
+  [["file-send"], [["name"], ["path"]]],
+  [["fs"], [["name"], ["path"]]],
+  [["file-receive"], [["name"], ["path"]]],
+  [["fr"], [["name"], ["path"]]],
+  [["proxy"], [
+    ["listen", "PROXYLISTEN"],
+    ["api", "API"],
+    ["api-listen", "APILISTEN"],
+    ["debug"],
+    ["interval", "PROXYINTERVAL"],
+    ["dead-interval", "PROXYDEADINTERVAL"],
+  ]],
+  [["dns"], [
+    ["listen", "DNSADDRESS"],
+    ["dns-forwarder"],
+    ["dns-cache-size"],
+    ["dns-forward-server"],
+  ]],
+  [["peergater", "ecdsa-genkey"], [["privkey"], ["pubkey"]]],
+  [["start"], []],
+];
+
+Deno.test("every subcommand of Go EdgeVPN §12.3 (and its alias) lists Go's flags with Go's variables", async () => {
+  for (const [cmd, flags] of GO_SUBCOMMAND_FLAGS) {
+    const r = await runCli([...cmd, "--help"]);
+    assert.equal(r.code, 0, `${cmd.join(" ")}: ${r.stderr}`);
+    for (const [flag, env] of flags) {
+      const line = r.stdout.split("\n").find((l) => new RegExp(`^\\s+--${flag}(?= |$)`).test(l));
+      assert.ok(line, `${cmd.join(" ")} --help lists --${flag}`);
+      if (env) assert.match(line, new RegExp(`env ${env}\\b`), `${cmd.join(" ")} --${flag}: env`);
+    }
+  }
+});
