@@ -58,8 +58,11 @@ Deno.test("a node with another token reads none of the messages and cannot injec
     await b.hub.publish(enc.encode("members only too"));
     for (let i = 0; i < 3; i++) await x.hub.publish(enc.encode(`forged ${i}`));
     await waitFor(() => gotA.length === 1 && gotB.length === 1, "member messages");
+    // The intruder's first forged message is opened and refused; its rejection lowers the
+    // intruder's gossip score, and the router may ignore the next ones before they reach the
+    // hub (as it should): at least one is counted, none is delivered.
     await waitFor(
-      () => a.counters().hub.dropped.badSeal >= 3 && x.counters().hub.dropped.badSeal >= 2,
+      () => a.counters().hub.dropped.badSeal >= 1 && x.counters().hub.dropped.badSeal >= 2,
       () =>
         `forged and unreadable messages to be counted: ${
           JSON.stringify([a, b, x].map((n) => n.counters().hub))
