@@ -80,14 +80,6 @@ const services = config.services
   })
   : undefined;
 
-out({
-  event: "ready",
-  peerId: mesh.peerId,
-  addrs: mesh.node.multiaddrs(),
-  interface: vpn.interfaceName,
-  offload: vpn.offload,
-});
-
 const report = () =>
   out({
     event: "counters",
@@ -105,9 +97,20 @@ const report = () =>
     addrs: mesh.node.multiaddrs(),
     memory: Deno.memoryUsage(),
   });
+// Both listeners go in before `ready`: a signal that beats its listener has its default action
+// (SIGUSR1 and SIGTERM end the process), and Deno's first listener of a signal takes a moment
+// to install.
 Deno.addSignalListener("SIGUSR1", report);
+const stopSignal = untilStopSignal();
+out({
+  event: "ready",
+  peerId: mesh.peerId,
+  addrs: mesh.node.multiaddrs(),
+  interface: vpn.interfaceName,
+  offload: vpn.offload,
+});
 
-const signal = await untilStopSignal();
+const signal = await stopSignal;
 const t0 = performance.now();
 Deno.removeSignalListener("SIGUSR1", report);
 await services?.stop();
