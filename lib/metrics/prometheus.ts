@@ -7,6 +7,7 @@ import type { ProxyCounters } from "../proxy/proxy.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { NodeCounters } from "../node/node.ts";
 import type { TrafficStats } from "../node/traffic.ts";
+import { createEventLoopLag, LAG_SAMPLE_MS } from "./event_loop_lag.ts";
 import { processErrorCounts } from "../util/process_guard.ts";
 import type { VpnCountersSnapshot } from "../vpn/vpn.ts";
 
@@ -62,8 +63,6 @@ export interface NodeMetrics {
   /** Stops the sampler. */
   stop(): void;
 }
-
-const LAG_SAMPLE_MS = 500;
 
 type Labelled = [Record<string, string>, number];
 
@@ -528,27 +527,18 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
   gauge("edgevpn_heap_used_bytes", "V8 heap in use, in bytes", [], () => [
     [{}, Deno.memoryUsage().heapUsed],
   ]);
-  let lag = 0;
-  let maxLag = 0;
-  let sampler: ReturnType<typeof setInterval> | undefined;
-  let expected = 0;
+  const lag = createEventLoopLag(registry);
   gauge(
     "edgevpn_event_loop_lag_seconds",
-    "Delay of the last event-loop sample (every 0.5 s)",
+    `Delay of the last event-loop sample (one every ${LAG_SAMPLE_MS / 1000} s)`,
     [],
-    () => [
-      [{}, lag / 1000],
-    ],
+    () => [[{}, lag.lastMs / 1000]],
   );
   gauge(
     "edgevpn_event_loop_lag_max_seconds",
     "Largest event-loop delay since the previous scrape",
     [],
-    () => {
-      const max = maxLag;
-      maxLag = lag;
-      return [[{}, max / 1000]];
-    },
+    () => [[{}, lag.takeMaxMs() / 1000]],
   );
 
   const text = () => registry.metrics();
@@ -565,20 +555,10 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
         }),
     }],
     start() {
-      if (sampler !== undefined) return;
-      expected = performance.now() + LAG_SAMPLE_MS;
-      const id = setInterval(() => {
-        const now = performance.now();
-        lag = Math.max(0, now - expected);
-        if (lag > maxLag) maxLag = lag;
-        expected = now + LAG_SAMPLE_MS;
-      }, LAG_SAMPLE_MS);
-      Deno.unrefTimer(id);
-      sampler = id;
+      lag.start();
     },
     stop() {
-      clearInterval(sampler);
-      sampler = undefined;
+      lag.stop();
     },
   };
 }

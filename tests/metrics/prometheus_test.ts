@@ -73,6 +73,7 @@ Deno.test("/metrics text parses and carries peers, traffic, gossip, ledger, VPN,
     assert.ok(valueOf(f, "process_resident_memory_bytes") > 10e6);
     assert.ok(f.has("edgevpn_event_loop_lag_seconds"));
     assert.ok(valueOf(f, "edgevpn_event_loop_lag_max_seconds") >= 0);
+    assert.equal(f.get("edgevpn_event_loop_lag_distribution_seconds")?.type, "HISTOGRAM");
   } finally {
     for (const mesh of meshes.reverse()) await mesh.stop();
   }

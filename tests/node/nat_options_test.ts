@@ -40,8 +40,14 @@ async function echo(from: EdgeNode, to: EdgeNode, text: string): Promise<string>
     for await (const chunk of s) out += new TextDecoder().decode(chunk);
     return out;
   })();
-  await s.write(new TextEncoder().encode(text));
-  await s.close();
+  try {
+    await s.write(new TextEncoder().encode(text));
+    await s.close();
+  } catch (e) {
+    // A stream refused at once fails both ways: the reader's rejection is this one's.
+    await reading.catch(() => {});
+    throw e;
+  }
   return await reading;
 }
 

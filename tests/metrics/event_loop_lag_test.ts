@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { Registry } from "prom-client";
+import { createEventLoopLag } from "../../lib/metrics/event_loop_lag.ts";
+import { histogramBuckets, histogramQuantile } from "./helpers.ts";
+
+const NAME = "edgevpn_event_loop_lag_distribution_seconds";
+
+Deno.test("the event-loop lag histogram counts a 300 ms stall in its ≥ 250 ms buckets, and idle samples below", async () => {
+  const registry = new Registry();
+  const lag = createEventLoopLag(registry);
+  lag.start();
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    const before = histogramBuckets(await registry.metrics(), NAME);
+    const end = performance.now() + 300;
+    while (performance.now() < end) { /* the stall */ }
+    await new Promise((r) => setTimeout(r, 200));
+    const after = histogramBuckets(await registry.metrics(), NAME);
+    const at = (b: [number, number][], le: number) => b.find(([x]) => x === le)?.[1] ?? NaN;
+    const total = at(after, Infinity) - at(before, Infinity);
+    const stalled = total - (at(after, 0.25) - at(before, 0.25));
+    // The stall is one late sample (another only if the machine itself stalls the process).
+    assert.ok(stalled >= 1, `${stalled} samples above 250 ms out of ${total}`);
+    assert.ok(total >= 3 * stalled, `${total} samples in 0.7 s`);
+    assert.ok(lag.takeMaxMs() >= 250, "the maximum saw the stall");
+    // One late sample among many: the median stays low, the top quantile lands in the stall's bucket.
+    assert.ok(histogramQuantile(before, after, 0.5) < 0.05);
+    assert.ok(histogramQuantile(before, after, 1) > 0.25);
+  } finally {
+    lag.stop();
+  }
+});
+
+Deno.test("histogramQuantile interpolates within the bucket of the rank, over the difference of two scrapes", () => {
+  const before: [number, number][] = [[0.1, 10], [0.2, 10], [Infinity, 10]];
+  const after: [number, number][] = [[0.1, 100], [0.2, 110], [Infinity, 110]];
+  // 100 new samples: 90 ≤ 0.1 s, 10 in (0.1, 0.2].
+  assert.ok(Math.abs(histogramQuantile(before, after, 0.5) - 0.1 * 50 / 90) < 1e-9);
+  assert.ok(Math.abs(histogramQuantile(before, after, 0.95) - 0.15) < 1e-9);
+  assert.equal(histogramQuantile(before, before, 0.99), 0);
+});
