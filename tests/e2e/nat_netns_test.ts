@@ -4,6 +4,7 @@
  * iproute2 and iptables; skipped with the reason otherwise.
  */
 import assert from "node:assert/strict";
+import type { ServicePlan } from "../../lib/commands/services.ts";
 import { generateNetworkConfig } from "../../lib/config/token.ts";
 import type { NatOptions } from "../../lib/node/nat.ts";
 import {
@@ -12,7 +13,7 @@ import {
   natTopologySkipReason,
   type RouterMode,
 } from "../../scripts/nat_topology.ts";
-import { namespaceSkipReason } from "../../scripts/netns.ts";
+import { type Namespace, namespaceSkipReason } from "../../scripts/netns.ts";
 import {
   childConfig,
   pingUntilReply,
@@ -24,8 +25,11 @@ import {
 const skip = namespaceSkipReason({ tun: true }) ?? natTopologySkipReason();
 if (skip) console.log(`NAT namespace tests skipped: ${skip}`);
 
-/** What each home's test service call sends (see `vpn_child.ts`). */
-const SERVICE_BYTES = 1 << 20;
+const TCP_BACKEND = new URL("./tcp_backend_tool.ts", import.meta.url).pathname;
+/** What the client sends through the service (and reads back from the echo backend). */
+const SERVICE_BYTES = (1 << 20) + 12_345;
+/** Where home B's node listens for connections to home A's service. */
+const SERVICE_PORT = 7100;
 
 interface Members {
   topo: NatTopology;
@@ -42,7 +46,12 @@ interface Members {
 async function startMembers(
   topo: NatTopology,
   children: VpnChild[],
-  options: { ipv6?: boolean; pubNat?: NatOptions; homeNat?: NatOptions } = {},
+  options: {
+    ipv6?: boolean;
+    pubNat?: NatOptions;
+    homeNat?: NatOptions;
+    services?: { a?: ServicePlan; b?: ServicePlan };
+  } = {},
 ): Promise<Members> {
   const network = generateNetworkConfig();
   const listen = options.ipv6 ? ["/ip6/::/tcp/4001"] : ["/ip4/0.0.0.0/tcp/4001"];
@@ -59,21 +68,21 @@ async function startMembers(
   const pubAddr = options.ipv6
     ? `/ip6/${topo.pub.address6}/tcp/4001/p2p/${pubId}`
     : `/ip4/${topo.pub.address}/tcp/4001/p2p/${pubId}`;
-  const home = (ns: string, address: string) => {
+  const home = (ns: string, address: string, services?: ServicePlan) => {
     const child = spawnVpnChild(
       childConfig(network, { address }, {
         listenMaddrs: listen,
         bootstrapPeers: [pubAddr],
         nat: { autoRelay: { staticRelays: [pubAddr] }, ...options.homeNat },
-        testService: { bytes: SERVICE_BYTES },
+        services,
       }),
       ns,
     );
     children.push(child);
     return child;
   };
-  const a = home(topo.homeA.name, "10.1.0.2/24");
-  const b = home(topo.homeB.name, "10.1.0.3/24");
+  const a = home(topo.homeA.name, "10.1.0.2/24", options.services?.a);
+  const b = home(topo.homeB.name, "10.1.0.3/24", options.services?.b);
   const [readyA, readyB] = await Promise.all([
     a.waitFor((e) => e.event === "ready", "home A ready"),
     b.waitFor((e) => e.event === "ready", "home B ready"),
@@ -87,17 +96,43 @@ async function startMembers(
   };
 }
 
+/** A TCP echo backend (`tcp_backend_tool.ts echo`) on 127.0.0.1 inside `ns`. */
+async function startEchoBackend(
+  ns: Namespace,
+  signal: AbortSignal,
+): Promise<{ port: number; process: Deno.ChildProcess }> {
+  const process = ns.spawn(Deno.execPath(), ["run", "-A", TCP_BACKEND, "echo"], {
+    signal,
+    stderr: "inherit",
+  });
+  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`echo backend in ${ns.name} ended before printing its port`);
+    text += value;
+  }
+  await reader.cancel();
+  return { port: JSON.parse(text.split("\n")[0]).port, process };
+}
+
 /**
- * Has `from` call the member-only test service of every peer it has a route to (the stream
- * path services and files take) and returns its result for `to`.
+ * Runs `tcp_backend_tool.ts client` in `ns` against 127.0.0.1:`port`: sends `bytes` of a
+ * pattern and compares every byte that comes back.
  */
-async function callService(from: VpnChild, to: string): Promise<Record<string, unknown>> {
-  const start = from.events.length;
-  from.process.kill("SIGUSR2");
-  return await from.waitFor(
-    (e) => e.event === "service" && e.peer === to && from.events.indexOf(e) >= start,
-    "a service call",
-  );
+async function echoClient(
+  ns: Namespace,
+  port: number,
+  bytes: number,
+): Promise<{ sent: number; received: number; match: boolean }> {
+  const out = await ns.spawn(
+    Deno.execPath(),
+    ["run", "-A", TCP_BACKEND, "client", String(port), String(bytes), "30"],
+    { signal: AbortSignal.timeout(60_000) },
+  ).output();
+  const dec = new TextDecoder();
+  if (!out.success) throw new Error(`echo client failed (${out.code}): ${dec.decode(out.stderr)}`);
+  return JSON.parse(dec.decode(out.stdout).trim().split("\n").at(-1)!);
 }
 
 /** Polls the child's counters until `ok` holds. */
@@ -139,43 +174,84 @@ async function withTopology(
 
 Deno.test({
   name:
-    "two members behind NAT join through a public relay member: ledgers converge, they ping, move TCP over the VPN and reach each other's service through the relay",
+    "two members behind NAT join through a public relay member: ledgers converge, they ping, move TCP over the VPN, and one reaches the other's exposed TCP service through the relay",
   ignore: skip !== undefined,
   async fn() {
     await withTopology("plain", 71, async (topo, children) => {
-      const m = await startMembers(topo, children);
-      await until(m.a, (c) => c.relaySlots.length === 1, "A's relay slot");
-      await until(m.b, (c) => c.relaySlots.length === 1, "B's relay slot");
-      // Ledgers converge through the public member: each home routes to the other.
-      await until(m.a, (c) => c.routes.some((r) => r.peerId === m.ids.b), "A's route to B");
-      await until(m.b, (c) => c.routes.some((r) => r.peerId === m.ids.a), "B's route to A");
-      await pingUntilReply(topo.homeA, "10.1.0.3");
-      await pingUntilReply(topo.homeB, "10.1.0.2");
-      const result = await transferOverTcp(topo.homeA, topo.homeB, "10.1.0.3", 2 << 20);
-      assert.equal(result.received.sha256, result.sent.sha256);
-      // A member-only stream protocol (as services and files use) works both ways on the relay.
-      const relayBefore = (await m.pub.counters()).relayPeers;
-      const toB = await callService(m.a, m.ids.b);
-      assert.deepEqual([toB.ok, toB.relayed], [true, true], JSON.stringify(toB));
-      const toA = await callService(m.b, m.ids.a);
-      assert.deepEqual([toA.ok, toA.relayed], [true, true], JSON.stringify(toA));
-      const relayAfter = (await m.pub.counters()).relayPeers;
-      assert.ok(
-        relayAfter[m.ids.a].bytesIn - relayBefore[m.ids.a].bytesIn >= SERVICE_BYTES,
-        JSON.stringify({ relayBefore, relayAfter }),
-      );
-      const a = await m.a.counters();
-      const connsToB = a.connections.filter((c) => c.peer === m.ids.b);
-      assert.ok(
-        connsToB.length > 0 && connsToB.every((c) => c.relayed),
-        JSON.stringify(connsToB),
-      );
-      const relay = (await m.pub.counters()).relayPeers;
-      assert.ok(relay[m.ids.a].bytesIn > 2 << 20, JSON.stringify(relay));
-      assert.ok(relay[m.ids.b].bytesOut > 2 << 20, JSON.stringify(relay));
+      const backendStop = new AbortController();
+      const backend = await startEchoBackend(topo.homeA, backendStop.signal);
+      try {
+        await relayedMembers(topo, children, backend.port);
+      } finally {
+        backendStop.abort();
+        await backend.process.status;
+      }
     });
   },
 });
+
+/**
+ * The first test's body: home A exposes the echo backend on `backendPort` as service "echo",
+ * home B connects it to 127.0.0.1:{@link SERVICE_PORT}.
+ */
+async function relayedMembers(
+  topo: NatTopology,
+  children: VpnChild[],
+  backendPort: number,
+): Promise<void> {
+  const m = await startMembers(topo, children, {
+    services: {
+      a: { expose: [{ name: "echo", address: `127.0.0.1:${backendPort}` }], connect: [] },
+      b: { expose: [], connect: [{ name: "echo", listen: `127.0.0.1:${SERVICE_PORT}` }] },
+    },
+  });
+  await until(m.a, (c) => c.relaySlots.length === 1, "A's relay slot");
+  await until(m.b, (c) => c.relaySlots.length === 1, "B's relay slot");
+  // Ledgers converge through the public member: each home routes to the other.
+  await until(m.a, (c) => c.routes.some((r) => r.peerId === m.ids.b), "A's route to B");
+  await until(m.b, (c) => c.routes.some((r) => r.peerId === m.ids.a), "B's route to A");
+  await pingUntilReply(topo.homeA, "10.1.0.3");
+  await pingUntilReply(topo.homeB, "10.1.0.2");
+  const result = await transferOverTcp(topo.homeA, topo.homeB, "10.1.0.3", 2 << 20);
+  assert.equal(result.received.sha256, result.sent.sha256);
+  // Home B reaches home A's TCP service through its local port: every byte of the echo
+  // comes back, and the relay carried them both ways (hole punching is off here).
+  const relayBefore = (await m.pub.counters()).relayPeers;
+  const echo = await echoClient(topo.homeB, SERVICE_PORT, SERVICE_BYTES);
+  assert.deepEqual(echo, { sent: SERVICE_BYTES, received: SERVICE_BYTES, match: true });
+  const relayAfter = (await m.pub.counters()).relayPeers;
+  const carried = (peer: string, key: "bytesIn" | "bytesOut") =>
+    relayAfter[peer][key] - (relayBefore[peer]?.[key] ?? 0);
+  for (const peer of [m.ids.a, m.ids.b]) {
+    for (const key of ["bytesIn", "bytesOut"] as const) {
+      assert.ok(
+        carried(peer, key) >= SERVICE_BYTES,
+        `relay ${key} of ${peer}: ${JSON.stringify({ relayBefore, relayAfter })}`,
+      );
+    }
+  }
+  const exposer = (await m.a.counters()).services.exposer!;
+  assert.ok(
+    exposer.served >= 1 && exposer.bytesToBackend === SERVICE_BYTES &&
+      exposer.bytesFromBackend === SERVICE_BYTES,
+    JSON.stringify(exposer),
+  );
+  const [connector] = (await m.b.counters()).services.connectors;
+  assert.ok(
+    connector.served >= 1 && connector.bytesToService === SERVICE_BYTES &&
+      connector.bytesFromService === SERVICE_BYTES,
+    JSON.stringify(connector),
+  );
+  const a = await m.a.counters();
+  const connsToB = a.connections.filter((c) => c.peer === m.ids.b);
+  assert.ok(
+    connsToB.length > 0 && connsToB.every((c) => c.relayed),
+    JSON.stringify(connsToB),
+  );
+  const relay = (await m.pub.counters()).relayPeers;
+  assert.ok(relay[m.ids.a].bytesIn > 2 << 20, JSON.stringify(relay));
+  assert.ok(relay[m.ids.b].bytesOut > 2 << 20, JSON.stringify(relay));
+}
 
 Deno.test({
   name:

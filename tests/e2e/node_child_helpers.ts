@@ -72,6 +72,8 @@ export function spawnJsonChild(
     { match: (e: ChildEvent) => boolean; resolve: (e: ChildEvent) => void }
   >();
   let err = "";
+  let exited: Deno.CommandStatus | undefined;
+  process.status.then((s) => exited = s);
   const stdout = (async () => {
     let buffered = "";
     for await (const text of process.stdout.pipeThrough(new TextDecoderStream())) {
@@ -112,7 +114,16 @@ export function spawnJsonChild(
         };
         const timer = setTimeout(() => {
           waiters.delete(w);
-          reject(new Error(`child: timed out waiting for ${what}; stderr:\n${err.slice(-2000)}`));
+          const state = exited
+            ? `had exited (code ${exited.code}, signal ${exited.signal})`
+            : "still running";
+          reject(
+            new Error(
+              `child ${process.pid} (${state}): timed out waiting for ${what}; stderr:\n${
+                err.slice(-2000)
+              }`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(w);
       });

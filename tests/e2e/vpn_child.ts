@@ -5,6 +5,7 @@
  * SIGUSR1), and `stopped` after SIGTERM/SIGINT; then returns without `Deno.exit`, so
  * the process ending by itself proves `stop()` released everything.
  */
+import { type ServicePlan, startServices } from "../../lib/commands/services.ts";
 import type { NetworkConfig } from "../../lib/config/network.ts";
 import type { OwnershipMode } from "../../lib/ledger/policy.ts";
 import type { NatOptions } from "../../lib/node/nat.ts";
@@ -30,15 +31,11 @@ export interface VpnChildConfig {
   /** NAT traversal (relay service, relay slots, hole punching); default none. */
   nat?: NatOptions;
   /**
-   * Serve {@link TEST_SERVICE_PROTOCOL} to members, as services and files are served (a member-only
-   * stream protocol on `EdgeNode.handle`); SIGUSR2 then calls it on every peer with a route
-   * and writes one `service` event per peer.
+   * TCP services as `join --expose/--connect` runs them (the CLI's own wiring): backends this
+   * node exposes and local `[ip]:port` listeners it connects to services through.
    */
-  testService?: { bytes: number };
+  services?: ServicePlan;
 }
-
-/** Reads everything, answers with the byte count and SHA-256 (hex) of what it read. */
-export const TEST_SERVICE_PROTOCOL = "/edgevpn-test/digest/1";
 
 const config = JSON.parse(Deno.args[0] ?? "{}") as VpnChildConfig;
 const encoder = new TextEncoder();
@@ -75,68 +72,13 @@ const vpn = createVpn(vpnComponentsOf(mesh, { logger }), {
   ...config.vpn,
 });
 await vpn.start();
-out({
-  event: "ready",
-  peerId: mesh.peerId,
-  addrs: mesh.node.multiaddrs(),
-  interface: vpn.interfaceName,
-  offload: vpn.offload,
-});
-
-async function hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function readAll(
-  s: AsyncIterable<Uint8Array>,
-  max: number,
-): Promise<Uint8Array<ArrayBuffer>> {
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of s) {
-    n += c.length;
-    if (n > max) throw new Error(`more than ${max} bytes`);
-    chunks.push(c.slice());
-  }
-  const all = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    all.set(c, o);
-    o += c.length;
-  }
-  return all;
-}
-
-const testService = config.testService;
-if (testService) {
-  await mesh.node.handle(TEST_SERVICE_PROTOCOL, async (s) => {
-    const data = await readAll(s, testService.bytes);
-    await s.write(new TextEncoder().encode(`${data.length} ${await hex(data)}`));
-    await s.close();
-  }, { membersOnly: true });
-}
-
-/** Calls the test service of every peer with a route; one `service` event each. */
-async function callServices(bytes: number): Promise<void> {
-  for (const peer of new Set(vpn.routes().flatMap((r) => r.peerId ?? []))) {
-    const data = new Uint8Array(bytes);
-    for (let i = 0; i < bytes; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
-    try {
-      const s = await mesh.node.dialProtocol(peer, TEST_SERVICE_PROTOCOL);
-      const reply = (async () => new TextDecoder().decode(await readAll(s, 1024)))();
-      for (let i = 0; i < bytes; i += 16384) await s.write(data.subarray(i, i + 16384));
-      await s.close();
-      const expected = `${bytes} ${await hex(data)}`;
-      const got = await reply;
-      out({ event: "service", peer, ok: got === expected, got, relayed: s.relayed });
-    } catch (e) {
-      out({ event: "service", peer, ok: false, error: String(e) });
-    }
-  }
-}
-const onUsr2 = () => void callServices(testService?.bytes ?? 0);
-if (testService) Deno.addSignalListener("SIGUSR2", onUsr2);
+const services = config.services
+  ? await startServices(mesh, config.services, {
+    announceIntervalMs: 1_000,
+    timeoutMs: 15_000,
+    logger,
+  })
+  : undefined;
 
 const report = () =>
   out({
@@ -148,15 +90,30 @@ const report = () =>
     connections: mesh.node.connections(),
     relayPeers: Object.fromEntries(mesh.node.nat.relayPeerStats()),
     relaySlots: mesh.node.nat.slots(),
+    services: {
+      exposer: services?.exposer?.counters(),
+      connectors: services?.connectors.map((c) => c.counters()) ?? [],
+    },
     addrs: mesh.node.multiaddrs(),
     memory: Deno.memoryUsage(),
   });
+// Both listeners go in before `ready`: a signal that beats its listener has its default action
+// (SIGUSR1 and SIGTERM end the process), and Deno's first listener of a signal takes a moment
+// to install.
 Deno.addSignalListener("SIGUSR1", report);
+const stopSignal = untilStopSignal();
+out({
+  event: "ready",
+  peerId: mesh.peerId,
+  addrs: mesh.node.multiaddrs(),
+  interface: vpn.interfaceName,
+  offload: vpn.offload,
+});
 
-const signal = await untilStopSignal();
+const signal = await stopSignal;
 const t0 = performance.now();
 Deno.removeSignalListener("SIGUSR1", report);
-if (testService) Deno.removeSignalListener("SIGUSR2", onUsr2);
+await services?.stop();
 await vpn.stop();
 await mesh.stop();
 out({ event: "stopped", signal, stopMs: Math.round(performance.now() - t0) });

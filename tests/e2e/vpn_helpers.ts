@@ -27,6 +27,11 @@ export interface ChildCounters {
   /** Per-peer counters of this node's relay service. */
   relayPeers: Record<string, import("../../lib/node/relay.ts").RelayPeerStats>;
   relaySlots: import("../../lib/node/autorelay.ts").RelaySlot[];
+  /** Counters of the child's `services` (exposer when it exposes any, one per connector). */
+  services: {
+    exposer?: import("../../lib/services/expose.ts").ServiceExposerCounters;
+    connectors: import("../../lib/services/connect.ts").ServiceConnectorCounters[];
+  };
   addrs: string[];
 }
 
