@@ -52,6 +52,8 @@ node.hub.addEventListener("message", (e) => {
 node.addEventListener("peer:connect", (e) => out({ event: "peer:connect", ...e.detail }));
 node.addEventListener("peer:discovery", (e) => out({ event: "peer:discovery", ...e.detail }));
 await node.start();
+// Listen for the stop signals before saying ready: a parent may signal as soon as it reads it.
+const stopped = untilStopSignal();
 out({ event: "ready", peerId: node.peerId, addrs: node.multiaddrs() });
 
 let publisher: ReturnType<typeof setInterval> | undefined;
@@ -77,7 +79,7 @@ const stdinDone = (async () => {
   }
 })();
 
-const signal = await untilStopSignal();
+const signal = await stopped;
 const t0 = performance.now();
 clearInterval(publisher);
 await node.stop();
