@@ -170,8 +170,8 @@ export class Hub extends TypedEventTarget<HubEvents> {
   #queuedBytes = 0;
   readonly #peerQueued = new Map<string, number>();
   readonly #peerStats = new Map<string, HubPeerStats>();
-  /** The router checks admission itself (its `setAdmission` was installed). */
-  #gated = false;
+  /** The router checks admission itself (removes our check when called; see `addAdmission`). */
+  #gated: (() => void) | undefined;
   readonly #topicAt: typeof topicAt;
   readonly #secrets = new Map<number, Promise<WindowSecrets>>();
   /** Subscribed topic → its window counter. */
@@ -263,10 +263,7 @@ export class Hub extends TypedEventTarget<HubEvents> {
     if (this.#started) return;
     this.#started = true;
     this.#pubsub.addEventListener("message", this.#onMessage);
-    if (this.#pubsub.setAdmission) {
-      this.#pubsub.setAdmission(this.#admit);
-      this.#gated = true;
-    }
+    this.#gated = this.#pubsub.addAdmission?.(this.#admit);
     await this.#replan();
   }
 
@@ -277,8 +274,8 @@ export class Hub extends TypedEventTarget<HubEvents> {
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#pubsub.removeEventListener("message", this.#onMessage);
-    this.#pubsub.setAdmission?.(undefined);
-    this.#gated = false;
+    this.#gated?.();
+    this.#gated = undefined;
     await this.#planning;
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -344,8 +341,9 @@ export class Hub extends TypedEventTarget<HubEvents> {
     const m = event.detail;
     if (!this.#started) return this.#pubsub.report?.(m, "ignore");
     if (this.#gated) {
-      // Admitted by the router a moment ago; only the queue may have filled since.
-      if (!this.#subscribed.has(m.topic)) return this.#pubsub.report?.(m, "ignore");
+      // Admitted by the router a moment ago; only the queue may have filled since. Another
+      // hub's topic (PeerGuard's public room beside the ledger's) is that hub's to report.
+      if (!this.#subscribed.has(m.topic)) return;
       if (!this.#hasRoom(m)) return this.#pubsub.report?.(m, this.#refuse("overload", m));
     } else {
       const verdict = this.#admit(m);

@@ -50,8 +50,10 @@ export interface PubSub {
    */
   report?(message: PubSubMessage, verdict: Verdict): void;
   /**
-   * Installs a cheap check that runs before a message is cached, relayed or delivered;
-   * anything but `accept` drops it there. `undefined` removes it.
+   * Adds a cheap check that runs before a message is cached, relayed or delivered. Each hub
+   * on the router adds its own and answers `ignore` for topics not its own: the first other
+   * verdict decides (anything but `accept` drops the message there), all `ignore` ignores it.
+   * Returns the function that removes the check.
    */
-  setAdmission?(admit: ((message: PubSubMessage) => Verdict) | undefined): void;
+  addAdmission?(admit: (message: PubSubMessage) => Verdict): () => void;
 }

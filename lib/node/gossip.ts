@@ -32,7 +32,8 @@ const RESULTS: Record<Verdict, TopicValidatorResult> = {
 export class GossipPubSub extends TypedEventTarget<{ message: PubSubMessage }> implements PubSub {
   readonly #gossip: GossipSub;
   readonly #subscribed = new Set<string>();
-  #admit: ((message: PubSubMessage) => Verdict) | undefined;
+  /** One check per hub on this router (the ledger's room, PeerGuard's public room). */
+  readonly #admits = new Set<(message: PubSubMessage) => Verdict>();
   #listening = false;
   #restoreValidators: (() => void) | undefined;
 
@@ -79,8 +80,10 @@ export class GossipPubSub extends TypedEventTarget<{ message: PubSubMessage }> i
     );
   }
 
-  setAdmission(admit: ((message: PubSubMessage) => Verdict) | undefined): void {
-    this.#admit = admit;
+  addAdmission(admit: (message: PubSubMessage) => Verdict): () => void {
+    const own = (m: PubSubMessage) => admit(m);
+    this.#admits.add(own);
+    return () => void this.#admits.delete(own);
   }
 
   /** Peers known to be subscribed to `topic`. */
@@ -90,8 +93,13 @@ export class GossipPubSub extends TypedEventTarget<{ message: PubSubMessage }> i
 
   #validate: TopicValidatorFn = (peer, msg) => {
     if (!this.#subscribed.has(msg.topic)) return TopicValidatorResult.Ignore;
-    if (this.#admit === undefined) return TopicValidatorResult.Accept;
-    return RESULTS[this.#admit(toPubSubMessage(msg, peer.toString()))];
+    if (this.#admits.size === 0) return TopicValidatorResult.Accept;
+    const message = toPubSubMessage(msg, peer.toString());
+    for (const admit of this.#admits) {
+      const verdict = admit(message);
+      if (verdict !== "ignore") return RESULTS[verdict];
+    }
+    return TopicValidatorResult.Ignore;
   };
 
   #onMessage = (event: CustomEvent<GossipsubMessage>) => {

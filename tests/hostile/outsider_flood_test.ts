@@ -95,7 +95,12 @@ Deno.test("1 000 × 3 MiB from a non-member: victim memory bounded, nothing rela
           Math.max(...arrivals)
         } ms at most (${arrivals.length} writes)`,
     );
-    assert.ok(result.sent >= 1000, `${result.sent} sent`);
+    // 1 000 messages, unless the victim refused the dials of the identities left (its
+    // per-address connection limits) before the outsider's identity budget ran out.
+    assert.ok(
+      result.sent >= 1000 || (result.sent >= 900 && result.refusedDials > 0),
+      `${result.sent} sent, ${result.refusedDials} dials refused`,
+    );
     assert.ok(growth < 256, `victim RSS grew ${growth.toFixed(0)} MB`);
     assert.equal(
       thirdDrops.badEnvelope + thirdDrops.badSeal + thirdDrops.oversize,
