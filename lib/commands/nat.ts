@@ -11,7 +11,7 @@ import type { Logger } from "../util/logger.ts";
  *
  * @throws {UsageError} `BAD_FLAG` for a negative limit or a static relay without `/p2p/<id>`.
  * @example
- * ```ts
+ * ```ts ignore
  * const nat = natOptionsOf(settings, logger);
  * nat.relayService; // { maxCircuitsPerPeer: 64, … } or false
  * ```

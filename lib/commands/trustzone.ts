@@ -9,7 +9,7 @@ import { UsageError } from "../util/errors.ts";
  * @throws {UsageError} `BAD_FLAG` for a bad `--peerguard-mode` or `--peergate-auth` (not JSON,
  * a provider other than `ecdsa`, no `private_key`).
  * @example
- * ```ts
+ * ```ts ignore
  * trustZoneOptionsOf(settings)?.mode; // "bound"
  * ```
  */

@@ -75,7 +75,7 @@ interface Held {
  * node has an address of its own.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const autorelay = new AutoRelay(libp2p, addressBook, { ...AUTORELAY_DEFAULTS, staticRelays: [relay], staticOnly: false, isMember, needsRelay: () => true });
  * autorelay.start();
  * autorelay.slots(); // [{ relay, addrs: ["/ip4/…/p2p/…/p2p-circuit"], … }]

@@ -9,7 +9,7 @@ import { HOP_PROTOCOL } from "./relay_pb.ts";
  * limits, then (when `allowLimited`) limited relayed ones; the newest wins a tie.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const c = bestConnection(libp2p.getConnections(peer), true);
  * ```
  */
@@ -40,7 +40,7 @@ export function bestConnection(
  * there is.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { stream } = await openStream(libp2p, peer, ["/edgevpn/fast/1"], { signal, allowLimited: true, isRelay });
  * ```
  */

@@ -43,7 +43,7 @@ interface Upgrader {
  * A free TCP port for outbound connections (the OS picks it; it is released at once).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const port = pickDialPort(); // e.g. 41873
  * ```
  */
@@ -70,7 +70,7 @@ export function pickDialPort(): number {
  *   relayed connection (it started DCUtR) is made the responder, as the spec says.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * createLibp2p({ transports: [holePunchingTcp(pickDialPort())] });
  * ```
  */
@@ -102,7 +102,7 @@ export function holePunchingTcp(dialPort: number, init: TcpInit = {}): TcpFactor
  * expected shape.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * markUnilateralDials(libp2p.services.dcutr);
  * ```
  */
@@ -157,7 +157,7 @@ function asResponder(upgrader: Upgrader): Upgrader {
  * function that stops listening.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const stop = confirmObservedDialPort(libp2p, port);
  * ```
  */

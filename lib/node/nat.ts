@@ -49,7 +49,7 @@ export interface NatRateLimit {
  * accepting relayed connections; the CLI applies Go EdgeVPN's defaults (all on).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const nat: NatOptions = { relayService: {}, autoRelay: { staticRelays: [relay] }, holePunch: true };
  * ```
  */
@@ -96,7 +96,7 @@ export const AUTONAT_PROTOCOL = "/libp2p/autonat/1.0.0";
  * The libp2p transports and services these options need, to add to the node's config.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const parts = natLibp2pParts({ holePunch: true }, ["/ip4/0.0.0.0/tcp/4001"]);
  * createLibp2p({ transports: parts.transports, services: { ...base, ...parts.services } });
  * ```
@@ -139,7 +139,7 @@ export interface NatLibp2pParts {
  * a private or documentation range (as js-libp2p judges them).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * hasPublicAddress([multiaddr("/ip4/192.168.1.2/tcp/4001")]); // false
  * ```
  */
@@ -159,7 +159,7 @@ export function hasPublicAddress(addrs: readonly Multiaddr[]): boolean {
  * relay slots, the AutoNAT rate limit.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const nat = new NatRuntime(libp2p, { relayService: {} }, (p) => members.has(p), logger);
  * await nat.start();
  * nat.relayPeerStats();

@@ -61,7 +61,7 @@ export class RateLimiter {
  * is not where expected.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await wrapRateLimited(libp2p, "/libp2p/autonat/1.0.0", new RateLimiter(10, 10, 60_000));
  * ```
  */

@@ -71,7 +71,7 @@ export interface RelayPeerStats {
  * What the relay did: reservations and circuits granted or refused (by reason), bytes relayed.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * relay.counters().circuits.refusedNotMember; // 0
  * ```
  */
@@ -141,7 +141,7 @@ class RateBucket {
  * are per direction and sent in seconds, and per-peer counters show what the relay carries.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const relay = new RelayService(libp2p, { ...RELAY_DEFAULTS, admits: (p) => members.has(p) });
  * await relay.start();
  * relay.peerStats().get(peerId)?.bytesIn;

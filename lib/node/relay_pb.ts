@@ -260,7 +260,7 @@ function flat(buf: Uint8Array | ByteList): Uint8Array {
  *
  * @throws {InputError} `RELAY_MESSAGE_INVALID` from `decode` on malformed bytes.
  * @example
- * ```ts
+ * ```ts ignore
  * pbStream(stream, { maxDataLength: MAX_RELAY_MESSAGE }).pb(HopCodec);
  * ```
  */

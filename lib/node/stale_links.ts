@@ -45,7 +45,7 @@ export interface StaleLinkCounters {
  * probes in flight.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const links = new StaleLinks(libp2p, libp2p.services.pubsub, logger);
  * links.attach();
  * await libp2p.start();

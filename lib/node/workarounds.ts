@@ -118,7 +118,7 @@ export interface AddressBook {
  * (not exported by libp2p's types).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const registrar = componentsOf(libp2p)?.registrar;
  * ```
  */
@@ -132,7 +132,7 @@ export function componentsOf(libp2p: unknown): Record<string, unknown> | undefin
  * (what identify and the DHT tell peers), or undefined if libp2p changed shape.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * addressBookOf(libp2p)?.confirmObservedAddr(relayAddr, { type: "transport" });
  * ```
  */
@@ -163,7 +163,7 @@ export interface RegistrarInternals {
  * middleware runs a handler once per earlier stream, so handlers are wrapped instead).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { handler, options } = registrarOf(libp2p)!.getHandler("/libp2p/autonat/1.0.0");
  * ```
  */
@@ -185,7 +185,7 @@ export type TransportDial<O> = (ma: Multiaddr, options: O) => Promise<Connection
  * (`priority`, `upgrader`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * wrapTransportDial(transport, (dial) => (ma, o) => dial(ma, { ...o, localPort: 40000 }));
  * ```
  */
@@ -201,7 +201,7 @@ export function wrapTransportDial<O>(
  * The connection manager among a transport factory's components, or undefined.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * connectionManagerOf(components)?.getConnections();
  * ```
  */
@@ -220,7 +220,7 @@ export function connectionManagerOf(
  * dials). Returns false when the service does not have the expected shape.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * adjustServiceDials(libp2p.services.dcutr, (o) => ({ ...o, priority: 49 }));
  * ```
  */
@@ -455,7 +455,7 @@ export interface GossipStreamInternals {
  * they are where 17.1.1 keeps them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const g = gossipStreams(libp2p.services.pubsub); // undefined after an incompatible upgrade
  * ```
  */

@@ -42,7 +42,7 @@ export function generateEcdsaKeys(): { privateKey: string; publicKey: string } {
  *
  * @throws {InputError} `TRUSTZONE_KEY_INVALID` when `privateKey` is not such a key.
  * @example
- * ```ts
+ * ```ts ignore
  * const sig = signEcdsa(privateKey, new TextEncoder().encode("challenge"));
  * ```
  */
@@ -59,7 +59,7 @@ export function signEcdsa(privateKey: string, data: Uint8Array): Promise<string>
  * for anything malformed.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await verifyEcdsa(publicKey, sig, new TextEncoder().encode("challenge")); // true
  * ```
  */

@@ -67,7 +67,7 @@ const MIN_WINDOW_MS = 300_000;
  * Challenger, receiver and gate of the trust zone.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const tz = new TrustZone({ peerId, ledger, publicHub: node.createPublicHub(), topicPeers }, options);
  * await tz.start();
  * mesh.setMessageGate((peer) => tz.gates(peer));
