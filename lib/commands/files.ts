@@ -7,13 +7,12 @@ import {
   FileError,
   receiveFile,
 } from "../files/mod.ts";
-import { createMesh } from "../mesh/mesh.ts";
 import { tuneMalloc } from "../../ffi/malloc.ts";
 import { serviceComponentsOf } from "../services/mod.ts";
 import { UsageError } from "../util/errors.ts";
-import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
+import { untilAborted } from "./common.ts";
 import { createProgressReporter, formatBytes } from "./progress.ts";
-import { nameAndValue } from "./services.ts";
+import { nameAndValue, startAliveMesh } from "./services.ts";
 
 /** Codes of {@link FileError} that are the user's input, exit 2. */
 const USAGE_CODES = new Set([
@@ -51,13 +50,7 @@ export async function runFileSend(ctx: CommandContext): Promise<void> {
   } catch (e) {
     throw asUsage(e);
   }
-  const network = await networkOf(s, ctx.home);
-  const mesh = await createMesh(
-    meshOptionsOf(s, network, { home: ctx.home, logger: ctx.log, alive: true }),
-  );
-  await mesh.start();
-  ctx.log.info(`Node ID: ${mesh.peerId}`);
-  ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
+  const mesh = await startAliveMesh(ctx);
   try {
     const sharer = createFileSharer(serviceComponentsOf(mesh, { logger: ctx.log }), {
       files: [{ name, path }],
@@ -104,13 +97,7 @@ export async function runFileReceive(ctx: CommandContext): Promise<void> {
   }
   // Transfer buffers come and go by the thousand: freed ones go back to the system.
   tuneMalloc();
-  const network = await networkOf(s, ctx.home);
-  const mesh = await createMesh(
-    meshOptionsOf(s, network, { home: ctx.home, logger: ctx.log, alive: true }),
-  );
-  await mesh.start();
-  ctx.log.info(`Node ID: ${mesh.peerId}`);
-  ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
+  const mesh = await startAliveMesh(ctx);
   const progress = createProgressReporter(name, { tty: Deno.stderr.isTerminal(), log: ctx.log });
   try {
     const got = await receiveFile(serviceComponentsOf(mesh, { logger: ctx.log }), {

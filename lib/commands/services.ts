@@ -243,7 +243,16 @@ async function watchProvider(
 }
 
 /** Runs a node with the services of `plan` until SIGINT/SIGTERM (or until `--timeout` gives up). */
-async function runNodeWithServices(ctx: CommandContext, plan: ServicePlan): Promise<void> {
+/**
+ * Starts a node with the alive service for a service or file command and logs its ID and
+ * addresses, as Go does.
+ *
+ * @example
+ * ```ts ignore
+ * const mesh = await startAliveMesh(ctx);
+ * ```
+ */
+export async function startAliveMesh(ctx: CommandContext): Promise<Mesh> {
   const s = ctx.settings;
   const network = await networkOf(s, ctx.home);
   const mesh = await createMesh(
@@ -252,6 +261,11 @@ async function runNodeWithServices(ctx: CommandContext, plan: ServicePlan): Prom
   await mesh.start();
   ctx.log.info(`Node ID: ${mesh.peerId}`);
   ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
+  return mesh;
+}
+
+async function runNodeWithServices(ctx: CommandContext, plan: ServicePlan): Promise<void> {
+  const mesh = await startAliveMesh(ctx);
   try {
     const running = await startServices(mesh, plan, servicesOptionsOf(ctx));
     try {
