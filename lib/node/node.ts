@@ -239,8 +239,14 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     const bootstrapPeers = (options.bootstrapPeers ?? NODE_DEFAULTS.bootstrapPeers)
       .filter((m) => !m.endsWith(`/p2p/${identity.peerId}`));
     this.#bootstrap = new BootstrapDialer(bootstrapPeers, {
-      dial: async (maddr, signal) => {
-        await this.#libp2p.dial(multiaddr(maddr), { signal });
+      dial: async (maddr, signal, transportOpen) => {
+        await this.#libp2p.dial(multiaddr(maddr), {
+          signal,
+          // The upgrader's first event comes once the TCP connection is open.
+          onProgress: (e: { type: string }) => {
+            if (e.type.startsWith("upgrader:")) transportOpen?.();
+          },
+        });
         const peerId = maddr.match(/\/p2p\/([^/]+)$/)?.[1];
         if (peerId) this.dispatch("peer:discovery", { peerId, source: "bootstrap" });
       },
