@@ -101,6 +101,11 @@ export interface DhcpView {
   /** Current `dhcp/offers` value, if any. */
   offers?: DhcpOffers;
   base: string;
+  /**
+   * Peers we hold a connection to. Each of them heartbeats, so one missing from `alive` means
+   * its ledger has not reached us yet: our view of the machines may be empty or partial.
+   */
+  connected?: readonly string[];
 }
 
 /**
@@ -132,6 +137,12 @@ export function dhcpDecision(view: DhcpView): DhcpDecision {
   }
   const withoutAddress = view.alive.filter((p) => !owners.has(p));
   if (view.alive.length <= 1) return { action: "wait", why: "alone" };
+  const alive = new Set(view.alive);
+  if (view.connected?.some((p) => p !== view.self && !alive.has(p))) {
+    // A node that had only other joiners' heartbeats took the base address, which a machine
+    // of the ledger it had not received yet already held.
+    return { action: "wait", why: "the ledger of connected peers has not reached us yet" };
+  }
   if (withoutAddress.length === 0) {
     return { action: "wait", why: "no heartbeat from this node yet" };
   }
@@ -230,6 +241,8 @@ export interface DhcpOptions {
   /** See {@link DHCP_SETTLE_MS}. */
   settleMs?: number;
   aliveWindowMs?: number;
+  /** Peers connected now (see {@link DhcpView.connected}); none checked when absent. */
+  connectedPeers?: () => readonly string[];
   logger?: Logger;
 }
 
@@ -266,6 +279,7 @@ export async function obtainAddress(
       lead: lead === undefined ? undefined : dhcpCodec.parse(lead) || undefined,
       offers: offersText === undefined ? undefined : dhcpOffersCodec.parse(offersText),
       base: options.base,
+      connected: options.connectedPeers?.(),
     };
   };
   if (leased) {

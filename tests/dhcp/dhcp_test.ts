@@ -227,3 +227,34 @@ Deno.test("a leader already listed as a machine's owner, or short of free addres
     /No free address/,
   );
 });
+
+Deno.test("a node connected to peers whose ledger has not reached it decides nothing", () => {
+  // Two joiners see each other's heartbeats, forwarded by the established node they are both
+  // connected to, before that node's ledger (its machines) reaches them.
+  const joiners = ["peerA", "peerB"];
+  const should = leader(joiners)!;
+  const view = {
+    self: should,
+    alive: joiners,
+    machines: new Map<string, string>(),
+    lead: should,
+    base: "10.1.0.1",
+    connected: ["established"],
+  };
+  const early = dhcpDecision(view);
+  assert.equal(early.action, "wait");
+  assert.match((early as { why: string }).why, /ledger of connected peers/);
+  // Once that ledger arrived: its machine holds .1, the leader takes the next address.
+  assert.deepEqual(
+    dhcpDecision({
+      ...view,
+      alive: [...joiners, "established"],
+      machines: new Map([["10.1.0.1", "established"]]),
+    }),
+    {
+      action: "allocate",
+      address: "10.1.0.2",
+      offers: new Map([[joiners.find((p) => p !== should)!, "10.1.0.3"]]),
+    },
+  );
+});
