@@ -300,6 +300,8 @@ export async function obtainAddress(
   let claim: Job | undefined;
   let lastWhy = "";
   let leadingSince: number | undefined;
+  /** The nodes waiting for an address when `leadingSince` was set. */
+  let waitingThen = "";
   const settleMs = options.settleMs ?? DHCP_SETTLE_MS;
   try {
     while (true) {
@@ -324,6 +326,12 @@ export async function obtainAddress(
         return decision.address;
       }
       if (decision.action === "allocate") {
+        // Settled once our claim held, and no new node appeared waiting, for settleMs: nodes
+        // joining together are heard one after another (their heartbeats cross the network at
+        // its pace), and one heard after we hand out addresses could lead on its own view.
+        const waiting = waitingNodes(seen).join(",");
+        if (waiting !== waitingThen) leadingSince = undefined;
+        waitingThen = waiting;
         leadingSince ??= Date.now();
         if (Date.now() - leadingSince >= settleMs) {
           // The offers go out before our own machine entry: whoever sees that entry (and so
@@ -357,6 +365,12 @@ export async function obtainAddress(
   } finally {
     claim?.stop();
   }
+}
+
+/** The alive nodes without a machine, sorted. */
+function waitingNodes(view: DhcpView): string[] {
+  const owners = new Set(view.machines.values());
+  return view.alive.filter((p) => !owners.has(p)).sort();
 }
 
 async function readLease(path: string, log: Logger): Promise<string | undefined> {

@@ -258,3 +258,59 @@ Deno.test("a node connected to peers whose ledger has not reached it decides not
     },
   );
 });
+
+Deno.test("a leader hands out addresses only once no new node appeared waiting for the settle time", async () => {
+  const { goMarshal } = await import("../../lib/ledger/json.ts");
+  // Joiners whose heartbeats reach the leader one at a time, a third of the settle time apart
+  // (checked when the leader looks, so a late round of its still sees the next one first),
+  // as over a busy network.
+  const SETTLE_MS = 600;
+  const joiners = Array.from({ length: 8 }, (_, i) => `joiner${i}`);
+  const self = leader(joiners)!;
+  const others = joiners.filter((p) => p !== self);
+  const alive = ["established", self];
+  const data = new Map<string, Map<string, string>>([
+    [
+      "machines",
+      new Map([["10.1.0.1", goMarshal({ PeerID: "established", Address: "10.1.0.1" })]]),
+    ],
+    ["dhcp", new Map()],
+  ]);
+  const pending = [...others];
+  let lastArrival = Date.now();
+  const ledger = {
+    availableNodes: () => {
+      if (pending.length > 0 && Date.now() - lastArrival >= SETTLE_MS / 3) {
+        alive.push(pending.shift()!);
+        lastArrival = Date.now();
+      }
+      return [...alive];
+    },
+    currentData: () => data,
+    getKey: (bucket: string, key: string) => data.get(bucket)?.get(key),
+    add: (bucket: string, values: Record<string, unknown>) => {
+      for (const [k, v] of Object.entries(values)) data.get(bucket)!.set(k, goMarshal(v));
+      return Promise.resolve(true);
+    },
+    persist: (_i: number, _t: number, bucket: string, key: string, value: unknown) => {
+      data.get(bucket)!.set(key, goMarshal(value));
+      return { stop() {} };
+    },
+  };
+  const dir = await Deno.makeTempDir();
+  try {
+    const ip = await obtainAddress(ledger as never, self, {
+      base: "10.1.0.1",
+      leaseDir: dir,
+      leaseName: "lease",
+      pollMs: 20,
+      settleMs: SETTLE_MS,
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(ip, "10.1.0.2");
+    const offers = dhcpOffersCodec.parse(data.get("dhcp")!.get("offers")!);
+    assert.deepEqual([...offers.Addresses.keys()].sort(), others.sort(), "every joiner offered");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
