@@ -540,6 +540,12 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     [],
     () => [[{}, lag.takeMaxMs() / 1000]],
   );
+  gauge(
+    "edgevpn_event_loop_stall_max_seconds",
+    "Largest event-loop delay since the previous scrape that the process spent running",
+    [],
+    () => [[{}, lag.takeMaxStallMs() / 1000]],
+  );
 
   const text = () => registry.metrics();
   return {
