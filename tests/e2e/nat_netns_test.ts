@@ -26,10 +26,19 @@ const skip = namespaceSkipReason({ tun: true }) ?? natTopologySkipReason();
 if (skip) console.log(`NAT namespace tests skipped: ${skip}`);
 
 const TCP_BACKEND = new URL("./tcp_backend_tool.ts", import.meta.url).pathname;
+const RELAY_PROBE = new URL("./relay_probe_tool.ts", import.meta.url).pathname;
 /** What the client sends through the service (and reads back from the echo backend). */
 const SERVICE_BYTES = (1 << 20) + 12_345;
 /** Where home B's node listens for connections to home A's service. */
 const SERVICE_PORT = 7100;
+/**
+ * The public relay's data limit per relayed connection and direction in the first test: above
+ * what the pair moves through one circuit before its last phase (about 3.3 MiB from A to B),
+ * below that plus the last phase's {@link OVER_LIMIT_BYTES}, whose rest after the cut
+ * fits in a fresh circuit.
+ */
+const RELAY_DATA_LIMIT = 8 << 20;
+const OVER_LIMIT_BYTES = 8 << 20;
 
 interface Members {
   topo: NatTopology;
@@ -135,6 +144,23 @@ async function echoClient(
   return JSON.parse(dec.decode(out.stdout).trim().split("\n").at(-1)!);
 }
 
+/**
+ * Runs `relay_probe_tool.ts` in `ns`: a libp2p host without the token asks the relay at
+ * `relay` for a slot and for a circuit to `member`; resolves with the relay's status codes.
+ */
+async function probeRelay(
+  ns: Namespace,
+  relay: string,
+  member: string,
+): Promise<{ peerId: string; reserve: number | string; connect: number | string }> {
+  const out = await ns.spawn(Deno.execPath(), ["run", "-A", RELAY_PROBE, relay, member], {
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const dec = new TextDecoder();
+  if (!out.success) throw new Error(`relay probe failed (${out.code}): ${dec.decode(out.stderr)}`);
+  return JSON.parse(dec.decode(out.stdout).trim().split("\n").at(-1)!);
+}
+
 /** Polls the child's counters until `ok` holds. */
 async function until(
   child: VpnChild,
@@ -174,7 +200,7 @@ async function withTopology(
 
 Deno.test({
   name:
-    "two members behind NAT join through a public relay member: ledgers converge, they ping, move TCP over the VPN, and one reaches the other's exposed TCP service through the relay",
+    "two members behind NAT join through a public relay member: ledgers converge, they ping, move TCP over the VPN, one reaches the other's exposed TCP service through the relay; the relay refuses a non-member behind NAT and ends a circuit at its data limit",
   ignore: skip !== undefined,
   async fn() {
     await withTopology("plain", 71, async (topo, children) => {
@@ -200,6 +226,7 @@ async function relayedMembers(
   backendPort: number,
 ): Promise<void> {
   const m = await startMembers(topo, children, {
+    pubNat: { relayService: { maxDataBytes: RELAY_DATA_LIMIT } },
     services: {
       a: { expose: [{ name: "echo", address: `127.0.0.1:${backendPort}` }], connect: [] },
       b: { expose: [], connect: [{ name: "echo", listen: `127.0.0.1:${SERVICE_PORT}` }] },
@@ -207,6 +234,7 @@ async function relayedMembers(
   });
   await until(m.a, (c) => c.relaySlots.length === 1, "A's relay slot");
   await until(m.b, (c) => c.relaySlots.length === 1, "B's relay slot");
+  await nonMemberRefused(m);
   // Ledgers converge through the public member: each home routes to the other.
   await until(m.a, (c) => c.routes.some((r) => r.peerId === m.ids.b), "A's route to B");
   await until(m.b, (c) => c.routes.some((r) => r.peerId === m.ids.a), "B's route to A");
@@ -251,6 +279,58 @@ async function relayedMembers(
   const relay = (await m.pub.counters()).relayPeers;
   assert.ok(relay[m.ids.a].bytesIn > 2 << 20, JSON.stringify(relay));
   assert.ok(relay[m.ids.b].bytesOut > 2 << 20, JSON.stringify(relay));
+  await dataLimitEnforced(m);
+}
+
+/**
+ * A libp2p host without the token, behind home B's NAT router, asks the public relay for a
+ * slot and for a circuit to home A: both are refused as not a member, the relay counts both
+ * refusals and relays none of its bytes, and the members keep their slots.
+ */
+async function nonMemberRefused(m: Members): Promise<void> {
+  const before = (await m.pub.counters()).node.nat.relay!;
+  const relayAddr = `/ip4/${m.topo.pub.address}/tcp/4001/p2p/${m.ids.pub}`;
+  const probe = await probeRelay(m.topo.homeB, relayAddr, m.ids.a);
+  const PERMISSION_DENIED = 202;
+  assert.deepEqual(
+    { reserve: probe.reserve, connect: probe.connect },
+    { reserve: PERMISSION_DENIED, connect: PERMISSION_DENIED },
+  );
+  const pub = await m.pub.counters();
+  const after = pub.node.nat.relay!;
+  assert.equal(
+    after.reservations.refusedNotMember - before.reservations.refusedNotMember,
+    1,
+    JSON.stringify(after),
+  );
+  assert.equal(
+    after.circuits.refusedNotMember - before.circuits.refusedNotMember,
+    1,
+    JSON.stringify(after),
+  );
+  assert.equal(after.reservations.granted, before.reservations.granted);
+  assert.equal(pub.relayPeers[probe.peerId], undefined, JSON.stringify(pub.relayPeers));
+}
+
+/**
+ * The relay's data limit holds through the NAT: a flow larger than what one circuit may still
+ * carry makes the relay end the circuit (counted); the members open a new circuit and the
+ * TCP flow inside the tunnel completes byte-exact.
+ */
+async function dataLimitEnforced(m: Members): Promise<void> {
+  const pub = await m.pub.counters();
+  const before = pub.node.nat.relay!;
+  assert.equal(before.circuits.endedData, 0, JSON.stringify(before));
+  // All A has sent through the relay so far fits under the limit: the cut is this phase's.
+  assert.ok(pub.relayPeers[m.ids.a].bytesIn < RELAY_DATA_LIMIT, JSON.stringify(pub.relayPeers));
+  const result = await transferOverTcp(m.topo.homeA, m.topo.homeB, "10.1.0.3", OVER_LIMIT_BYTES, {
+    port: 7002,
+  });
+  assert.equal(result.received.sha256, result.sent.sha256);
+  const after = (await m.pub.counters()).node.nat.relay!;
+  if (Deno.env.get("NAT_TEST_LOGS")) console.log({ relayPeers: pub.relayPeers, before, after });
+  assert.ok(after.circuits.endedData >= 1, JSON.stringify(after.circuits));
+  assert.ok(after.circuits.opened > before.circuits.opened, JSON.stringify(after.circuits));
 }
 
 Deno.test({
