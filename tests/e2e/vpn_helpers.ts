@@ -12,7 +12,7 @@ export type VpnChildEvent = ChildEvent;
 
 /** A running VPN child node. */
 export interface VpnChild extends ChildNode {
-  /** Asks for a fresh counters snapshot (SIGUSR1) and resolves with it. */
+  /** Asks for a fresh counters snapshot (SIGUSR2) and resolves with it. */
   counters(): Promise<ChildCounters>;
 }
 
@@ -57,7 +57,7 @@ export function spawnVpnChild(
     ...child,
     async counters() {
       const start = child.events.length;
-      child.process.kill("SIGUSR1");
+      child.process.kill("SIGUSR2");
       const e = await child.waitFor(
         (ev) => ev.event === "counters" && child.events.indexOf(ev) >= start,
         "a counters snapshot",
