@@ -16,9 +16,11 @@ import {
 import { type Namespace, namespaceSkipReason } from "../../scripts/netns.ts";
 import {
   childConfig,
+  type ChildCounters,
   pingUntilReply,
   spawnVpnChild,
   transferOverTcp,
+  type TransferResult,
   type VpnChild,
 } from "./vpn_helpers.ts";
 
@@ -335,54 +337,165 @@ async function dataLimitEnforced(m: Members): Promise<void> {
 
 Deno.test({
   name:
-    "where the NAT allows it, hole punching upgrades the pair to a direct connection: a TCP flow through the VPN survives the switch and the relay stops carrying it",
+    "where the NAT allows it, hole punching upgrades the pair to a direct connection: a TCP flow through the VPN and a service connection open over the relay survive the switch, and the relay stops carrying their traffic",
   ignore: skip !== undefined,
   async fn() {
     await withTopology("drop", 72, async (topo, children) => {
-      const m = await startMembers(topo, children, {
-        ipv6: true,
-        homeNat: { holePunch: true },
-      });
-      await until(m.a, (c) => c.relaySlots.length === 1, "A's relay slot");
-      await until(m.b, (c) => c.relaySlots.length === 1, "B's relay slot");
-      await until(m.a, (c) => c.routes.some((r) => r.peerId === m.ids.b), "A's route to B");
-      await until(m.b, (c) => c.routes.some((r) => r.peerId === m.ids.a), "B's route to A");
-      // 8 MB at 1 MB/s: the flow starts on the relay and outlives the hole punch.
-      const flow = transferOverTcp(topo.homeA, topo.homeB, "10.1.0.3", 8_000_000, {
-        rateBytes: 1_000_000,
-        timeoutMs: 45_000,
-      });
-      const direct = await until(
-        m.a,
-        (c) => c.connections.some((x) => x.peer === m.ids.b && !x.relayed),
-        "a direct connection from A to B",
-        30_000,
-      ).catch((e) => {
-        if (Deno.env.get("NAT_TEST_LOGS")) console.log(m.a.stderr(), "\n-----\n", m.b.stderr());
-        throw e;
-      });
-      const result = await flow;
-      if (Deno.env.get("NAT_TEST_LOGS")) console.log(m.a.stderr(), "\n-----\n", m.b.stderr());
-      assert.equal(result.received.sha256, result.sent.sha256);
-      assert.equal(result.received.bytes, 8_000_000);
-      const a = await m.a.counters();
-      assert.ok(a.vpn.links.moves >= 1, JSON.stringify(a.vpn.links));
-      assert.ok(
-        !a.connections.some((x) => x.peer === m.ids.b && x.relayed),
-        JSON.stringify(direct.connections),
-      );
-      // After the upgrade, the relay carries none of the pair's traffic.
-      const before = (await m.pub.counters()).relayPeers;
-      const wanBefore = await topo.pubBytes();
-      const more = await transferOverTcp(topo.homeA, topo.homeB, "10.1.0.3", 4 << 20, {
-        port: 7001,
-      });
-      assert.equal(more.received.sha256, more.sent.sha256);
-      const after = (await m.pub.counters()).relayPeers;
-      assert.equal(after[m.ids.a]?.bytesIn ?? 0, before[m.ids.a]?.bytesIn ?? 0);
-      assert.equal(after[m.ids.b]?.bytesOut ?? 0, before[m.ids.b]?.bytesOut ?? 0);
-      const wan = await topo.pubBytes() - wanBefore;
-      assert.ok(wan < 200_000, `the public member's interface moved ${wan} bytes during 4 MiB`);
+      const backendStop = new AbortController();
+      const backend = await startEchoBackend(topo.homeA, backendStop.signal);
+      try {
+        await holePunchedMembers(topo, children, backend.port);
+      } finally {
+        backendStop.abort();
+        await backend.process.status;
+      }
     });
   },
 });
+
+/**
+ * A `tcp_backend_tool.ts session` in `ns` against 127.0.0.1:`port`: `next()` reads its next
+ * JSON line, `send()` writes a line to it, `end()` waits for it to exit (killing it when it
+ * has not printed its result) and resolves with its stderr when it failed.
+ */
+function startSession(ns: Namespace, port: number, bytes: readonly [number, number]) {
+  const process = ns.spawn(
+    Deno.execPath(),
+    ["run", "-A", TCP_BACKEND, "session", String(port), String(bytes[0]), String(bytes[1]), "30"],
+    { stdin: "piped", signal: AbortSignal.timeout(90_000) },
+  );
+  const errors = new Response(process.stderr).text();
+  const lines = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stdin = process.stdin.getWriter();
+  let text = "";
+  let finished = false;
+  return {
+    async next(): Promise<Record<string, unknown>> {
+      while (!text.includes("\n")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error(`the service session ended: ${await errors}`);
+        text += value;
+      }
+      const line = text.slice(0, text.indexOf("\n"));
+      text = text.slice(line.length + 1);
+      const event = JSON.parse(line);
+      if (event.event === undefined) finished = true;
+      return event;
+    },
+    async send(line: string): Promise<void> {
+      await stdin.write(new TextEncoder().encode(line + "\n"));
+    },
+    async end(): Promise<string | undefined> {
+      if (!finished) process.kill("SIGKILL");
+      await stdin.close().catch(() => {});
+      await lines.cancel().catch(() => {});
+      const status = await process.status;
+      return status.success ? undefined : await errors;
+    },
+  };
+}
+
+/** What the service session echoes before the hole punch, and after it. */
+const SESSION_BYTES = [256 << 10, 1 << 20] as const;
+
+/**
+ * The second test's body: home A exposes the echo backend on `backendPort`, home B connects
+ * it; a VPN flow and a service session start over the relay, and hole punching happens under
+ * both.
+ */
+async function holePunchedMembers(
+  topo: NatTopology,
+  children: VpnChild[],
+  backendPort: number,
+): Promise<void> {
+  const m = await startMembers(topo, children, {
+    ipv6: true,
+    homeNat: { holePunch: true },
+    services: {
+      a: { expose: [{ name: "echo", address: `127.0.0.1:${backendPort}` }], connect: [] },
+      b: { expose: [], connect: [{ name: "echo", listen: `127.0.0.1:${SERVICE_PORT}` }] },
+    },
+  });
+  await until(m.a, (c) => c.relaySlots.length === 1, "A's relay slot");
+  await until(m.b, (c) => c.relaySlots.length === 1, "B's relay slot");
+  await until(m.a, (c) => c.routes.some((r) => r.peerId === m.ids.b), "A's route to B");
+  await until(m.b, (c) => c.routes.some((r) => r.peerId === m.ids.a), "B's route to A");
+  // 8 MB at 1 MB/s: the flow opens the relayed connection and outlives the hole punch. The
+  // service session (its process already up) starts on that connection as soon as it exists:
+  // DCUtR first tries a unilateral dial for 5 s, which the routers drop, before it punches.
+  const session = startSession(topo.homeB, SERVICE_PORT, SESSION_BYTES);
+  let direct: ChildCounters;
+  let relayBefore: ChildCounters["relayPeers"];
+  let flow: Promise<TransferResult> | undefined;
+  let outcome: Record<string, unknown>;
+  try {
+    assert.equal((await session.next()).event, "ready");
+    flow = transferOverTcp(topo.homeA, topo.homeB, "10.1.0.3", 8_000_000, {
+      rateBytes: 1_000_000,
+      timeoutMs: 45_000,
+    });
+    await until(
+      m.b,
+      (c) => c.connections.some((x) => x.peer === m.ids.a && x.relayed),
+      "B's relayed connection from A",
+    );
+    await session.send("start");
+    assert.equal((await session.next()).event, "paused");
+    direct = await until(
+      m.a,
+      (c) => c.connections.some((x) => x.peer === m.ids.b && !x.relayed),
+      "a direct connection from A to B",
+      30_000,
+    ).catch((e) => {
+      if (Deno.env.get("NAT_TEST_LOGS")) console.log(m.a.stderr(), "\n-----\n", m.b.stderr());
+      throw e;
+    });
+    // The session goes on after the switch, on the connection it was opened on: the relayed
+    // one, which hole punching leaves open while the session needs it.
+    relayBefore = (await m.pub.counters()).relayPeers;
+    await session.send("go");
+    outcome = await session.next();
+  } finally {
+    const errors = await session.end();
+    if (errors) console.error(`service session: ${errors}`);
+    await flow?.catch(() => {});
+  }
+  const total = SESSION_BYTES[0] + SESSION_BYTES[1];
+  assert.deepEqual(outcome, { sent: total, received: total, match: true });
+  const relayAfter = (await m.pub.counters()).relayPeers;
+  const carried = relayAfter[m.ids.b].bytesIn - (relayBefore[m.ids.b]?.bytesIn ?? 0);
+  assert.ok(
+    carried >= SESSION_BYTES[1],
+    `the relay carried ${carried} bytes from B while the session sent ${SESSION_BYTES[1]}`,
+  );
+  // Once the session ended, nothing holds the relayed connection: it closes.
+  await until(
+    m.a,
+    (c) => !c.connections.some((x) => x.peer === m.ids.b && x.relayed),
+    "the relayed connection between A and B closed",
+  );
+  const result = await flow!;
+  if (Deno.env.get("NAT_TEST_LOGS")) console.log(m.a.stderr(), "\n-----\n", m.b.stderr());
+  assert.equal(result.received.sha256, result.sent.sha256);
+  assert.equal(result.received.bytes, 8_000_000);
+  const a = await m.a.counters();
+  assert.ok(a.vpn.links.moves >= 1, JSON.stringify(a.vpn.links));
+  assert.ok(
+    !a.connections.some((x) => x.peer === m.ids.b && x.relayed),
+    JSON.stringify(direct.connections),
+  );
+  // After the upgrade, the relay carries none of the pair's traffic.
+  const before = (await m.pub.counters()).relayPeers;
+  const wanBefore = await topo.pubBytes();
+  const more = await transferOverTcp(topo.homeA, topo.homeB, "10.1.0.3", 4 << 20, {
+    port: 7001,
+  });
+  assert.equal(more.received.sha256, more.sent.sha256);
+  const echo = await echoClient(topo.homeB, SERVICE_PORT, SERVICE_BYTES);
+  assert.deepEqual(echo, { sent: SERVICE_BYTES, received: SERVICE_BYTES, match: true });
+  const after = (await m.pub.counters()).relayPeers;
+  assert.equal(after[m.ids.a]?.bytesIn ?? 0, before[m.ids.a]?.bytesIn ?? 0);
+  assert.equal(after[m.ids.b]?.bytesOut ?? 0, before[m.ids.b]?.bytesOut ?? 0);
+  const wan = await topo.pubBytes() - wanBefore;
+  assert.ok(wan < 200_000, `the public member's interface moved ${wan} bytes during 5 MiB`);
+}
