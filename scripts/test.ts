@@ -23,6 +23,8 @@ const testArgs = Deno.args.filter((a) => a !== "--doc");
 const targeted = testArgs.some((a) => !a.startsWith("-"));
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
+/** `name => file:line:col` of every failed test, repeated above the last line. */
+const failures: string[] = [];
 if (!docOnly) {
   const args = ["test", "-A", ...testArgs];
   if (!targeted) args.push("tests/");
@@ -45,10 +47,21 @@ async function run(args: string[]): Promise<typeof totals> {
     stdin: "null",
   }).spawn();
   let tail = "";
+  let line = "";
+  let inFailures = false;
   const decoder = new TextDecoder();
   for await (const chunk of child.stdout) {
     await Deno.stdout.write(chunk);
-    tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+    const text = decoder.decode(chunk, { stream: true });
+    tail = (tail + text).slice(-4096);
+    // deno test ends with a FAILURES section listing `name => file:line:col`.
+    const lines = (line + text).split("\n");
+    line = lines.pop() ?? "";
+    for (const raw of lines) {
+      const plain = raw.replace(ANSI, "").trim();
+      if (plain === "FAILURES") inFailures = true;
+      else if (inFailures && plain.includes(" => ")) failures.push(plain);
+    }
   }
   const status = await child.status;
   const summary = tail.replace(ANSI, "").split("\n").reverse().find((l) =>
@@ -92,5 +105,6 @@ async function runExamples(): Promise<typeof totals> {
 }
 
 const { passed, failed, skipped } = totals;
+if (failures.length) console.log(`\nfailed:\n${failures.map((f) => `  ${f}`).join("\n")}`);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 Deno.exit(failed === 0 && passed > 0 ? 0 : 1);
