@@ -23,8 +23,15 @@ import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { type GossipStreamInternals, gossipStreams } from "./workarounds.ts";
 
-/** The ping protocol: every libp2p node (ours and Go's) serves it. */
-const PROBE_PROTOCOL = "/ipfs/ping/1.0.0";
+/**
+ * A protocol nobody serves: a live peer answers "na" to it (ours and Go's alike), a dead
+ * connection never answers or is reset. Not ping: libp2p's connection monitor pings every
+ * connection every 10 s and ping allows one outbound stream per connection, so a probe and a
+ * heartbeat at the same moment failed each other ("Too many outbound protocol streams") and
+ * one of them aborted a live connection (a relayed connection kept after hole punching, with a
+ * service stream on it, was lost so once in about a dozen NAT test runs).
+ */
+const PROBE_PROTOCOL = "/edgevpn/liveness-probe/0";
 /** How long an older connection has to answer the probe before it is aborted. */
 export const PROBE_TIMEOUT_MS = 10_000;
 
@@ -162,7 +169,7 @@ export class StaleLinks {
       stream.abort(new Error("probe done"));
     } catch (e) {
       stream?.abort(e as Error);
-      // A peer without the ping protocol still answered: the connection is alive.
+      // The peer answered that it does not serve the probe: the connection is alive.
       if ((e as Error)?.name !== "UnsupportedProtocolError" && conn.status === "open") {
         this.counters.aborted++;
         this.#log.debug("aborting a connection a newer one replaced", {

@@ -86,6 +86,8 @@ async function startMembers(
         bootstrapPeers: [pubAddr],
         nat: { autoRelay: { staticRelays: [pubAddr] }, ...options.homeNat },
         services,
+        // NAT_TEST_LOGS=1: debug logs, printed when a step fails.
+        logLevel: Deno.env.get("NAT_TEST_LOGS") ? "debug" : undefined,
       }),
       ns,
     );
@@ -460,7 +462,17 @@ async function holePunchedMembers(
     await flow?.catch(() => {});
   }
   const total = SESSION_BYTES[0] + SESSION_BYTES[1];
-  assert.deepEqual(outcome, { sent: total, received: total, match: true });
+  if (outcome.received !== total || outcome.match !== true) {
+    const [a, b] = [await m.a.counters(), await m.b.counters()];
+    const links = (c: ChildCounters) => ({ connections: c.connections, staleLinks: c.staleLinks });
+    assert.fail(
+      `service session across the switch: ${JSON.stringify(outcome)}; A ${
+        JSON.stringify(links(a))
+      }; B ${JSON.stringify(links(b))}\nA's log: ${m.a.stderr().slice(-6000)}\nB's log: ${
+        m.b.stderr().slice(-6000)
+      }`,
+    );
+  }
   const relayAfter = (await m.pub.counters()).relayPeers;
   const carried = relayAfter[m.ids.b].bytesIn - (relayBefore[m.ids.b]?.bytesIn ?? 0);
   assert.ok(

@@ -88,6 +88,7 @@ const report = () =>
     routes: vpn.routes(),
     node: mesh.node.counters(),
     connections: mesh.node.connections(),
+    staleLinks: mesh.node.staleLinks,
     relayPeers: Object.fromEntries(mesh.node.nat.relayPeerStats()),
     relaySlots: mesh.node.nat.slots(),
     services: {

@@ -24,6 +24,7 @@ export interface ChildCounters {
   routes: import("../../lib/vpn/routes.ts").RouteEntry[];
   node: import("../../lib/node/node.ts").NodeCounters;
   connections: ReturnType<import("../../lib/node/node.ts").EdgeNode["connections"]>;
+  staleLinks: import("../../lib/node/stale_links.ts").StaleLinkCounters;
   /** Per-peer counters of this node's relay service. */
   relayPeers: Record<string, import("../../lib/node/relay.ts").RelayPeerStats>;
   relaySlots: import("../../lib/node/autorelay.ts").RelaySlot[];
