@@ -39,6 +39,8 @@ export const PROBE_TIMEOUT_MS = 10_000;
 export interface StaleLinkCounters {
   /** Older connections probed because a newer one to the same peer opened. */
   probes: number;
+  /** Of those, connections that answered (kept). */
+  alive: number;
   /** Of those, connections that failed the probe and were aborted. */
   aborted: number;
   /** GossipSub outbound streams moved to a newer connection. */
@@ -59,7 +61,13 @@ export interface StaleLinkCounters {
  * ```
  */
 export class StaleLinks {
-  readonly counters: StaleLinkCounters = { probes: 0, aborted: 0, moved: 0, reopened: 0 };
+  readonly counters: StaleLinkCounters = {
+    probes: 0,
+    alive: 0,
+    aborted: 0,
+    moved: 0,
+    reopened: 0,
+  };
   readonly #libp2p: Libp2p;
   readonly #gossip: GossipStreamInternals | undefined;
   readonly #log: Logger;
@@ -167,10 +175,12 @@ export class StaleLinks {
         runOnLimitedConnection: true,
       });
       stream.abort(new Error("probe done"));
+      this.counters.alive++;
     } catch (e) {
       stream?.abort(e as Error);
       // The peer answered that it does not serve the probe: the connection is alive.
-      if ((e as Error)?.name !== "UnsupportedProtocolError" && conn.status === "open") {
+      if ((e as Error)?.name === "UnsupportedProtocolError") this.counters.alive++;
+      else if (conn.status === "open") {
         this.counters.aborted++;
         this.#log.debug("aborting a connection a newer one replaced", {
           peer: conn.remotePeer.toString(),
