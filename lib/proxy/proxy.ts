@@ -13,7 +13,7 @@ import {
   type HttpRequestHead,
   parseAuthority,
 } from "../egress/http_head.ts";
-import { type PipeResult, pipeStream, writeAll } from "../egress/pipe.ts";
+import { type PipeResult, pipeStream, writeAll } from "../services/pipe.ts";
 import {
   describeTunnelStatus,
   TunnelStatus,

@@ -1,6 +1,6 @@
 /** Test support for egress and the proxy: destinations on loopback (HTTP, TLS, echo), clients, two meshes. */
 import { generateNetworkConfig } from "../../lib/config/token.ts";
-import { writeAll } from "../../lib/egress/pipe.ts";
+import { writeAll } from "../../lib/services/pipe.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import type { NodeStream } from "../../lib/node/stream.ts";
 import { startLoopbackMesh } from "../mesh/helpers.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { EGRESS_TUNNEL_PROTOCOL } from "../../lib/egress/mod.ts";
-import { writeAll } from "../../lib/egress/pipe.ts";
+import { writeAll } from "../../lib/services/pipe.ts";
 import { readConn, startHttpTarget } from "../egress/helpers.ts";
 import { curl, curlSkipReason, startProxySetup } from "./helpers.ts";
 
