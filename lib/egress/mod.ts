@@ -26,4 +26,4 @@ export {
   type TunnelStatusCode,
   type TunnelTarget,
 } from "./protocol.ts";
-export { announceUser } from "./users.ts";
+export { announceUser } from "../services/users.ts";

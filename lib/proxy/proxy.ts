@@ -20,7 +20,7 @@ import {
   type TunnelStatusCode,
   type TunnelTarget,
 } from "../egress/protocol.ts";
-import { announceUser } from "../egress/users.ts";
+import { announceUser } from "../services/users.ts";
 import type { Job } from "../ledger/ledger.ts";
 import { errorMessage } from "../util/errors.ts";
 import { silentLogger } from "../util/logger.ts";
