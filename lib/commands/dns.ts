@@ -18,7 +18,7 @@ import {
 import { systemClock } from "../util/clock.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { createMesh } from "../mesh/mesh.ts";
-import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
+import { EdgeVpnError, errorMessage, listenErrorReason, UsageError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { apiClientOf } from "./api_client.ts";
 import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
@@ -76,14 +76,10 @@ export async function startDnsServer(
   } catch (e) {
     await server.stop();
     const where = formatHostPort(options.listen);
-    const why = e instanceof Deno.errors.AddrInUse
-      ? "the address is in use"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-      : e instanceof Deno.errors.AddrNotAvailable
-      ? "no interface has this address"
-      : errorMessage(e);
-    throw new EdgeVpnError("DNS_LISTEN_FAILED", `Cannot serve DNS on ${where}: ${why}`);
+    throw new EdgeVpnError(
+      "DNS_LISTEN_FAILED",
+      `Cannot serve DNS on ${where}: ${listenErrorReason(e)}`,
+    );
   }
   return server;
 }

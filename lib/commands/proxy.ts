@@ -5,7 +5,7 @@ import { egressComponentsOf } from "../egress/mod.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { listenersConflict, parseProxyListen } from "../proxy/listen.ts";
 import { createProxy } from "../proxy/mod.ts";
-import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
+import { EdgeVpnError, listenErrorReason, UsageError } from "../util/errors.ts";
 import { startNodeApi } from "./api_server.ts";
 import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
 
@@ -58,14 +58,10 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
       await proxy.start();
     } catch (e) {
       const where = formatApiAddress({ transport: "tcp", ...listen });
-      const why = e instanceof Deno.errors.AddrInUse
-        ? "the address is in use"
-        : e instanceof Deno.errors.PermissionDenied
-        ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-        : e instanceof Deno.errors.AddrNotAvailable
-        ? "no interface has this address"
-        : errorMessage(e);
-      throw new EdgeVpnError("PROXY_LISTEN_FAILED", `Cannot serve the proxy on ${where}: ${why}`);
+      throw new EdgeVpnError(
+        "PROXY_LISTEN_FAILED",
+        `Cannot serve the proxy on ${where}: ${listenErrorReason(e)}`,
+      );
     }
     stops.unshift(() => proxy.stop());
     const address = formatApiAddress({ transport: "tcp", ...proxy.address! });
