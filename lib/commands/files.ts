@@ -10,9 +10,9 @@ import {
 import { tuneMalloc } from "../../ffi/malloc.ts";
 import { serviceComponentsOf } from "../services/mod.ts";
 import { UsageError } from "../util/errors.ts";
-import { untilAborted } from "./common.ts";
+import { untilAborted, withMesh } from "./common.ts";
 import { createProgressReporter, formatBytes } from "./progress.ts";
-import { nameAndValue, timingOf, withAliveMesh } from "./services.ts";
+import { nameAndValue, timingOf } from "./services.ts";
 
 /** Codes of {@link FileError} that are the user's input, exit 2. */
 const USAGE_CODES = new Set([
@@ -45,7 +45,7 @@ export async function runFileSend(ctx: CommandContext): Promise<void> {
   } catch (e) {
     throw asUsage(e);
   }
-  await withAliveMesh(ctx, async (mesh) => {
+  await withMesh(ctx, true, async (mesh) => {
     const sharer = createFileSharer(serviceComponentsOf(mesh, { logger: ctx.log }), {
       files: [{ name, path }],
       announceIntervalMs: s.ledgerAnnounceInterval,
@@ -83,7 +83,7 @@ export async function runFileReceive(ctx: CommandContext): Promise<void> {
   }
   // Transfer buffers come and go by the thousand: freed ones go back to the system.
   tuneMalloc();
-  await withAliveMesh(ctx, async (mesh) => {
+  await withMesh(ctx, true, async (mesh) => {
     const progress = createProgressReporter(name, { tty: Deno.stderr.isTerminal(), log: ctx.log });
     try {
       const got = await receiveFile(serviceComponentsOf(mesh, { logger: ctx.log }), {

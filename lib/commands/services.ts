@@ -1,7 +1,7 @@
 /** `edgevpn service-add` (`sa`) and `service-connect` (`sc`), and `--expose`/`--connect` of every command running services. */
 import type { CommandContext } from "./context.ts";
 import type { Settings } from "../config/options.ts";
-import { createMesh, type Mesh } from "../mesh/mesh.ts";
+import type { Mesh } from "../mesh/mesh.ts";
 import {
   createServiceConnector,
   createServiceExposer,
@@ -14,7 +14,7 @@ import {
 } from "../services/mod.ts";
 import { EdgeVpnError, UsageError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
-import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
+import { untilAborted, withMesh } from "./common.ts";
 
 /** Go's message when a name or its address/path is missing (kept for scripts grepping it). */
 export const GO_MISSING_NAME =
@@ -242,38 +242,9 @@ async function watchProvider(
   return undefined;
 }
 
-/**
- * Starts a node with the alive service for a service or file command, logs its ID and
- * addresses as Go does, runs `body` with it and stops it.
- *
- * @example
- * ```ts ignore
- * await withAliveMesh(ctx, (mesh) => untilAborted(ctx.signal));
- * ```
- */
-export async function withAliveMesh<T>(
-  ctx: CommandContext,
-  body: (mesh: Mesh) => Promise<T>,
-): Promise<T> {
-  const s = ctx.settings;
-  const network = await networkOf(s, ctx.home);
-  const mesh = await createMesh(
-    meshOptionsOf(s, network, { home: ctx.home, logger: ctx.log, alive: true }),
-  );
-  await mesh.start();
-  try {
-    ctx.log.info(`Node ID: ${mesh.peerId}`);
-    ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
-    return await body(mesh);
-  } finally {
-    ctx.log.info("stopping");
-    await mesh.stop();
-  }
-}
-
 /** Runs a node with the services of `plan` until SIGINT/SIGTERM (or until `--timeout` gives up). */
 function runNodeWithServices(ctx: CommandContext, plan: ServicePlan): Promise<void> {
-  return withAliveMesh(ctx, async (mesh) => {
+  return withMesh(ctx, true, async (mesh) => {
     const running = await startServices(mesh, plan, servicesOptionsOf(ctx));
     try {
       const failure = await Promise.race([untilAborted(ctx.signal), running.failure]);
