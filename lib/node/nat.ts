@@ -2,7 +2,7 @@
 import { autoNAT } from "@libp2p/autonat";
 import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
 import { dcutr } from "@libp2p/dcutr";
-import type { Libp2p } from "@libp2p/interface";
+import type { Libp2p, Stream } from "@libp2p/interface";
 import { isPrivate } from "@libp2p/utils";
 import { tcp } from "@libp2p/tcp";
 import { uPnPNAT } from "@libp2p/upnp-nat";
@@ -16,6 +16,7 @@ import {
   type RelaySlot,
 } from "./autorelay.ts";
 import {
+  closeRelayedWhenIdle,
   confirmObservedDialPort,
   holePunchingTcp,
   markUnilateralDials,
@@ -174,16 +175,25 @@ export class NatRuntime {
   readonly autoRelay: AutoRelay | undefined;
   readonly #limiter: RateLimiter | undefined;
   readonly #dialPort: number | undefined;
+  readonly #keepsBusyRelayed: boolean;
   #stopObserving: (() => void) | undefined;
 
+  /**
+   * `stays` tells which streams keep a relayed connection open after hole punching replaced
+   * it (those that cannot move to the direct one by themselves); it is closed once they end.
+   */
   constructor(
     libp2p: Libp2p,
     options: NatOptions,
     isMember: (peerId: string) => boolean,
     logger: Logger = silentLogger,
     dialPort?: number,
+    stays: (stream: Stream) => boolean = () => false,
   ) {
     this.options = options;
+    // Before libp2p starts: DCUtR registers its handler then.
+    const dcutr = (libp2p.services as Record<string, unknown>).dcutr;
+    this.#keepsBusyRelayed = dcutr !== undefined && closeRelayedWhenIdle(dcutr, stays);
     this.#dialPort = dialPort;
     this.#libp2p = libp2p;
     this.#log = logger;
@@ -228,6 +238,11 @@ export class NatRuntime {
       const dcutr = (this.#libp2p.services as Record<string, unknown>).dcutr;
       if (!markUnilateralDials(dcutr)) {
         this.#log.warn("hole punching may fail: @libp2p/dcutr is not shaped as expected");
+      }
+      if (!this.#keepsBusyRelayed) {
+        this.#log.warn(
+          "service and file streams on a relayed connection will end when hole punching replaces it: @libp2p/dcutr is not shaped as expected",
+        );
       }
       this.#stopObserving = confirmObservedDialPort(this.#libp2p, this.#dialPort);
     }
