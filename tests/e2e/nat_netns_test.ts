@@ -28,7 +28,7 @@ const skip = namespaceSkipReason({ tun: true }) ?? natTopologySkipReason();
 if (skip) console.log(`NAT namespace tests skipped: ${skip}`);
 
 const TCP_BACKEND = new URL("./tcp_backend_tool.ts", import.meta.url).pathname;
-const RELAY_PROBE = new URL("./relay_probe_tool.ts", import.meta.url).pathname;
+const RELAY_PROBE = new URL("../hostile/relay_probe_tool.ts", import.meta.url).pathname;
 /** What the client sends through the service (and reads back from the echo backend). */
 const SERVICE_BYTES = (1 << 20) + 12_345;
 /** Where home B's node listens for connections to home A's service. */

@@ -1,7 +1,7 @@
 /**
  * A libp2p host WITHOUT the network token that asks a relay for a slot and for a circuit to a
  * member, as circuit relay v2 clients do (test-only; run inside a namespace):
- *   deno run -A tests/e2e/relay_probe_tool.ts <relay multiaddr with /p2p/> <member peer ID>
+ *   deno run -A tests/hostile/relay_probe_tool.ts <relay multiaddr with /p2p/> <member peer ID>
  * Prints {"peerId","reserve","connect"}: the relay's status code for each request (100 is OK,
  * 202 PERMISSION_DENIED), or the error text when the relay gave no status.
  */
