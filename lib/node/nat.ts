@@ -8,6 +8,7 @@ import { tcp } from "@libp2p/tcp";
 import { uPnPNAT } from "@libp2p/upnp-nat";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import { announceListenAddresses, type AutoNatCounters, watchAutoNat } from "./autonat.ts";
 import {
   AutoRelay,
   AUTORELAY_DEFAULTS,
@@ -88,6 +89,8 @@ export interface NatCounters {
   relay?: RelayCounters;
   autoRelay?: AutoRelayCounters;
   natService?: { served: number; refusedRate: number };
+  /** Dial-backs answered and our addresses confirmed or refuted (with `--natservice`). */
+  autoNat?: AutoNatCounters;
 }
 
 /** Protocol of AutoNAT v1 (the service Go's `--natservice` runs). */
@@ -176,7 +179,9 @@ export class NatRuntime {
   readonly #limiter: RateLimiter | undefined;
   readonly #dialPort: number | undefined;
   readonly #keepsBusyRelayed: boolean;
+  readonly #autoNat: AutoNatCounters | undefined;
   #stopObserving: (() => void) | undefined;
+  #stopAnnouncing: (() => void) | undefined;
 
   /**
    * `stays` tells which streams keep a relayed connection open after hole punching replaced
@@ -226,10 +231,21 @@ export class NatRuntime {
     }
     const rate = options.natService ? options.natService.rateLimit : undefined;
     if (rate) this.#limiter = new RateLimiter(rate.global, rate.perPeer, rate.intervalMs);
+    const autoNat = (libp2p.services as Record<string, unknown>).autoNAT;
+    this.#autoNat = autoNat === undefined ? undefined : watchAutoNat(autoNat);
+    if (autoNat !== undefined && this.#autoNat === undefined) {
+      logger.warn(
+        "AutoNAT answers without dialling back: @libp2p/autonat is not shaped as expected",
+      );
+    }
   }
 
   /** Starts the relay service, the rate limit and the slots (after libp2p started). */
   async start(): Promise<void> {
+    this.#stopAnnouncing = announceListenAddresses(this.#libp2p);
+    if (this.#stopAnnouncing === undefined) {
+      this.#log.warn("public listen addresses wait for AutoNAT: libp2p's address manager moved");
+    }
     await this.relay?.start();
     if (this.#limiter && !(await wrapRateLimited(this.#libp2p, AUTONAT_PROTOCOL, this.#limiter))) {
       this.#log.warn("--nat-ratelimit not applied: AutoNAT's handler is not where expected");
@@ -253,6 +269,7 @@ export class NatRuntime {
   async stop(): Promise<void> {
     this.autoRelay?.stop();
     this.#stopObserving?.();
+    this.#stopAnnouncing?.();
     await this.relay?.stop();
   }
 
@@ -272,6 +289,7 @@ export class NatRuntime {
       relay: this.relay?.counters(),
       autoRelay: this.autoRelay?.counters(),
       natService: this.#limiter?.counters(),
+      autoNat: this.#autoNat && structuredClone(this.#autoNat),
     };
   }
 
