@@ -2,10 +2,12 @@
 import type { Libp2p } from "@libp2p/interface";
 import { isPrivate } from "@libp2p/utils";
 import type { Multiaddr } from "@multiformats/multiaddr";
+import { multiaddr } from "@multiformats/multiaddr";
 import {
   addressBookOf,
   type AutoNatInternals,
   autoNatInternalsOf,
+  publicAddressMappingsOf,
   transportAddrsOf,
 } from "./workarounds.ts";
 
@@ -55,6 +57,38 @@ export function announceListenAddresses(libp2p: Libp2p): (() => void) | undefine
   announce();
   libp2p.addEventListener("transport:listening", announce);
   return () => libp2p.removeEventListener("transport:listening", announce);
+}
+
+/**
+ * Announces each UPnP port mapping (Go `--natmap`) as soon as the gateway grants it, as Go
+ * EdgeVPN does. `@libp2p/upnp-nat` records a mapping unverified, and libp2p keeps it out of
+ * identify and the DHT until AutoNAT dial-backs from peers running the service confirm it:
+ * without such peers the router's forwarded port was made and never told to anyone. The
+ * mapped address is marked verified with an expiry of now, so AutoNAT (when on) still asks
+ * peers about it and withdraws it when enough of them cannot dial it. Returns a function that
+ * puts the address manager back, or undefined when libp2p is not shaped as expected.
+ *
+ * @example
+ * ```ts ignore
+ * const stop = announceUpnpMappings(libp2p);
+ * stop?.();
+ * ```
+ */
+export function announceUpnpMappings(libp2p: Libp2p): (() => void) | undefined {
+  const am = publicAddressMappingsOf(libp2p);
+  if (am === undefined) return undefined;
+  const add = am.addPublicAddressMapping;
+  am.addPublicAddressMapping = (internalIp, internalPort, externalIp, externalPort, protocol) => {
+    add.call(am, internalIp, internalPort, externalIp, externalPort, protocol);
+    const family = externalIp.includes(":") ? 6 : 4;
+    const mapped = `/ip${family}/${externalIp}/${protocol ?? "tcp"}/${
+      externalPort ?? internalPort
+    }`;
+    am.confirmObservedAddr(multiaddr(mapped), { type: "ip-mapping", ttl: 0 });
+  };
+  return () => {
+    am.addPublicAddressMapping = add;
+  };
 }
 
 /**

@@ -8,7 +8,12 @@ import { tcp } from "@libp2p/tcp";
 import { uPnPNAT } from "@libp2p/upnp-nat";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../util/logger.ts";
-import { announceListenAddresses, type AutoNatCounters, watchAutoNat } from "./autonat.ts";
+import {
+  announceListenAddresses,
+  announceUpnpMappings,
+  type AutoNatCounters,
+  watchAutoNat,
+} from "./autonat.ts";
 import {
   AutoRelay,
   AUTORELAY_DEFAULTS,
@@ -182,6 +187,7 @@ export class NatRuntime {
   readonly #autoNat: AutoNatCounters | undefined;
   #stopObserving: (() => void) | undefined;
   #stopAnnouncing: (() => void) | undefined;
+  #stopAnnouncingMappings: (() => void) | undefined;
 
   /**
    * `stays` tells which streams keep a relayed connection open after hole punching replaced
@@ -246,6 +252,12 @@ export class NatRuntime {
     if (this.#stopAnnouncing === undefined) {
       this.#log.warn("public listen addresses wait for AutoNAT: libp2p's address manager moved");
     }
+    if ((this.#libp2p.services as Record<string, unknown>).upnpNAT !== undefined) {
+      this.#stopAnnouncingMappings = announceUpnpMappings(this.#libp2p);
+      if (this.#stopAnnouncingMappings === undefined) {
+        this.#log.warn("UPnP mappings wait for AutoNAT: libp2p's address manager moved");
+      }
+    }
     await this.relay?.start();
     if (this.#limiter && !(await wrapRateLimited(this.#libp2p, AUTONAT_PROTOCOL, this.#limiter))) {
       this.#log.warn("--nat-ratelimit not applied: AutoNAT's handler is not where expected");
@@ -270,6 +282,7 @@ export class NatRuntime {
     this.autoRelay?.stop();
     this.#stopObserving?.();
     this.#stopAnnouncing?.();
+    this.#stopAnnouncingMappings?.();
     await this.relay?.stop();
   }
 

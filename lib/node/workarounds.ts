@@ -108,9 +108,38 @@ export function asMetrics(partial: object): Metrics {
 export interface AddressBook {
   confirmObservedAddr(
     ma: Multiaddr,
-    options?: { type?: "transport" | "observed"; ttl?: number },
+    options?: { type?: "transport" | "observed" | "ip-mapping"; ttl?: number },
   ): void;
   removeObservedAddr(ma: Multiaddr): void;
+}
+
+/** The address manager's call through which `@libp2p/upnp-nat` records a port mapping. */
+export interface PublicAddressMappings {
+  addPublicAddressMapping(
+    internalIp: string,
+    internalPort: number,
+    externalIp: string,
+    externalPort?: number,
+    protocol?: "tcp" | "udp",
+  ): void;
+}
+
+/**
+ * The node's address manager as `@libp2p/upnp-nat` 4.0.28 uses it (it looks the method up on
+ * the shared object at every call, so replacing it there is seen), or undefined if libp2p
+ * changed shape.
+ *
+ * @example
+ * ```ts ignore
+ * const am = publicAddressMappingsOf(libp2p);
+ * ```
+ */
+export function publicAddressMappingsOf(
+  libp2p: unknown,
+): (PublicAddressMappings & AddressBook) | undefined {
+  const am = addressBookOf(libp2p) as Partial<PublicAddressMappings> | undefined;
+  if (typeof am?.addPublicAddressMapping !== "function") return undefined;
+  return am as PublicAddressMappings & AddressBook;
 }
 
 /**
