@@ -34,6 +34,7 @@ const { values } = parseArgs({
     idle: { type: "string", default: "60" },
     wave: { type: "string", default: "5" },
     only: { type: "string" },
+    fill: { type: "string", default: "first" },
     keep: { type: "boolean", default: false },
   },
 });
@@ -59,6 +60,15 @@ for (
     console.error(`bench_scale: --${name} must be an integer of at least ${min}, got ${v}`);
     Deno.exit(2);
   }
+}
+const FILL = values.fill;
+if (FILL !== "first" && FILL !== "all") {
+  console.error(`bench_scale: --fill must be "first" or "all", got ${JSON.stringify(FILL)}`);
+  Deno.exit(2);
+}
+if (values.only !== undefined && values.only !== "ours" && values.only !== "go") {
+  console.error(`bench_scale: --only must be "ours" or "go", got ${JSON.stringify(values.only)}`);
+  Deno.exit(2);
 }
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const GO = Deno.env.get("EDGEVPN_GO");
@@ -227,26 +237,20 @@ async function startNode(
     "--state-dir",
     home,
   ]];
+  // Go logs on stdout, ours on stderr: both go straight into the node's log (read when a node
+  // fails), through a shell that execs the node, so the pid is the node's and no log passes
+  // through this process.
   const log = `${home}/node.log`;
-  const logFile = await Deno.open(log, { write: true, create: true, truncate: true });
-  const child = new Deno.Command(cmd, {
-    args,
-    env,
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", 'exec "$0" "$@" >"$EDGEVPN_BENCH_LOG" 2>&1', cmd, ...args],
+    env: { ...env, EDGEVPN_BENCH_LOG: log },
     clearEnv: true,
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+    stdout: "null",
+    stderr: "null",
   }).spawn();
   live.add(child);
   void child.status.then(() => live.delete(child));
-  // Go logs on stdout, ours on stderr: both into the node's log, for the message when it fails.
-  const writer = logFile.writable.getWriter();
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) await writer.write(chunk).catch(() => {});
-  };
-  void Promise.all([drain(child.stdout), drain(child.stderr)]).finally(() =>
-    writer.close().catch(() => {})
-  );
   const api = `http://${listen}`;
   // Generous: on a machine shared with other work a start can take half a minute.
   const deadline = Date.now() + 120_000;
@@ -266,6 +270,25 @@ async function startNode(
     }
     await sleep(200);
   }
+}
+
+/** Our nodes' ledger sync counters (Prometheus /metrics), summed: what the traffic was made of. */
+async function syncCounters(procs: Proc[]): Promise<string> {
+  const sums = new Map<string, number>();
+  await Promise.all(procs.map(async (p) => {
+    const res = await fetch(`${p.api}/metrics`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+      .catch(() => undefined);
+    const text = res ? await res.text().catch(() => "") : "";
+    for (
+      const m of text.matchAll(
+        /^edgevpn_ledger_(sync|messages_dropped)_total\{(\w+)="(\w+)"\} (\d+)/gm,
+      )
+    ) {
+      const name = `${m[1] === "sync" ? "" : "dropped "}${m[3]}`;
+      sums.set(name, (sums.get(name) ?? 0) + Number(m[4]));
+    }
+  }));
+  return [...sums].map(([k, v]) => `${k} ${v}`).join(", ");
 }
 
 /** The four entries of simulated node `k`: [bucket, key, value]. */
@@ -292,9 +315,29 @@ async function scenario(impl: "ours" | "go", token: string): Promise<Row> {
   tempDirs.add(dir);
   const procs: Proc[] = [];
   try {
+    const writeSimulated = async (through: Proc[]) => {
+      const writes: Promise<void>[] = [];
+      for (let k = 0; k < SIMULATED; k++) {
+        const api = through[k % through.length].api;
+        for (const [bucket, key, value] of simulatedEntries(k)) {
+          writes.push(
+            put(
+              `${api}/api/ledger/${bucket}/${encodeURIComponent(key)}/${
+                encodeURIComponent(JSON.stringify(value))
+              }`,
+            ),
+          );
+        }
+        if (writes.length >= 40) await Promise.all(writes.splice(0));
+      }
+      await Promise.all(writes);
+    };
     const t0 = performance.now();
     const nobody = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf";
     procs.push(await startNode(impl, token, `${dir}/0`, [nobody]));
+    // By default the simulated network exists before the others join: its entries are written
+    // through the first node, and every other node receives them as it joins.
+    if (FILL === "first") await writeSimulated(procs);
     while (procs.length < NODES) {
       // Waves grow with the nodes already up (1, 2, 4, then WAVE), so that early nodes do not
       // all hang off the first one.
@@ -315,23 +358,9 @@ async function scenario(impl: "ours" | "go", token: string): Promise<Row> {
     const startS = (performance.now() - t0) / 1000;
     console.log(`${impl}: ${NODES} nodes up in ${startS.toFixed(1)} s (load ${loadAverage()})`);
 
-    // The simulated network's entries, written through the nodes in turn, 40 requests at a time.
+    // With --fill all, the entries are written through every node in turn once all are up.
     const t1 = performance.now();
-    const writes: Promise<void>[] = [];
-    for (let k = 0; k < SIMULATED; k++) {
-      const api = procs[k % NODES].api;
-      for (const [bucket, key, value] of simulatedEntries(k)) {
-        writes.push(
-          put(
-            `${api}/api/ledger/${bucket}/${encodeURIComponent(key)}/${
-              encodeURIComponent(JSON.stringify(value))
-            }`,
-          ),
-        );
-      }
-      if (writes.length >= 40) await Promise.all(writes.splice(0));
-    }
-    await Promise.all(writes);
+    if (FILL === "all") await writeSimulated(procs);
     const holdsAll = async (p: Proc) => {
       const s = await getJson<{ Machines: number; Services: number; Users: number }>(
         `${p.api}/api/summary`,
@@ -413,6 +442,7 @@ async function scenario(impl: "ours" | "go", token: string): Promise<Row> {
     const perNode = (after: number[], before: number[]) =>
       after.reduce((a, b, i) => a + (b - before[i]), 0) / NODES / idleS;
     const rss = procs.map((p) => procStatus(p.child.pid, "VmRSS") / 1024);
+    if (impl === "ours") console.log(`ours: ledger sync since start, summed over the nodes: ${await syncCounters(procs)}`);
     return {
       impl,
       startS,
