@@ -59,7 +59,10 @@ async function main(config: OutsiderConfig): Promise<void> {
       try {
         await host.dial(victim, { signal: AbortSignal.timeout(5_000) });
       } catch {
+        // Refused (the victim's per-address inbound rate limit, most often): as an attacker
+        // would, wait a moment before the next identity instead of burning the budget.
         totals.refusedDials++;
+        await new Promise((r) => setTimeout(r, 250));
         return;
       }
       const topics = await victimTopics(host, victimId, 5_000);

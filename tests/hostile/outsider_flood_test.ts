@@ -36,7 +36,7 @@ Deno.test("1 000 × 3 MiB from a non-member: victim memory bounded, nothing rela
       count: 1000,
       bytes: 3 << 20,
       deadlineMs: 180_000,
-      maxIdentities: 1000,
+      maxIdentities: 4000,
       parallel: 4,
     } satisfies OutsiderConfig,
   );
@@ -96,8 +96,8 @@ Deno.test("1 000 × 3 MiB from a non-member: victim memory bounded, nothing rela
         } ms at most (${arrivals.length} writes)`,
     );
     // 1 000 messages, unless the victim refused most of the outsider's dials (its per-address
-    // connection limits) and the outsider's identity budget ran out first (776 sent, 916 of
-    // 1 000 dials refused in one run).
+    // connection limits) until the outsider's identity budget ran out (776 sent, 916 of 1 000
+    // dials refused in one run with a budget of 1 000 and no pause after a refusal).
     assert.ok(
       result.sent >= 1000 || result.refusedDials * 2 >= result.identities,
       `${result.sent} sent, ${result.refusedDials} of ${result.identities} dials refused`,
