@@ -521,8 +521,14 @@ try {
   if (!tokenOut.success) throw new Error("could not generate a network token");
   const token = new TextDecoder().decode(tokenOut.stdout).trim();
   const rows: Row[] = [];
-  if (values.only !== "go") rows.push(await scenario("ours", token));
-  if (GO && values.only !== "ours") rows.push(await scenario("go", token));
+  // Each row is printed as soon as it is measured: a later scenario may fail or be interrupted.
+  const measure = async (impl: "ours" | "go") => {
+    const row = await scenario(impl, token);
+    console.log(`\n${table([row])}\n`);
+    rows.push(row);
+  };
+  if (values.only !== "go") await measure("ours");
+  if (GO && values.only !== "ours") await measure("go");
   else if (!GO) console.log("Go EdgeVPN skipped: set EDGEVPN_GO to its v0.35 binary to compare");
   console.log(
     `\n${NODES} node processes on loopback, ${SIMULATED} simulated nodes' entries (${
