@@ -491,11 +491,12 @@ function table(rows: Row[]): string {
   ]);
   if (rows.length === 2) {
     const [o, g] = rows;
-    const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+    // No ratio where either side has no figure (a write that never arrived, a node never filled).
+    const x = (a: number, b: number) => Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : "–";
     cells.push([
       "ours vs Go",
       x(o.startS, g.startS),
-      x(o.fillS, g.fillS),
+      o.filled === NODES && g.filled === NODES ? x(o.fillS, g.fillS) : "–",
       `${x(o.p50, g.p50)} / ${x(o.p95, g.p95)}`,
       x(o.idleBps, g.idleBps),
       x(o.idleCpu, g.idleCpu),
