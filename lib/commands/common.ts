@@ -3,10 +3,11 @@ import { requireNetworkConfig } from "../config/load.ts";
 import type { NetworkConfig } from "../config/network.ts";
 import type { Settings } from "../config/options.ts";
 import { expandHome } from "../config/settings.ts";
-import type { MeshOptions } from "../mesh/mesh.ts";
+import { createMesh, type Mesh, type MeshOptions } from "../mesh/mesh.ts";
 import type { Logger } from "../util/logger.ts";
 import { natOptionsOf } from "./nat.ts";
 import { trustZoneOptionsOf } from "./trustzone.ts";
+import type { CommandContext } from "./context.ts";
 
 /**
  * Loads the network of a run from `--config`/`--token`.
@@ -73,6 +74,35 @@ export function meshOptionsOf(
     trustZone: trustZoneOptionsOf(settings),
     logger: context.logger,
   };
+}
+
+/**
+ * Starts the command's node (heartbeats when `alive`), logs its ID and addresses as Go does,
+ * runs `body` with it, then logs "stopping" and stops it.
+ *
+ * @example
+ * ```ts ignore
+ * await withMesh(ctx, false, () => untilAborted(ctx.signal));
+ * ```
+ */
+export async function withMesh<T>(
+  ctx: Pick<CommandContext, "settings" | "home" | "log">,
+  alive: boolean,
+  body: (mesh: Mesh) => Promise<T>,
+): Promise<T> {
+  const network = await networkOf(ctx.settings, ctx.home);
+  const mesh = await createMesh(
+    meshOptionsOf(ctx.settings, network, { home: ctx.home, logger: ctx.log, alive }),
+  );
+  await mesh.start();
+  ctx.log.info(`Node ID: ${mesh.peerId}`);
+  ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
+  try {
+    return await body(mesh);
+  } finally {
+    ctx.log.info("stopping");
+    await mesh.stop();
+  }
 }
 
 /**

@@ -17,11 +17,10 @@ import {
 } from "../dns/mod.ts";
 import { systemClock } from "../util/clock.ts";
 import type { Mesh } from "../mesh/mesh.ts";
-import { createMesh } from "../mesh/mesh.ts";
-import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
+import { EdgeVpnError, errorMessage, listenErrorReason, UsageError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { apiClientOf } from "./api_client.ts";
-import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
+import { untilAborted, withMesh } from "./common.ts";
 
 /**
  * The DNS server's options from the settings, checked before anything starts. `listen` is
@@ -76,14 +75,10 @@ export async function startDnsServer(
   } catch (e) {
     await server.stop();
     const where = formatHostPort(options.listen);
-    const why = e instanceof Deno.errors.AddrInUse
-      ? "the address is in use"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-      : e instanceof Deno.errors.AddrNotAvailable
-      ? "no interface has this address"
-      : errorMessage(e);
-    throw new EdgeVpnError("DNS_LISTEN_FAILED", `Cannot serve DNS on ${where}: ${why}`);
+    throw new EdgeVpnError(
+      "DNS_LISTEN_FAILED",
+      `Cannot serve DNS on ${where}: ${listenErrorReason(e)}`,
+    );
   }
   return server;
 }
@@ -106,24 +101,14 @@ export async function runDns(ctx: CommandContext): Promise<void> {
     );
   }
   const options = dnsOptionsOf(s, s.dnsListen === "" ? ":53" : s.dnsListen, "--listen");
-  const network = await networkOf(s, ctx.home);
-  const mesh = await createMesh(
-    meshOptionsOf(s, network, { home: ctx.home, logger: ctx.log, alive: false }),
-  );
-  await mesh.start();
-  ctx.log.info(`Node ID: ${mesh.peerId}`);
-  ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
-  try {
+  await withMesh(ctx, false, async (mesh) => {
     const dns = await startDnsServer(mesh, options, ctx.log);
     try {
       await untilAborted(ctx.signal);
     } finally {
       await dns.stop();
     }
-  } finally {
-    ctx.log.info("stopping");
-    await mesh.stop();
-  }
+  });
 }
 
 /** Go's `GET /api/dns` entries. */

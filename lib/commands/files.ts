@@ -10,9 +10,9 @@ import {
 import { tuneMalloc } from "../../ffi/malloc.ts";
 import { serviceComponentsOf } from "../services/mod.ts";
 import { UsageError } from "../util/errors.ts";
-import { untilAborted } from "./common.ts";
+import { untilAborted, withMesh } from "./common.ts";
 import { createProgressReporter, formatBytes } from "./progress.ts";
-import { nameAndValue, startAliveMesh } from "./services.ts";
+import { nameAndValue, timingOf } from "./services.ts";
 
 /** Codes of {@link FileError} that are the user's input, exit 2. */
 const USAGE_CODES = new Set([
@@ -39,19 +39,13 @@ function asUsage(e: unknown): unknown {
  */
 export async function runFileSend(ctx: CommandContext): Promise<void> {
   const s = ctx.settings;
-  const [name, path] = nameAndValue(
-    ctx,
-    s.name,
-    s.path,
-    "file-send NAME PATH, or --name and --path",
-  );
+  const [name, path] = nameAndValue(ctx, s.path, "file-send NAME PATH, or --name and --path");
   try {
     await checkReadableFile(path);
   } catch (e) {
     throw asUsage(e);
   }
-  const mesh = await startAliveMesh(ctx);
-  try {
+  await withMesh(ctx, true, async (mesh) => {
     const sharer = createFileSharer(serviceComponentsOf(mesh, { logger: ctx.log }), {
       files: [{ name, path }],
       announceIntervalMs: s.ledgerAnnounceInterval,
@@ -67,10 +61,7 @@ export async function runFileSend(ctx: CommandContext): Promise<void> {
     } finally {
       await sharer.stop();
     }
-  } finally {
-    ctx.log.info("stopping");
-    await mesh.stop();
-  }
+  });
 }
 
 /**
@@ -84,12 +75,7 @@ export async function runFileSend(ctx: CommandContext): Promise<void> {
  */
 export async function runFileReceive(ctx: CommandContext): Promise<void> {
   const s = ctx.settings;
-  const [name, path] = nameAndValue(
-    ctx,
-    s.name,
-    s.path,
-    "file-receive NAME PATH, or --name and --path",
-  );
+  const [name, path] = nameAndValue(ctx, s.path, "file-receive NAME PATH, or --name and --path");
   try {
     await checkTarget(path, s.overwrite);
   } catch (e) {
@@ -97,40 +83,38 @@ export async function runFileReceive(ctx: CommandContext): Promise<void> {
   }
   // Transfer buffers come and go by the thousand: freed ones go back to the system.
   tuneMalloc();
-  const mesh = await startAliveMesh(ctx);
-  const progress = createProgressReporter(name, { tty: Deno.stderr.isTerminal(), log: ctx.log });
-  try {
-    const got = await receiveFile(serviceComponentsOf(mesh, { logger: ctx.log }), {
-      name,
-      path,
-      overwrite: s.overwrite,
-      announceIntervalMs: s.ledgerAnnounceInterval,
-      timeoutMs: s.timeout,
-      giveUpAfterMs: ctx.explicit.has("timeout") ? s.timeout : undefined,
-      signal: ctx.signal,
-      onWaiting: (ms) =>
-        ctx.log.info(
-          `Waiting for file '${name}' to appear in the network (${Math.round(ms / 1000)}s so far)`,
-        ),
-      onProgress: (p) => progress.update(p),
-    });
-    progress.stop();
-    ctx.out(
-      `Received '${name}' to ${got.path}: ${got.size} bytes (${formatBytes(got.size)}) in ${
-        (got.elapsedMs / 1000).toFixed(2)
-      } s, SHA-256 ${got.sha256} ${
-        got.verified ? "(verified)" : "(not verified: the sender announced no hash)"
-      }\n`,
-    );
-  } catch (e) {
-    progress.stop();
-    if (e instanceof FileError && e.code === "ABORTED") {
-      ctx.log.info("stopped; a partial download is kept beside the target for the next run");
-      return;
+  await withMesh(ctx, true, async (mesh) => {
+    const progress = createProgressReporter(name, { tty: Deno.stderr.isTerminal(), log: ctx.log });
+    try {
+      const got = await receiveFile(serviceComponentsOf(mesh, { logger: ctx.log }), {
+        name,
+        path,
+        overwrite: s.overwrite,
+        ...timingOf(ctx),
+        signal: ctx.signal,
+        onWaiting: (ms) =>
+          ctx.log.info(
+            `Waiting for file '${name}' to appear in the network (${
+              Math.round(ms / 1000)
+            }s so far)`,
+          ),
+        onProgress: (p) => progress.update(p),
+      });
+      progress.stop();
+      ctx.out(
+        `Received '${name}' to ${got.path}: ${got.size} bytes (${formatBytes(got.size)}) in ${
+          (got.elapsedMs / 1000).toFixed(2)
+        } s, SHA-256 ${got.sha256} ${
+          got.verified ? "(verified)" : "(not verified: the sender announced no hash)"
+        }\n`,
+      );
+    } catch (e) {
+      progress.stop();
+      if (e instanceof FileError && e.code === "ABORTED") {
+        ctx.log.info("stopped; a partial download is kept beside the target for the next run");
+        return;
+      }
+      throw asUsage(e);
     }
-    throw asUsage(e);
-  } finally {
-    ctx.log.info("stopping");
-    await mesh.stop();
-  }
+  });
 }

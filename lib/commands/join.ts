@@ -109,6 +109,7 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
         leaseDir: expandHome(s.leaseDir, ctx.home),
         leaseName: leaseFileName(network),
         signal: ctx.signal,
+        connectedPeers: () => mesh.node.connectedPeers(),
         logger: ctx.log,
       });
       address = `${ip}/${DHCP_PREFIX}`;

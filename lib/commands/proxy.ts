@@ -2,12 +2,11 @@
 import type { CommandContext } from "./context.ts";
 import { formatApiAddress, parseApiListen } from "../api/listen.ts";
 import { egressComponentsOf } from "../egress/mod.ts";
-import { createMesh } from "../mesh/mesh.ts";
 import { listenersConflict, parseProxyListen } from "../proxy/listen.ts";
 import { createProxy } from "../proxy/mod.ts";
-import { EdgeVpnError, errorMessage, UsageError } from "../util/errors.ts";
+import { EdgeVpnError, listenErrorReason, UsageError } from "../util/errors.ts";
 import { startNodeApi } from "./api_server.ts";
-import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
+import { untilAborted, withMesh } from "./common.ts";
 
 /**
  * Runs a node (no VPN, no heartbeats, as Go's proxy) with the proxy on `--listen` and, with
@@ -40,50 +39,40 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
       );
     }
   }
-  const network = await networkOf(s, ctx.home);
-  const mesh = await createMesh(
-    meshOptionsOf(s, network, { home: ctx.home, logger: ctx.log, alive: false }),
-  );
-  await mesh.start();
-  ctx.log.info(`Node ID: ${mesh.peerId}`);
-  ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
-  const stops: (() => Promise<void>)[] = [() => mesh.stop()];
-  try {
-    const proxy = createProxy(egressComponentsOf(mesh, { logger: ctx.log }), {
-      listen,
-      deadIntervalMs: s.proxyDeadInterval,
-      announceIntervalMs: s.proxyInterval,
-    });
+  await withMesh(ctx, false, async (mesh) => {
+    const stops: (() => Promise<void>)[] = [];
     try {
-      await proxy.start();
-    } catch (e) {
-      const where = formatApiAddress({ transport: "tcp", ...listen });
-      const why = e instanceof Deno.errors.AddrInUse
-        ? "the address is in use"
-        : e instanceof Deno.errors.PermissionDenied
-        ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-        : e instanceof Deno.errors.AddrNotAvailable
-        ? "no interface has this address"
-        : errorMessage(e);
-      throw new EdgeVpnError("PROXY_LISTEN_FAILED", `Cannot serve the proxy on ${where}: ${why}`);
-    }
-    stops.unshift(() => proxy.stop());
-    const address = formatApiAddress({ transport: "tcp", ...proxy.address! });
-    ctx.log.info(`proxy listening on ${address} (HTTP, CONNECT, SOCKS5)`);
-    if (s.proxyApi) {
-      const api = await startNodeApi(mesh, {
-        listen: s.proxyApiListen,
-        settings: s,
-        home: ctx.home,
-        logger: ctx.log,
-        out: ctx.out,
-        proxy: () => proxy.counters(),
+      const proxy = createProxy(egressComponentsOf(mesh, { logger: ctx.log }), {
+        listen,
+        deadIntervalMs: s.proxyDeadInterval,
+        announceIntervalMs: s.proxyInterval,
       });
-      stops.unshift(() => api.stop());
+      try {
+        await proxy.start();
+      } catch (e) {
+        const where = formatApiAddress({ transport: "tcp", ...listen });
+        throw new EdgeVpnError(
+          "PROXY_LISTEN_FAILED",
+          `Cannot serve the proxy on ${where}: ${listenErrorReason(e)}`,
+        );
+      }
+      stops.unshift(() => proxy.stop());
+      const address = formatApiAddress({ transport: "tcp", ...proxy.address! });
+      ctx.log.info(`proxy listening on ${address} (HTTP, CONNECT, SOCKS5)`);
+      if (s.proxyApi) {
+        const api = await startNodeApi(mesh, {
+          listen: s.proxyApiListen,
+          settings: s,
+          home: ctx.home,
+          logger: ctx.log,
+          out: ctx.out,
+          proxy: () => proxy.counters(),
+        });
+        stops.unshift(() => api.stop());
+      }
+      await untilAborted(ctx.signal);
+    } finally {
+      for (const stop of stops) await stop();
     }
-    await untilAborted(ctx.signal);
-  } finally {
-    ctx.log.info("stopping");
-    for (const stop of stops) await stop();
-  }
+  });
 }

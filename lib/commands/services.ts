@@ -1,7 +1,7 @@
 /** `edgevpn service-add` (`sa`) and `service-connect` (`sc`), and `--expose`/`--connect` of every command running services. */
 import type { CommandContext } from "./context.ts";
 import type { Settings } from "../config/options.ts";
-import { createMesh, type Mesh } from "../mesh/mesh.ts";
+import type { Mesh } from "../mesh/mesh.ts";
 import {
   createServiceConnector,
   createServiceExposer,
@@ -14,7 +14,7 @@ import {
 } from "../services/mod.ts";
 import { EdgeVpnError, UsageError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
-import { meshOptionsOf, networkOf, untilAborted } from "./common.ts";
+import { untilAborted, withMesh } from "./common.ts";
 
 /** Go's message when a name or its address/path is missing (kept for scripts grepping it). */
 export const GO_MISSING_NAME =
@@ -119,11 +119,11 @@ function checkName(name: string, source: string): void {
  * @throws {UsageError} `MISSING_NAME` with Go's message and the usage.
  */
 export function nameAndValue(
-  ctx: Pick<CommandContext, "args">,
-  name: string,
+  ctx: Pick<CommandContext, "args" | "settings">,
   value: string,
   usage: string,
 ): [string, string] {
+  const name = ctx.settings.name;
   const n = name !== "" ? name : ctx.args[0] ?? "";
   const v = value !== "" ? value : ctx.args[1] ?? "";
   if (n === "" || v === "") throw new UsageError("MISSING_NAME", `${GO_MISSING_NAME} (${usage})`);
@@ -243,30 +243,8 @@ async function watchProvider(
 }
 
 /** Runs a node with the services of `plan` until SIGINT/SIGTERM (or until `--timeout` gives up). */
-/**
- * Starts a node with the alive service for a service or file command and logs its ID and
- * addresses, as Go does.
- *
- * @example
- * ```ts ignore
- * const mesh = await startAliveMesh(ctx);
- * ```
- */
-export async function startAliveMesh(ctx: CommandContext): Promise<Mesh> {
-  const s = ctx.settings;
-  const network = await networkOf(s, ctx.home);
-  const mesh = await createMesh(
-    meshOptionsOf(s, network, { home: ctx.home, logger: ctx.log, alive: true }),
-  );
-  await mesh.start();
-  ctx.log.info(`Node ID: ${mesh.peerId}`);
-  ctx.log.info(`Node Addresses: ${mesh.node.multiaddrs().join(" ")}`);
-  return mesh;
-}
-
-async function runNodeWithServices(ctx: CommandContext, plan: ServicePlan): Promise<void> {
-  const mesh = await startAliveMesh(ctx);
-  try {
+function runNodeWithServices(ctx: CommandContext, plan: ServicePlan): Promise<void> {
+  return withMesh(ctx, true, async (mesh) => {
     const running = await startServices(mesh, plan, servicesOptionsOf(ctx));
     try {
       const failure = await Promise.race([untilAborted(ctx.signal), running.failure]);
@@ -274,27 +252,30 @@ async function runNodeWithServices(ctx: CommandContext, plan: ServicePlan): Prom
     } finally {
       await running.stop();
     }
-  } finally {
-    ctx.log.info("stopping");
-    await mesh.stop();
-  }
+  });
 }
 
 /**
- * Timing options of {@link startServices} from the settings: `--ledger-announce-interval`,
+ * Timing options of service and file commands from the settings: `--ledger-announce-interval`,
  * `--timeout` per connection and, when `--timeout` was given, as the limit of waiting for an
- * unknown service.
+ * unknown service or file.
  */
-export function servicesOptionsOf(
-  ctx: Pick<CommandContext, "settings" | "explicit" | "log">,
-): { announceIntervalMs: number; timeoutMs: number; giveUpAfterMs?: number; logger: Logger } {
+export function timingOf(
+  ctx: Pick<CommandContext, "settings" | "explicit">,
+): { announceIntervalMs: number; timeoutMs: number; giveUpAfterMs?: number } {
   const s = ctx.settings;
   return {
     announceIntervalMs: s.ledgerAnnounceInterval,
     timeoutMs: s.timeout,
     giveUpAfterMs: ctx.explicit.has("timeout") ? s.timeout : undefined,
-    logger: ctx.log,
   };
+}
+
+/** Options of {@link startServices} from the settings: {@link timingOf} and the logger. */
+export function servicesOptionsOf(
+  ctx: Pick<CommandContext, "settings" | "explicit" | "log">,
+): { announceIntervalMs: number; timeoutMs: number; giveUpAfterMs?: number; logger: Logger } {
+  return { ...timingOf(ctx), logger: ctx.log };
 }
 
 /**
@@ -307,16 +288,14 @@ export function servicesOptionsOf(
  * ```
  */
 export async function runServiceAdd(ctx: CommandContext): Promise<void> {
-  const s = ctx.settings;
   const [name, address] = nameAndValue(
     ctx,
-    s.name,
-    s.serviceAddress,
+    ctx.settings.serviceAddress,
     "service-add NAME HOST:PORT, or --name and --address",
   );
   checkName(name, "--name");
   parseTcpAddress(address, "--address");
-  await runNodeWithServices(ctx, servicePlanOf(s, { expose: { name, address } }));
+  await runNodeWithServices(ctx, servicePlanOf(ctx.settings, { expose: { name, address } }));
 }
 
 /**
@@ -329,14 +308,12 @@ export async function runServiceAdd(ctx: CommandContext): Promise<void> {
  * ```
  */
 export async function runServiceConnect(ctx: CommandContext): Promise<void> {
-  const s = ctx.settings;
   const [name, listen] = nameAndValue(
     ctx,
-    s.name,
-    s.serviceAddress,
+    ctx.settings.serviceAddress,
     "service-connect NAME [IP]:PORT, or --name and --address",
   );
   checkName(name, "--name");
   parseTcpAddress(listen, "--address", { listen: true });
-  await runNodeWithServices(ctx, servicePlanOf(s, { connect: { name, listen } }));
+  await runNodeWithServices(ctx, servicePlanOf(ctx.settings, { connect: { name, listen } }));
 }

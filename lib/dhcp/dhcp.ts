@@ -101,6 +101,11 @@ export interface DhcpView {
   /** Current `dhcp/offers` value, if any. */
   offers?: DhcpOffers;
   base: string;
+  /**
+   * Peers we hold a connection to. Each of them heartbeats, so one missing from `alive` means
+   * its ledger has not reached us yet: our view of the machines may be empty or partial.
+   */
+  connected?: readonly string[];
 }
 
 /**
@@ -132,6 +137,12 @@ export function dhcpDecision(view: DhcpView): DhcpDecision {
   }
   const withoutAddress = view.alive.filter((p) => !owners.has(p));
   if (view.alive.length <= 1) return { action: "wait", why: "alone" };
+  const alive = new Set(view.alive);
+  if (view.connected?.some((p) => p !== view.self && !alive.has(p))) {
+    // A node that had only other joiners' heartbeats took the base address, which a machine
+    // of the ledger it had not received yet already held.
+    return { action: "wait", why: "the ledger of connected peers has not reached us yet" };
+  }
   if (withoutAddress.length === 0) {
     return { action: "wait", why: "no heartbeat from this node yet" };
   }
@@ -230,6 +241,8 @@ export interface DhcpOptions {
   /** See {@link DHCP_SETTLE_MS}. */
   settleMs?: number;
   aliveWindowMs?: number;
+  /** Peers connected now (see {@link DhcpView.connected}); none checked when absent. */
+  connectedPeers?: () => readonly string[];
   logger?: Logger;
 }
 
@@ -266,6 +279,7 @@ export async function obtainAddress(
       lead: lead === undefined ? undefined : dhcpCodec.parse(lead) || undefined,
       offers: offersText === undefined ? undefined : dhcpOffersCodec.parse(offersText),
       base: options.base,
+      connected: options.connectedPeers?.(),
     };
   };
   if (leased) {
@@ -286,6 +300,8 @@ export async function obtainAddress(
   let claim: Job | undefined;
   let lastWhy = "";
   let leadingSince: number | undefined;
+  /** The nodes waiting for an address when `leadingSince` was set. */
+  let waitingThen = "";
   const settleMs = options.settleMs ?? DHCP_SETTLE_MS;
   try {
     while (true) {
@@ -310,6 +326,12 @@ export async function obtainAddress(
         return decision.address;
       }
       if (decision.action === "allocate") {
+        // Settled once our claim held, and no new node appeared waiting, for settleMs: nodes
+        // joining together are heard one after another (their heartbeats cross the network at
+        // its pace), and one heard after we hand out addresses could lead on its own view.
+        const waiting = waitingNodes(seen).join(",");
+        if (waiting !== waitingThen) leadingSince = undefined;
+        waitingThen = waiting;
         leadingSince ??= Date.now();
         if (Date.now() - leadingSince >= settleMs) {
           // The offers go out before our own machine entry: whoever sees that entry (and so
@@ -343,6 +365,12 @@ export async function obtainAddress(
   } finally {
     claim?.stop();
   }
+}
+
+/** The alive nodes without a machine, sorted. */
+function waitingNodes(view: DhcpView): string[] {
+  const owners = new Set(view.machines.values());
+  return view.alive.filter((p) => !owners.has(p)).sort();
 }
 
 async function readLease(path: string, log: Logger): Promise<string | undefined> {

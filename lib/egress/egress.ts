@@ -16,7 +16,7 @@ import {
   type HttpRequestHead,
   parseAuthority,
 } from "./http_head.ts";
-import { lingerThenReset, pipeStream } from "./pipe.ts";
+import { lingerThenReset, pipeStream } from "../services/pipe.ts";
 import {
   EGRESS_TUNNEL_PROTOCOL,
   GO_EGRESS_PROTOCOL,

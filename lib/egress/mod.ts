@@ -14,7 +14,7 @@ export {
   parseAuthority,
   parseRequestHead,
 } from "./http_head.ts";
-export { type PipeOptions, type PipeResult, pipeStream } from "./pipe.ts";
+export { type PipeOptions, type PipeResult, pipeStream } from "../services/pipe.ts";
 export {
   describeTunnelStatus,
   EGRESS_TUNNEL_PROTOCOL,
@@ -26,4 +26,4 @@ export {
   type TunnelStatusCode,
   type TunnelTarget,
 } from "./protocol.ts";
-export { announceUser } from "./users.ts";
+export { announceUser } from "../services/users.ts";

@@ -138,6 +138,11 @@ export interface LedgerOptions {
   quiet?: boolean;
   /** Upper bound of the random delay before a reply; default 500 ms. */
   replyDelayMs?: number;
+  /**
+   * Least time between our last full block and a reply (a broadcast answers every diverging
+   * peer at once); default 2 000 ms.
+   */
+  replyIntervalMs?: number;
   /** Longest wait before the same divergence is answered again; default 60 000 ms. */
   divergenceBackoffMs?: number;
   /** How far in the future peers' entries may be; default {@link DEFAULT_TIME_BOUNDS}. */
@@ -375,6 +380,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       log: this.#log,
       counters: this.#counters,
       replyDelayMs: options.replyDelayMs ?? DEFAULT_REPLY_DELAY_MS,
+      replyIntervalMs: options.replyIntervalMs,
       minBroadcastIntervalMs: options.broadcastIntervalMs ?? DEFAULT_BROADCAST_INTERVAL_MS,
       // Go peers in the signed modes merge a delta as any block; off mode adopts whole blocks.
       deltas: this.mode !== "off" && (options.deltas ?? true),

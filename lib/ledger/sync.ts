@@ -138,6 +138,14 @@ export function hasEntriesMissingFrom(
 /** First wait before the same divergence is answered again (then twice as long each time). */
 export const DIVERGENCE_RETRY_FIRST_MS = 2_000;
 
+/**
+ * Default least time between a full block we sent and a reply: a reply is a broadcast, so one
+ * answers every peer that diverged meanwhile. Without it, ten nodes joining at once (each digest
+ * a new divergence) had every established node send its block of a thousand entries several
+ * times a second, which starved a shared machine until the joiners never got the ledger.
+ */
+export const REPLY_MIN_INTERVAL_MS = 2_000;
+
 /** What the sender needs: the transport, the current head, time, jitter and its settings. */
 export interface SyncSenderComponents {
   send: (bytes: Uint8Array) => void | Promise<void>;
@@ -152,6 +160,8 @@ export interface SyncSenderComponents {
   replyDelayMs: number;
   /** Longest wait before the same divergence is answered again. */
   backoffMs: number;
+  /** Least time between our last full block and a reply; default {@link REPLY_MIN_INTERVAL_MS}. */
+  replyIntervalMs?: number;
   /**
    * Least time between two broadcasts after local writes ({@link SyncSender.sendFullSoon}):
    * a burst of writes becomes one broadcast per interval. 0 sends after every write.
@@ -163,7 +173,8 @@ export interface SyncSenderComponents {
 
 /**
  * Sends our blocks and digests in order, one at a time, and schedules replies: one pending
- * reply at most, after a random delay (so that one peer answers for all); the same divergence
+ * reply at most, after a random delay (so that one peer answers for all) and not within
+ * the reply interval ({@link REPLY_MIN_INTERVAL_MS}) of our last full block; the same divergence
  * is answered again after {@link DIVERGENCE_RETRY_FIRST_MS}, then twice as long each time, up
  * to the backoff: a reply lost on the way (a peer whose gossip link was down, a topic rotating
  * under it) is made good within seconds, and a peer that cannot use our block is answered only
@@ -187,6 +198,8 @@ export class SyncSender {
   #stopped = false;
   /** When our last full block or delta left, and the head it carried. */
   #lastFull = { at: -Infinity, hash: "" };
+  /** When our last full block left (deltas aside): replies are paced from it. */
+  #lastFullBlockAt = -Infinity;
   /** The storage our last broadcast carried (what a delta is taken against). */
   #lastSentStorage?: Storage;
   /** The broadcast that the writes of the current interval wait for. */
@@ -210,6 +223,7 @@ export class SyncSender {
     this.cancelReply();
     const block = this.#c.head();
     this.#lastFull = { at: this.#c.now(), hash: block.hash };
+    this.#lastFullBlockAt = this.#lastFull.at;
     this.#lastSentStorage = block.storage;
     const bytes = this.encodeFull(block);
     this.#c.counters.fullBlocksSent++;
@@ -287,6 +301,9 @@ export class SyncSender {
       this.#c.counters.repliesSuppressed++;
       return;
     }
+    // Not sooner than the reply interval after our last full block, whatever it answered.
+    const paced = this.#lastFullBlockAt + (this.#c.replyIntervalMs ?? REPLY_MIN_INTERVAL_MS) -
+      now();
     const timer = clock.setTimeout(() => {
       this.#reply = undefined;
       if (this.#answered.size >= 1024) this.#answered.clear();
@@ -295,7 +312,7 @@ export class SyncSender {
       this.#answered.set(key, { at: now(), times: recent ? answered.times + 1 : 1 });
       this.#c.counters.repliesSent++;
       this.sendFull();
-    }, random() * this.#c.replyDelayMs);
+    }, Math.max(paced, random() * this.#c.replyDelayMs));
     this.#reply = { timer, key };
   }
 

@@ -66,6 +66,19 @@ export interface NodeMetrics {
 
 type Labelled = [Record<string, string>, number];
 
+// One sample per key of `counts`, the key as the value of `label` (an absent count reads 0).
+function byLabel(label: string, counts: Record<string, number | undefined>): Labelled[] {
+  return Object.entries(counts).map(([key, n]): Labelled => [{ [label]: key }, n ?? 0]);
+}
+
+// The samples of a part that may not run (VPN, DNS, egress, proxy): none while it does not.
+function whenRunning<T>(part: (() => T | undefined) | undefined) {
+  return (pick: (counters: T) => Labelled[]) => (): Labelled[] => {
+    const counters = part?.();
+    return counters === undefined ? [] : pick(counters);
+  };
+}
+
 /**
  * Creates the metrics of a node. Every value is read from the node's own counters when
  * Prometheus scrapes; only the event-loop lag needs a sampler (started by `start()`).
@@ -108,7 +121,7 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
       [{ [key]: k, direction: "in" }, pick === "bytes" ? s.bytesIn : s.messagesIn],
       [{ [key]: k, direction: "out" }, pick === "bytes" ? s.bytesOut : s.messagesOut],
     ]);
-  const vpn = () => components.vpn?.();
+  const vpnRead = whenRunning(components.vpn);
 
   // Peers and connections.
   gauge(
@@ -166,21 +179,17 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "reason",
   ], () => {
     const c = node.counters();
-    return [
-      [{ reason: "nonMember" }, c.streams.nonMember],
-      ...Object.entries(c.refused).map(([reason, n]): Labelled => [{ reason }, n]),
-    ];
+    return [[{ reason: "nonMember" }, c.streams.nonMember], ...byLabel("reason", c.refused)];
   });
 
   // VPN packets.
-  const vpnTraffic = (pick: "packets" | "bytes") => (): Labelled[] => {
-    const v = vpn()?.vpn;
-    if (!v) return [];
-    return (["fastGso", "fast", "legacy"] as const).flatMap((p): Labelled[] => [
-      [{ direction: "out", protocol: p }, v.sent[p][pick]],
-      [{ direction: "in", protocol: p }, v.received[p][pick]],
-    ]);
-  };
+  const vpnTraffic = (pick: "packets" | "bytes") =>
+    vpnRead(({ vpn: v }) =>
+      (["fastGso", "fast", "legacy"] as const).flatMap((p): Labelled[] => [
+        [{ direction: "out", protocol: p }, v.sent[p][pick]],
+        [{ direction: "in", protocol: p }, v.received[p][pick]],
+      ])
+    );
   counter("edgevpn_vpn_packets_total", "IP packets carried by the VPN, by data-plane protocol", [
     "direction",
     "protocol",
@@ -189,14 +198,13 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "direction",
     "protocol",
   ], vpnTraffic("bytes"));
-  const vpnPeers = (pick: "packets" | "bytes") => (): Labelled[] => {
-    const v = vpn()?.vpn;
-    if (!v) return [];
-    return [...v.peers].flatMap(([peer, t]): Labelled[] => [
-      [{ peer, direction: "out" }, t.sent[pick]],
-      [{ peer, direction: "in" }, t.received[pick]],
-    ]);
-  };
+  const vpnPeers = (pick: "packets" | "bytes") =>
+    vpnRead(({ vpn: v }) =>
+      [...v.peers].flatMap(([peer, t]): Labelled[] => [
+        [{ peer, direction: "out" }, t.sent[pick]],
+        [{ peer, direction: "in" }, t.received[pick]],
+      ])
+    );
   counter("edgevpn_vpn_peer_packets_total", "IP packets carried by the VPN, by peer", [
     "peer",
     "direction",
@@ -205,17 +213,17 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "peer",
     "direction",
   ], vpnPeers("bytes"));
-  counter("edgevpn_vpn_packets_dropped_total", "VPN packets dropped, by reason", ["reason"], () => {
-    const s = vpn();
-    if (!s) return [];
-    const { dropped, inbound } = s.vpn;
-    return [
-      ...Object.entries(dropped),
-      ...Object.entries(inbound),
-      ["tunRxTruncated", s.tun.rxTruncated],
-      ["tunTxDropped", s.tun.txDropped],
-    ].map(([reason, n]): Labelled => [{ reason: String(reason) }, Number(n)]);
-  });
+  counter(
+    "edgevpn_vpn_packets_dropped_total",
+    "VPN packets dropped, by reason",
+    ["reason"],
+    // Both directions may drop for the same reason (badOffload): their samples add up.
+    vpnRead((s) => [
+      ...byLabel("reason", s.vpn.dropped),
+      ...byLabel("reason", s.vpn.inbound),
+      ...byLabel("reason", { tunRxTruncated: s.tun.rxTruncated, tunTxDropped: s.tun.txDropped }),
+    ]),
+  );
 
   // Gossip and the ledger.
   counter(
@@ -231,8 +239,7 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "edgevpn_gossip_messages_dropped_total",
     "Gossip messages dropped, by reason",
     ["reason"],
-    () =>
-      Object.entries(node.counters().hub.dropped).map(([reason, n]): Labelled => [{ reason }, n]),
+    () => byLabel("reason", node.counters().hub.dropped),
   );
   counter(
     "edgevpn_gossip_peer_messages_total",
@@ -266,10 +273,7 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "edgevpn_ledger_messages_dropped_total",
     "Ledger messages dropped, by reason",
     ["reason"],
-    () =>
-      Object.entries(ledger.counters.rejectedMessages).map((
-        [reason, n],
-      ): Labelled => [{ reason }, n]),
+    () => byLabel("reason", ledger.counters.rejectedMessages),
   );
   counter(
     "edgevpn_ledger_sync_total",
@@ -292,17 +296,13 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "edgevpn_ledger_entries_rejected_total",
     "Ledger entries rejected, by reason",
     ["reason"],
-    () =>
-      Object.entries(ledger.counters.rejectedEntries).map((
-        [reason, n],
-      ): Labelled => [{ reason }, n]),
+    () => byLabel("reason", ledger.counters.rejectedEntries),
   );
   counter(
     "edgevpn_ledger_signature_checks_total",
     "Entry signatures of received blocks: verified, answered from the cache, left unchecked",
     ["result"],
-    () =>
-      Object.entries(ledger.counters.signatures).map(([result, n]): Labelled => [{ result }, n]),
+    () => byLabel("result", ledger.counters.signatures),
   );
   counter(
     "edgevpn_ledger_broadcasts_total",
@@ -317,17 +317,12 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
   );
 
   // DNS server (when one runs).
-  const dns = () => components.dns?.();
-  const dnsEntries =
-    (pick: (d: DnsCounters) => Record<string, number | undefined>, key: string) =>
-    (): Labelled[] => {
-      const d = dns();
-      return d ? Object.entries(pick(d)).map(([k, n]): Labelled => [{ [key]: k }, n ?? 0]) : [];
-    };
-  const dnsValue = (pick: (d: DnsCounters) => number) => (): Labelled[] => {
-    const d = dns();
-    return d ? [[{}, pick(d)]] : [];
-  };
+  const dnsRead = whenRunning(components.dns);
+  const dnsEntries = (
+    pick: (d: DnsCounters) => Record<string, number | undefined>,
+    key: string,
+  ) => dnsRead((d) => byLabel(key, pick(d)));
+  const dnsValue = (pick: (d: DnsCounters) => number) => dnsRead((d) => [[{}, pick(d)]]);
   counter(
     "edgevpn_dns_queries_total",
     "DNS queries received, by transport",
@@ -386,23 +381,13 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "edgevpn_dns_records_skipped_total",
     "Entries of the dns bucket skipped: keys that are not usable expressions, data invalid for its type",
     ["reason"],
-    () => {
-      const d = dns();
-      return d
-        ? [[{ reason: "invalid_key" }, d.invalidKeys], [
-          { reason: "invalid_record" },
-          d.invalidRecords,
-        ]]
-        : [];
-    },
+    dnsRead((d) =>
+      byLabel("reason", { invalid_key: d.invalidKeys, invalid_record: d.invalidRecords })
+    ),
   );
 
   // Egress node (when one runs).
-  const egress = () => components.egress?.();
-  const egressRead = (pick: (e: EgressCounters) => Labelled[]) => (): Labelled[] => {
-    const e = egress();
-    return e ? pick(e) : [];
-  };
+  const egressRead = whenRunning(components.egress);
   counter(
     "edgevpn_egress_requests_total",
     "Requests served as an egress node: Go's HTTP protocol, our tunnel",
@@ -419,13 +404,15 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "edgevpn_egress_refused_total",
     "Egress requests refused or failed, by reason",
     ["reason"],
-    egressRead((e) => [
-      [{ reason: "forbidden" }, e.forbidden],
-      [{ reason: "target_failure" }, e.targetFailures],
-      [{ reason: "malformed" }, e.malformed],
-      [{ reason: "timeout" }, e.timedOut],
-      [{ reason: "overloaded" }, e.overloaded],
-    ]),
+    egressRead((e) =>
+      byLabel("reason", {
+        forbidden: e.forbidden,
+        target_failure: e.targetFailures,
+        malformed: e.malformed,
+        timeout: e.timedOut,
+        overloaded: e.overloaded,
+      })
+    ),
   );
   counter(
     "edgevpn_egress_bytes_total",
@@ -438,22 +425,18 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
   );
 
   // Proxy (when one runs).
-  const proxy = () => components.proxy?.();
-  const proxyRead = (pick: (p: ProxyCounters) => Labelled[]) => (): Labelled[] => {
-    const p = proxy();
-    return p ? pick(p) : [];
-  };
+  const proxyRead = whenRunning(components.proxy);
   counter(
     "edgevpn_proxy_requests_total",
     "Requests the proxy took: plain HTTP, CONNECT, SOCKS5 CONNECT",
     ["kind"],
-    proxyRead((p) => Object.entries(p.requests).map(([kind, n]): Labelled => [{ kind }, n])),
+    proxyRead((p) => byLabel("kind", p.requests)),
   );
   counter(
     "edgevpn_proxy_egress_total",
     "Requests sent out through an egress node, by protocol: our tunnel, Go's egress",
     ["protocol"],
-    proxyRead((p) => Object.entries(p.via).map(([protocol, n]): Labelled => [{ protocol }, n])),
+    proxyRead((p) => byLabel("protocol", p.via)),
   );
   gauge(
     "edgevpn_proxy_connections",
@@ -465,15 +448,17 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "edgevpn_proxy_dropped_total",
     "Proxy requests refused or failed, by reason",
     ["reason"],
-    proxyRead((p) => [
-      [{ reason: "no_egress" }, p.noEgress],
-      [{ reason: "go_only" }, p.goOnly],
-      [{ reason: "egress_failure" }, p.egressFailures],
-      [{ reason: "target_failure" }, p.targetFailures],
-      [{ reason: "malformed" }, p.malformed],
-      [{ reason: "timeout" }, p.timedOut],
-      [{ reason: "over_limit" }, p.overLimit],
-    ]),
+    proxyRead((p) =>
+      byLabel("reason", {
+        no_egress: p.noEgress,
+        go_only: p.goOnly,
+        egress_failure: p.egressFailures,
+        target_failure: p.targetFailures,
+        malformed: p.malformed,
+        timeout: p.timedOut,
+        over_limit: p.overLimit,
+      })
+    ),
   );
   counter(
     "edgevpn_proxy_retries_total",
@@ -539,6 +524,12 @@ export function createNodeMetrics(components: MetricsComponents): NodeMetrics {
     "Largest event-loop delay since the previous scrape",
     [],
     () => [[{}, lag.takeMaxMs() / 1000]],
+  );
+  gauge(
+    "edgevpn_event_loop_stall_max_seconds",
+    "Largest event-loop delay since the previous scrape that the process spent running",
+    [],
+    () => [[{}, lag.takeMaxStallMs() / 1000]],
   );
 
   const text = () => registry.metrics();

@@ -5,7 +5,12 @@ import { type Logger, silentLogger } from "../util/logger.ts";
 
 /** What the dialer needs from the host. */
 export interface BootstrapComponents {
-  dial(maddr: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Connects to `maddr`; calls `transportOpen` once the transport connection is open (the
+   * handshakes follow), which tells a peer that does not answer from a machine too busy to
+   * finish the handshakes in time.
+   */
+  dial(maddr: string, signal: AbortSignal, transportOpen?: () => void): Promise<void>;
   isConnected(peerId: string): boolean;
   clock?: Clock;
   logger?: Logger;
@@ -15,8 +20,10 @@ export interface BootstrapComponents {
  * Retry timing of unreachable bootstrap peers. For `fastWindowMs` after the dialer starts and
  * after a peer is lost, the peer is retried every `fastMs` (each attempt cut at
  * `fastDialTimeoutMs`, so that every attempt sends fresh SYNs rather than waiting out the
- * kernel's SYN backoff): a healed partition or a restarted peer is back within seconds. Later,
- * failures back off from `firstMs` up to `maxMs`.
+ * kernel's SYN backoff): a healed partition or a restarted peer is back within seconds. An
+ * attempt that timed out after its TCP connection opened (the handshakes did not finish in time,
+ * as on a starved machine) gives the next attempt to that peer twice as long, up to
+ * `dialTimeoutMs`. Later, failures back off from `firstMs` up to `maxMs`.
  */
 export const BOOTSTRAP_RETRY = {
   firstMs: 5_000,
@@ -33,6 +40,8 @@ interface PeerState {
   failures: number;
   nextAttemptMs: number;
   dialing: boolean;
+  /** Attempts in a row that timed out after their transport connection opened. */
+  slowHandshakes: number;
   /** When we last lost this peer, or started without it (fast retries follow for a while). */
   lostAtMs?: number;
 }
@@ -40,8 +49,10 @@ interface PeerState {
 /**
  * Dials the bootstrap peers that are not connected. A peer that fails is retried after 5 s,
  * then twice as long each time (up to 10 min), except during the 5 minutes after we start or
- * lose a connection to it: then it is retried every second. Its first failure is logged as a warning, the following ones
- * at debug level, and its recovery once.
+ * lose a connection to it: then it is retried every second, each attempt cut after 5 s, or twice
+ * as long after each attempt that timed out in its handshakes (see {@link BOOTSTRAP_RETRY}).
+ * Its first failure is logged as a warning, the following ones at debug level, and its
+ * recovery once.
  *
  * @example
  * ```ts ignore
@@ -71,7 +82,14 @@ export class BootstrapDialer {
         this.#log.warn("ignoring bootstrap peer without /p2p/<id>", { maddr });
         continue;
       }
-      this.#peers.push({ maddr, peerId, failures: 0, nextAttemptMs: 0, dialing: false });
+      this.#peers.push({
+        maddr,
+        peerId,
+        failures: 0,
+        nextAttemptMs: 0,
+        dialing: false,
+        slowHandshakes: 0,
+      });
     }
   }
 
@@ -130,21 +148,21 @@ export class BootstrapDialer {
 
   async #dial(p: PeerState): Promise<void> {
     p.dialing = true;
-    const fast = this.#recentlyLost(p);
-    const t = this.#timeoutSignal(
-      fast ? BOOTSTRAP_RETRY.fastDialTimeoutMs : BOOTSTRAP_RETRY.dialTimeoutMs,
-    );
+    const t = this.#timeoutSignal(this.#dialTimeoutMs(p));
+    let transportOpen = false;
     try {
-      await this.#c.dial(p.maddr, t.signal);
+      await this.#c.dial(p.maddr, t.signal, () => transportOpen = true);
       if (p.failures > 0) {
         this.#log.info("bootstrap peer reachable again", { peer: p.peerId });
       }
       p.failures = 0;
+      p.slowHandshakes = 0;
       // Checked again after a pause if the connection does not last.
       p.nextAttemptMs = this.#clock.now() + BOOTSTRAP_RETRY.firstMs;
     } catch (e) {
       if (!this.#running) return;
       p.failures++;
+      if (transportOpen && t.timedOut()) p.slowHandshakes++;
       const wait = this.#recentlyLost(p) ? BOOTSTRAP_RETRY.fastMs : Math.min(
         BOOTSTRAP_RETRY.firstMs * 2 ** (p.failures - 1),
         BOOTSTRAP_RETRY.maxMs,
@@ -160,15 +178,30 @@ export class BootstrapDialer {
     }
   }
 
-  /** A signal aborted after `ms` on our clock, or when we stop; `clear()` when done. */
-  #timeoutSignal(ms: number): { signal: AbortSignal; clear: () => void } {
+  /** How long the next attempt to `p` may take. */
+  #dialTimeoutMs(p: PeerState): number {
+    if (!this.#recentlyLost(p)) return BOOTSTRAP_RETRY.dialTimeoutMs;
+    return Math.min(
+      BOOTSTRAP_RETRY.fastDialTimeoutMs * 2 ** Math.min(p.slowHandshakes, 30),
+      BOOTSTRAP_RETRY.dialTimeoutMs,
+    );
+  }
+
+  /**
+   * A signal aborted after `ms` on our clock, or when we stop; `clear()` when done,
+   * `timedOut()` tells whether the time ran out.
+   */
+  #timeoutSignal(
+    ms: number,
+  ): { signal: AbortSignal; clear: () => void; timedOut: () => boolean } {
     const controller = new AbortController();
     const parent = this.#controller.signal;
     const onStop = () => controller.abort(parent.reason);
-    const timer = this.#clock.setTimeout(
-      () => controller.abort(new DOMException(`timed out after ${ms} ms`, "TimeoutError")),
-      ms,
-    );
+    let timedOut = false;
+    const timer = this.#clock.setTimeout(() => {
+      timedOut = true;
+      controller.abort(new DOMException(`timed out after ${ms} ms`, "TimeoutError"));
+    }, ms);
     if (parent.aborted) onStop();
     else parent.addEventListener("abort", onStop, { once: true });
     return {
@@ -177,6 +210,7 @@ export class BootstrapDialer {
         this.#clock.clearTimeout(timer);
         parent.removeEventListener("abort", onStop);
       },
+      timedOut: () => timedOut,
     };
   }
 

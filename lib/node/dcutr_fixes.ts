@@ -1,9 +1,10 @@
 /**
  * What `@libp2p/dcutr` 3.0 needs to punch TCP holes from Deno: a fixed dial port whose NAT
  * mapping peers observe, that observed address announced, unilateral attempts kept off the
- * punch's 4-tuple, and the DCUtR roles on a TCP simultaneous open.
+ * punch's 4-tuple, the DCUtR roles on a TCP simultaneous open, and the relayed connection
+ * kept while streams that cannot move still run on it.
  */
-import type { Connection, PeerId } from "@libp2p/interface";
+import type { Connection, PeerId, Stream } from "@libp2p/interface";
 import { isPrivate } from "@libp2p/utils";
 import { tcp } from "@libp2p/tcp";
 import type { Multiaddr } from "@multiformats/multiaddr";
@@ -188,4 +189,70 @@ export function confirmObservedDialPort(
 interface IdentifyResult {
   peerId: PeerId;
   observedAddr?: Multiaddr;
+}
+
+/**
+ * Makes DCUtR close the relayed connection it replaced only once no stream that `stays`
+ * remains open on it. `@libp2p/dcutr` closes it as soon as the direct connection is up, which
+ * ends every stream on it: a service or file transfer running over the relay would break at
+ * the very moment the path improves. Streams that move by themselves (the VPN's) should not
+ * stay; new streams go on the direct connection (it ranks first), so the relayed one drains.
+ * Must run before libp2p starts (DCUtR registers its stream handler then). Returns false
+ * when the service does not have the expected shape.
+ *
+ * @example
+ * ```ts ignore
+ * closeRelayedWhenIdle(libp2p.services.dcutr, (s) => s.protocol === "/edgevpn/service/1");
+ * ```
+ */
+export function closeRelayedWhenIdle(
+  service: unknown,
+  stays: (stream: Stream) => boolean,
+): boolean {
+  const s = service as {
+    upgradeInbound?: (connection: Connection) => Promise<void>;
+    handleIncomingUpgrade?: (stream: Stream, connection: Connection) => Promise<void>;
+  } | undefined;
+  const inbound = s?.upgradeInbound;
+  const incoming = s?.handleIncomingUpgrade;
+  if (typeof inbound !== "function" || typeof incoming !== "function") return false;
+  s!.upgradeInbound = (connection) => inbound.call(s, closingWhenIdle(connection, stays));
+  s!.handleIncomingUpgrade = (stream, connection) =>
+    incoming.call(s, stream, closingWhenIdle(connection, stays));
+  return true;
+}
+
+// The connection, whose close() waits for the streams that stay (and returns at once).
+function closingWhenIdle(connection: Connection, stays: (stream: Stream) => boolean): Connection {
+  return new Proxy(connection, {
+    get(target, key) {
+      if (key === "close") {
+        return (options?: { signal?: AbortSignal }) => {
+          if (!target.streams.some((x) => open(x) && stays(x))) return target.close(options);
+          closeOnceIdle(target, stays);
+          return Promise.resolve();
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function closeOnceIdle(connection: Connection, stays: (stream: Stream) => boolean): void {
+  if (connection.status !== "open") return;
+  const pending = connection.streams.filter((x) => open(x) && stays(x));
+  if (pending.length === 0) {
+    connection.close().catch((e) => connection.abort(e));
+    return;
+  }
+  let left = pending.length;
+  const ended = () => {
+    if (--left === 0) closeOnceIdle(connection, stays);
+  };
+  for (const stream of pending) stream.addEventListener("close", ended, { once: true });
+}
+
+function open(stream: Stream): boolean {
+  return stream.status === "open" || stream.status === "closing";
 }

@@ -2,12 +2,13 @@
 import { autoNAT } from "@libp2p/autonat";
 import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
 import { dcutr } from "@libp2p/dcutr";
-import type { Libp2p } from "@libp2p/interface";
+import type { Libp2p, Stream } from "@libp2p/interface";
 import { isPrivate } from "@libp2p/utils";
 import { tcp } from "@libp2p/tcp";
 import { uPnPNAT } from "@libp2p/upnp-nat";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../util/logger.ts";
+import { announceListenAddresses, type AutoNatCounters, watchAutoNat } from "./autonat.ts";
 import {
   AutoRelay,
   AUTORELAY_DEFAULTS,
@@ -16,6 +17,7 @@ import {
   type RelaySlot,
 } from "./autorelay.ts";
 import {
+  closeRelayedWhenIdle,
   confirmObservedDialPort,
   holePunchingTcp,
   markUnilateralDials,
@@ -87,6 +89,8 @@ export interface NatCounters {
   relay?: RelayCounters;
   autoRelay?: AutoRelayCounters;
   natService?: { served: number; refusedRate: number };
+  /** Dial-backs answered and our addresses confirmed or refuted (with `--natservice`). */
+  autoNat?: AutoNatCounters;
 }
 
 /** Protocol of AutoNAT v1 (the service Go's `--natservice` runs). */
@@ -174,16 +178,27 @@ export class NatRuntime {
   readonly autoRelay: AutoRelay | undefined;
   readonly #limiter: RateLimiter | undefined;
   readonly #dialPort: number | undefined;
+  readonly #keepsBusyRelayed: boolean;
+  readonly #autoNat: AutoNatCounters | undefined;
   #stopObserving: (() => void) | undefined;
+  #stopAnnouncing: (() => void) | undefined;
 
+  /**
+   * `stays` tells which streams keep a relayed connection open after hole punching replaced
+   * it (those that cannot move to the direct one by themselves); it is closed once they end.
+   */
   constructor(
     libp2p: Libp2p,
     options: NatOptions,
     isMember: (peerId: string) => boolean,
     logger: Logger = silentLogger,
     dialPort?: number,
+    stays: (stream: Stream) => boolean = () => false,
   ) {
     this.options = options;
+    // Before libp2p starts: DCUtR registers its handler then.
+    const dcutr = (libp2p.services as Record<string, unknown>).dcutr;
+    this.#keepsBusyRelayed = dcutr !== undefined && closeRelayedWhenIdle(dcutr, stays);
     this.#dialPort = dialPort;
     this.#libp2p = libp2p;
     this.#log = logger;
@@ -216,10 +231,21 @@ export class NatRuntime {
     }
     const rate = options.natService ? options.natService.rateLimit : undefined;
     if (rate) this.#limiter = new RateLimiter(rate.global, rate.perPeer, rate.intervalMs);
+    const autoNat = (libp2p.services as Record<string, unknown>).autoNAT;
+    this.#autoNat = autoNat === undefined ? undefined : watchAutoNat(autoNat);
+    if (autoNat !== undefined && this.#autoNat === undefined) {
+      logger.warn(
+        "AutoNAT answers without dialling back: @libp2p/autonat is not shaped as expected",
+      );
+    }
   }
 
   /** Starts the relay service, the rate limit and the slots (after libp2p started). */
   async start(): Promise<void> {
+    this.#stopAnnouncing = announceListenAddresses(this.#libp2p);
+    if (this.#stopAnnouncing === undefined) {
+      this.#log.warn("public listen addresses wait for AutoNAT: libp2p's address manager moved");
+    }
     await this.relay?.start();
     if (this.#limiter && !(await wrapRateLimited(this.#libp2p, AUTONAT_PROTOCOL, this.#limiter))) {
       this.#log.warn("--nat-ratelimit not applied: AutoNAT's handler is not where expected");
@@ -228,6 +254,11 @@ export class NatRuntime {
       const dcutr = (this.#libp2p.services as Record<string, unknown>).dcutr;
       if (!markUnilateralDials(dcutr)) {
         this.#log.warn("hole punching may fail: @libp2p/dcutr is not shaped as expected");
+      }
+      if (!this.#keepsBusyRelayed) {
+        this.#log.warn(
+          "service and file streams on a relayed connection will end when hole punching replaces it: @libp2p/dcutr is not shaped as expected",
+        );
       }
       this.#stopObserving = confirmObservedDialPort(this.#libp2p, this.#dialPort);
     }
@@ -238,6 +269,7 @@ export class NatRuntime {
   async stop(): Promise<void> {
     this.autoRelay?.stop();
     this.#stopObserving?.();
+    this.#stopAnnouncing?.();
     await this.relay?.stop();
   }
 
@@ -257,6 +289,7 @@ export class NatRuntime {
       relay: this.relay?.counters(),
       autoRelay: this.autoRelay?.counters(),
       natService: this.#limiter?.counters(),
+      autoNat: this.#autoNat && structuredClone(this.#autoNat),
     };
   }
 

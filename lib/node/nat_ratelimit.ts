@@ -79,13 +79,12 @@ export async function wrapRateLimited(
     return false;
   }
   const { handler, options } = registered;
-  await r.unhandle(protocol);
   await r.handle(protocol, (stream, connection) => {
     if (!limiter.admit(connection.remotePeer.toString())) {
       stream.abort(new Error(`${protocol}: rate limit`));
       return;
     }
     return handler(stream, connection);
-  }, options);
+  }, { ...options, force: true });
   return true;
 }

@@ -101,6 +101,12 @@ export interface HandleOptions {
   maxInboundStreams?: number;
   /** Concurrent outbound streams per connection (default 256). */
   maxOutboundStreams?: number;
+  /**
+   * Streams of this protocol move to a direct connection by themselves (the VPN's): they do
+   * not keep a relayed connection open after hole punching replaced it. Other streams do,
+   * so a service or file transfer running over the relay is not cut at the switch.
+   */
+  movesToDirect?: boolean;
 }
 
 /** Options of {@link EdgeNode.handleMessages}. */
@@ -162,6 +168,8 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   readonly #rendezvous: RendezvousDiscovery | undefined;
   readonly #mdns: MdnsDiscovery | undefined;
   readonly #streams = new Set<Stream>();
+  /** Protocols whose streams move to a direct connection by themselves. */
+  readonly #movesToDirect = new Set<string>();
   readonly #messages: MessageStreams;
   readonly #staleLinks: StaleLinks;
   readonly #seen = new Map<string, true>();
@@ -213,6 +221,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
       (peer) => this.isMember(peer),
       this.#log.child("nat"),
       dialPort,
+      (stream) => this.#streams.has(stream) && !this.#movesToDirect.has(stream.protocol),
     );
     this.hub = createHub({
       pubsub: this.#pubsub,
@@ -239,8 +248,14 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     const bootstrapPeers = (options.bootstrapPeers ?? NODE_DEFAULTS.bootstrapPeers)
       .filter((m) => !m.endsWith(`/p2p/${identity.peerId}`));
     this.#bootstrap = new BootstrapDialer(bootstrapPeers, {
-      dial: async (maddr, signal) => {
-        await this.#libp2p.dial(multiaddr(maddr), { signal });
+      dial: async (maddr, signal, transportOpen) => {
+        await this.#libp2p.dial(multiaddr(maddr), {
+          signal,
+          // The upgrader's first event comes once the TCP connection is open.
+          onProgress: (e: { type: string }) => {
+            if (e.type.startsWith("upgrader:")) transportOpen?.();
+          },
+        });
         const peerId = maddr.match(/\/p2p\/([^/]+)$/)?.[1];
         if (peerId) this.dispatch("peer:discovery", { peerId, source: "bootstrap" });
       },
@@ -422,6 +437,8 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
     options: HandleOptions = {},
   ): Promise<void> {
     const admits = this.#admission(options.membersOnly);
+    if (options.movesToDirect) this.#movesToDirect.add(protocol);
+    else this.#movesToDirect.delete(protocol);
     await this.#libp2p.handle(protocol, async (stream, connection) => {
       const peer = connection.remotePeer.toString();
       if (!admits(peer)) {
@@ -483,6 +500,7 @@ export class EdgeNode extends TypedEventTarget<NodeEvents> {
   /** Stops serving `protocol`. */
   async unhandle(protocol: string): Promise<void> {
     this.#messages.unroute(protocol);
+    this.#movesToDirect.delete(protocol);
     await this.#libp2p.unhandle(protocol);
   }
 

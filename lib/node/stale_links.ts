@@ -23,8 +23,15 @@ import { errorMessage } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { type GossipStreamInternals, gossipStreams } from "./workarounds.ts";
 
-/** The ping protocol: every libp2p node (ours and Go's) serves it. */
-const PROBE_PROTOCOL = "/ipfs/ping/1.0.0";
+/**
+ * A protocol nobody serves: a live peer answers "na" to it (ours and Go's alike), a dead
+ * connection never answers or is reset. Not ping: libp2p's connection monitor pings every
+ * connection every 10 s and ping allows one outbound stream per connection, so a probe and a
+ * heartbeat at the same moment failed each other ("Too many outbound protocol streams") and
+ * one of them aborted a live connection (a relayed connection kept after hole punching, with a
+ * service stream on it, was lost so once in about a dozen NAT test runs).
+ */
+const PROBE_PROTOCOL = "/edgevpn/liveness-probe/0";
 /** How long an older connection has to answer the probe before it is aborted. */
 export const PROBE_TIMEOUT_MS = 10_000;
 
@@ -32,6 +39,8 @@ export const PROBE_TIMEOUT_MS = 10_000;
 export interface StaleLinkCounters {
   /** Older connections probed because a newer one to the same peer opened. */
   probes: number;
+  /** Of those, connections that answered (kept). */
+  alive: number;
   /** Of those, connections that failed the probe and were aborted. */
   aborted: number;
   /** GossipSub outbound streams moved to a newer connection. */
@@ -52,7 +61,13 @@ export interface StaleLinkCounters {
  * ```
  */
 export class StaleLinks {
-  readonly counters: StaleLinkCounters = { probes: 0, aborted: 0, moved: 0, reopened: 0 };
+  readonly counters: StaleLinkCounters = {
+    probes: 0,
+    alive: 0,
+    aborted: 0,
+    moved: 0,
+    reopened: 0,
+  };
   readonly #libp2p: Libp2p;
   readonly #gossip: GossipStreamInternals | undefined;
   readonly #log: Logger;
@@ -160,10 +175,12 @@ export class StaleLinks {
         runOnLimitedConnection: true,
       });
       stream.abort(new Error("probe done"));
+      this.counters.alive++;
     } catch (e) {
       stream?.abort(e as Error);
-      // A peer without the ping protocol still answered: the connection is alive.
-      if ((e as Error)?.name !== "UnsupportedProtocolError" && conn.status === "open") {
+      // The peer answered that it does not serve the probe: the connection is alive.
+      if ((e as Error)?.name === "UnsupportedProtocolError") this.counters.alive++;
+      else if (conn.status === "open") {
         this.counters.aborted++;
         this.#log.debug("aborting a connection a newer one replaced", {
           peer: conn.remotePeer.toString(),

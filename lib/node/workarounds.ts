@@ -248,6 +248,64 @@ export function adjustServiceDials(
   return true;
 }
 
+/**
+ * The addresses the node's transports listen on (wildcards expanded to the interfaces'
+ * addresses), verified or not, or undefined if libp2p changed shape.
+ *
+ * @example
+ * ```ts ignore
+ * transportAddrsOf(libp2p); // [/ip6/::1/tcp/4001, /ip6/3fff:72::1/tcp/4001]
+ * ```
+ */
+export function transportAddrsOf(libp2p: unknown): Multiaddr[] | undefined {
+  const tm = componentsOf(libp2p)?.transportManager as { getAddrs?: () => Multiaddr[] } | undefined;
+  return typeof tm?.getAddrs === "function" ? tm.getAddrs() : undefined;
+}
+
+// ---- @libp2p/autonat 3.0.28 ---------------------------------------------------------------
+
+/** The answer of an AutoNAT v1 server (only what the node reads of it). */
+export interface AutoNatResponse {
+  dialResponse?: { status?: number };
+}
+
+/** An address AutoNAT has decided about. */
+export interface AutoNatResult {
+  multiaddr: Multiaddr;
+}
+
+/** The AutoNAT service's methods the node wraps (instance properties looked up per call). */
+export interface AutoNatInternals {
+  /** The server: dials the requester back and builds the answer. */
+  handleAutonatMessage(
+    message: unknown,
+    connection: Connection,
+    options?: { signal?: AbortSignal; force?: boolean },
+  ): Promise<AutoNatResponse>;
+  /** The client: enough peers dialled this address back. */
+  confirmAddress(results: AutoNatResult): void;
+  /** The client: enough peers failed to dial this address back. */
+  unconfirmAddress(results: AutoNatResult): void;
+}
+
+/**
+ * The AutoNAT service's server and verdict methods, or undefined when it is not shaped as
+ * 3.0.28 is.
+ *
+ * @example
+ * ```ts ignore
+ * autoNatInternalsOf(libp2p.services.autoNAT)?.confirmAddress;
+ * ```
+ */
+export function autoNatInternalsOf(service: unknown): AutoNatInternals | undefined {
+  const s = service as Partial<AutoNatInternals> | undefined;
+  if (
+    typeof s?.handleAutonatMessage !== "function" || typeof s.confirmAddress !== "function" ||
+    typeof s.unconfirmAddress !== "function"
+  ) return undefined;
+  return s as AutoNatInternals;
+}
+
 // ---- @libp2p/gossipsub 17.1.1 -----------------------------------------------------------
 
 /**

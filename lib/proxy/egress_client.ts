@@ -9,7 +9,7 @@ import {
   type TunnelStatusCode,
   type TunnelTarget,
 } from "../egress/protocol.ts";
-import { lingerThenReset } from "../egress/pipe.ts";
+import { lingerThenReset } from "../services/pipe.ts";
 import type { NodeStream } from "../node/stream.ts";
 import { EdgeVpnError, errorMessage } from "../util/errors.ts";
 import { clampTimerMs } from "../util/timer.ts";

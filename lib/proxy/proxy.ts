@@ -13,14 +13,14 @@ import {
   type HttpRequestHead,
   parseAuthority,
 } from "../egress/http_head.ts";
-import { type PipeResult, pipeStream, writeAll } from "../egress/pipe.ts";
+import { type PipeResult, pipeStream, writeAll } from "../services/pipe.ts";
 import {
   describeTunnelStatus,
   TunnelStatus,
   type TunnelStatusCode,
   type TunnelTarget,
 } from "../egress/protocol.ts";
-import { announceUser } from "../egress/users.ts";
+import { announceUser } from "../services/users.ts";
 import type { Job } from "../ledger/ledger.ts";
 import { errorMessage } from "../util/errors.ts";
 import { silentLogger } from "../util/logger.ts";
@@ -236,6 +236,30 @@ export function createProxy(
     }
   };
 
+  // A CONNECT or SOCKS5 client whose tunnel is up: told so by `reply`, then piped to it, the
+  // bytes it sent after its request (`rest`) first.
+  const pipeTunnel = async (
+    conn: Deno.Conn,
+    opening: EgressOpening & { kind: "tunnel" },
+    reply: Uint8Array,
+    rest: Uint8Array,
+  ) => {
+    try {
+      await writeAll(conn, reply);
+    } catch {
+      opening.stream.reset();
+      return;
+    }
+    count(
+      await pipeStream(opening.stream, conn, {
+        reader: opening.reader,
+        toConnFirst: opening.first,
+        toStreamFirst: rest,
+        signal: stopping.signal,
+      }),
+    );
+  };
+
   const serveConnect = async (conn: Deno.Conn, head: HttpRequestHead, rest: Uint8Array) => {
     counters.requests.connect++;
     let target: TunnelTarget;
@@ -249,20 +273,7 @@ export function createProxy(
     if (opening.kind !== "tunnel") return await answer(conn, ...httpRefusal(opening));
     counters.via.tunnel++;
     log.debug("CONNECT", { target: formatAuthority(target), egress: opening.peer });
-    try {
-      await writeAll(conn, CONNECT_ESTABLISHED);
-    } catch {
-      opening.stream.reset();
-      return;
-    }
-    count(
-      await pipeStream(opening.stream, conn, {
-        reader: opening.reader,
-        toConnFirst: opening.first,
-        toStreamFirst: rest,
-        signal: stopping.signal,
-      }),
-    );
+    await pipeTunnel(conn, opening, CONNECT_ESTABLISHED, rest);
   };
 
   const servePlain = async (conn: Deno.Conn, head: HttpRequestHead, rest: Uint8Array) => {
@@ -400,20 +411,7 @@ export function createProxy(
       target: formatAuthority(request.target),
       egress: opening.peer,
     });
-    try {
-      await writeAll(conn, socksReply(SocksReply.succeeded));
-    } catch {
-      opening.stream.reset();
-      return;
-    }
-    count(
-      await pipeStream(opening.stream, conn, {
-        reader: opening.reader,
-        toConnFirst: opening.first,
-        toStreamFirst: rest,
-        signal: stopping.signal,
-      }),
-    );
+    await pipeTunnel(conn, opening, socksReply(SocksReply.succeeded), rest);
   };
 
   const serveClient = async (conn: Deno.Conn) => {

@@ -7,7 +7,7 @@ import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
 import { formatTcpAddress, parseTcpAddress, type TcpAddress } from "./address.ts";
 import type { ServiceComponents } from "./components.ts";
-import { pipeStream } from "./pipe.ts";
+import { BULK_READ_BYTES, pipeStream } from "./pipe.ts";
 import {
   encodeServiceRequest,
   GO_SERVICE_PROTOCOL,
@@ -244,7 +244,11 @@ export class ServiceConnector {
         return;
       }
       this.#counters.served++;
-      const r = await pipeStream(opened.stream, conn, { ...opened, signal: abort.signal });
+      const r = await pipeStream(opened.stream, conn, {
+        ...opened,
+        readBytes: BULK_READ_BYTES,
+        signal: abort.signal,
+      });
       this.#counters.bytesToService += r.toStream;
       this.#counters.bytesFromService += r.toConn;
     } finally {
@@ -315,7 +319,7 @@ export class ServiceConnector {
         );
         return "refused";
       }
-      return { stream, reader, head: first.value.subarray(1) };
+      return { stream, reader, toConnFirst: first.value.subarray(1) };
     } catch (e) {
       stream.reset();
       throw e;
@@ -328,7 +332,7 @@ export class ServiceConnector {
 interface Opened {
   stream: NodeStream;
   reader?: AsyncIterator<Uint8Array>;
-  head?: Uint8Array;
+  toConnFirst?: Uint8Array;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -8,7 +8,7 @@ import { clampTimerMs } from "../util/timer.ts";
 import { formatTcpAddress, parseTcpAddress, type TcpAddress } from "./address.ts";
 import type { ServiceComponents } from "./components.ts";
 import { readHeader } from "./header.ts";
-import { pipeStream } from "./pipe.ts";
+import { BULK_READ_BYTES, pipeStream } from "./pipe.ts";
 import {
   GO_SERVICE_PROTOCOL,
   MAX_SERVICE_NAME_BYTES,
@@ -256,7 +256,12 @@ export class ServiceExposer {
     this.#counters.served++;
     this.#log.info(`(service ${name}) Received connection from ${stream.remotePeer}`);
     try {
-      const r = await pipeStream(stream, conn, { reader, head, signal: abort.signal });
+      const r = await pipeStream(stream, conn, {
+        reader,
+        toConnFirst: head,
+        readBytes: BULK_READ_BYTES,
+        signal: abort.signal,
+      });
       this.#counters.bytesToBackend += r.toConn;
       this.#counters.bytesFromBackend += r.toStream;
       this.#log.debug(`(service ${name}) done with ${stream.remotePeer}`, { ...r });

@@ -7,7 +7,7 @@ import type { ServiceLedger } from "./components.ts";
 
 /**
  * Adds `users[peerId] = {"PeerID", "Timestamp"}` now and on every announce tick while it is
- * missing (Go's `ConnectNetworkService` and `ReceiveFile`; the timestamp is Go's
+ * missing (Go's `ConnectNetworkService`, `ReceiveFile` and proxy; the timestamp is Go's
  * `time.Now().String()` and is never read).
  *
  * @example

@@ -54,3 +54,21 @@ export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message.split("\n")[0];
   return String(e).split("\n")[0];
 }
+
+/**
+ * Why binding a local address failed, in words for a one-line error message.
+ *
+ * @example
+ * ```ts
+ * listenErrorReason(new Deno.errors.AddrInUse("os error 98")); // "the address is in use"
+ * ```
+ */
+export function listenErrorReason(e: unknown): string {
+  return e instanceof Deno.errors.AddrInUse
+    ? "the address is in use"
+    : e instanceof Deno.errors.PermissionDenied
+    ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    : e instanceof Deno.errors.AddrNotAvailable
+    ? "no interface has this address"
+    : errorMessage(e);
+}

@@ -286,6 +286,8 @@ class VpnService implements Vpn {
   ): Promise<void> {
     await this.#components.node.handle(protocol, handler, {
       membersOnly: (peerId) => this.#admits(peerId),
+      // The fast link moves itself (`moveToDirect`); one-packet streams are over at once.
+      movesToDirect: true,
     });
     this.#handled.push(protocol);
   }

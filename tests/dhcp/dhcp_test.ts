@@ -227,3 +227,90 @@ Deno.test("a leader already listed as a machine's owner, or short of free addres
     /No free address/,
   );
 });
+
+Deno.test("a node connected to peers whose ledger has not reached it decides nothing", () => {
+  // Two joiners see each other's heartbeats, forwarded by the established node they are both
+  // connected to, before that node's ledger (its machines) reaches them.
+  const joiners = ["peerA", "peerB"];
+  const should = leader(joiners)!;
+  const view = {
+    self: should,
+    alive: joiners,
+    machines: new Map<string, string>(),
+    lead: should,
+    base: "10.1.0.1",
+    connected: ["established"],
+  };
+  const early = dhcpDecision(view);
+  assert.equal(early.action, "wait");
+  assert.match((early as { why: string }).why, /ledger of connected peers/);
+  // Once that ledger arrived: its machine holds .1, the leader takes the next address.
+  assert.deepEqual(
+    dhcpDecision({
+      ...view,
+      alive: [...joiners, "established"],
+      machines: new Map([["10.1.0.1", "established"]]),
+    }),
+    {
+      action: "allocate",
+      address: "10.1.0.2",
+      offers: new Map([[joiners.find((p) => p !== should)!, "10.1.0.3"]]),
+    },
+  );
+});
+
+Deno.test("a leader hands out addresses only once no new node appeared waiting for the settle time", async () => {
+  const { goMarshal } = await import("../../lib/ledger/json.ts");
+  // Joiners whose heartbeats reach the leader one at a time, a third of the settle time apart
+  // (checked when the leader looks, so a late round of its still sees the next one first),
+  // as over a busy network.
+  const SETTLE_MS = 600;
+  const joiners = Array.from({ length: 8 }, (_, i) => `joiner${i}`);
+  const self = leader(joiners)!;
+  const others = joiners.filter((p) => p !== self);
+  const alive = ["established", self];
+  const data = new Map<string, Map<string, string>>([
+    [
+      "machines",
+      new Map([["10.1.0.1", goMarshal({ PeerID: "established", Address: "10.1.0.1" })]]),
+    ],
+    ["dhcp", new Map()],
+  ]);
+  const pending = [...others];
+  let lastArrival = Date.now();
+  const ledger = {
+    availableNodes: () => {
+      if (pending.length > 0 && Date.now() - lastArrival >= SETTLE_MS / 3) {
+        alive.push(pending.shift()!);
+        lastArrival = Date.now();
+      }
+      return [...alive];
+    },
+    currentData: () => data,
+    getKey: (bucket: string, key: string) => data.get(bucket)?.get(key),
+    add: (bucket: string, values: Record<string, unknown>) => {
+      for (const [k, v] of Object.entries(values)) data.get(bucket)!.set(k, goMarshal(v));
+      return Promise.resolve(true);
+    },
+    persist: (_i: number, _t: number, bucket: string, key: string, value: unknown) => {
+      data.get(bucket)!.set(key, goMarshal(value));
+      return { stop() {} };
+    },
+  };
+  const dir = await Deno.makeTempDir();
+  try {
+    const ip = await obtainAddress(ledger as never, self, {
+      base: "10.1.0.1",
+      leaseDir: dir,
+      leaseName: "lease",
+      pollMs: 20,
+      settleMs: SETTLE_MS,
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(ip, "10.1.0.2");
+    const offers = dhcpOffersCodec.parse(data.get("dhcp")!.get("offers")!);
+    assert.deepEqual([...offers.Addresses.keys()].sort(), others.sort(), "every joiner offered");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

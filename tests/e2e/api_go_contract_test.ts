@@ -4,15 +4,12 @@
  * names a Go EdgeVPN v0.35.4 binary; skipped with the reason otherwise.
  */
 import assert from "node:assert/strict";
-import { encodeToken, generateNetworkConfig } from "../../lib/config/token.ts";
-import { generateIdentity } from "../../lib/crypto/identity.ts";
-import { PRIVKEY_FILE } from "../../lib/node/privkey.ts";
-import { createNamespacePair, type Namespace, namespaceSkipReason } from "../../scripts/netns.ts";
+import type { Namespace } from "../../scripts/netns.ts";
+import { withNodePair } from "../helpers/node_pair.ts";
 import { CliProcess } from "../helpers/process.ts";
+import { GoProcess, interopGoBinary } from "../interop/go_edgevpn.ts";
 
-const GO = Deno.env.get("EDGEVPN_GO");
-const skip = GO ? namespaceSkipReason() : "EDGEVPN_GO does not name a Go EdgeVPN binary";
-if (skip) console.log(`Go API contract test skipped: ${skip}`);
+const go = interopGoBinary("Go API contract test");
 
 const TOOL = new URL("./api_load_tool.ts", import.meta.url).pathname;
 const API = "http://127.0.0.1:8080";
@@ -50,61 +47,49 @@ function shape(value: unknown, dynamicKeys = false): unknown {
 
 Deno.test({
   name: "Go EdgeVPN and we answer the same API requests with the same statuses and shapes",
-  ignore: skip !== undefined,
-  async fn() {
-    const pair = await createNamespacePair("evg", 238);
-    const dir = await Deno.makeTempDir({ prefix: "evgo" });
-    const procs: { kill(): Promise<void> }[] = [];
-    try {
-      const ours = await generateIdentity();
-      await Deno.writeFile(`${dir}/${PRIVKEY_FILE}`, ours.privateKeyProtobuf, { mode: 0o600 });
-      const token = encodeToken(generateNetworkConfig());
+  ignore: go === undefined,
+  fn: () =>
+    withNodePair({ prefix: "evg", subnet: 238, tempPrefix: "evgo" }, async (p) => {
+      const { a: goSide, b: ourSide, processes } = p;
       const node = new CliProcess([
         "api",
         "--token",
-        token,
+        p.token,
         "--listen",
         "127.0.0.1:8080",
         "--api-auth=false",
         "--privkey-cache",
         "--privkey-cache-dir",
-        dir,
+        ourSide.dir,
         "--listen-maddrs",
-        `/ip4/${pair.b.address}/tcp/4001`,
+        ourSide.listen,
         "--dht=false",
         "--mdns=false",
         "--ledger-synchronization-interval",
         "1",
-      ], { netns: pair.b.name });
-      procs.push(node);
+      ], { netns: ourSide.ns.name });
+      processes.push(node);
       await node.waitFor(/API listening/);
-      // Go dials its bootstrap peers only at start-up: ours must already listen.
-      const go = new Deno.Command("ip", {
-        args: ["netns", "exec", pair.a.name, GO!, "api", "--listen", "127.0.0.1:8080"],
-        env: {
-          EDGEVPNTOKEN: token,
-          EDGEVPNLISTENMADDRS: `/ip4/${pair.a.address}/tcp/4001`,
-          EDGEVPNBOOTSTRAPPEERS: `/ip4/${pair.b.address}/tcp/4001/p2p/${ours.peerId}`,
-          EDGEVPNDHT: "false",
-          EDGEVPNMDNS: "false",
-          EDGEVPNLEDGERSYNCINTERVAL: "1",
-          HOME: dir,
-        },
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      procs.push({
-        kill: async () => {
-          try {
-            go.kill("SIGKILL");
-          } catch { /* exited */ }
-          await go.status;
-        },
-      });
+      // Go dials its bootstrap peers only at start-up: ours must already listen. Go is
+      // configured by its environment variables here.
+      processes.push(
+        new GoProcess(go!.path, ["api", "--listen", "127.0.0.1:8080"], {
+          netns: goSide.ns.name,
+          home: goSide.dir,
+          env: {
+            EDGEVPNTOKEN: p.token,
+            EDGEVPNLISTENMADDRS: goSide.listen,
+            EDGEVPNBOOTSTRAPPEERS: ourSide.peer,
+            EDGEVPNDHT: "false",
+            EDGEVPNMDNS: "false",
+            EDGEVPNLEDGERSYNCINTERVAL: "1",
+          },
+        }),
+      );
       const both = async (method: string, path: string, body?: string) => {
         const [g, d] = [
-          await call(pair.a, method, path, body),
-          await call(pair.b, method, path, body),
+          await call(goSide.ns, method, path, body),
+          await call(ourSide.ns, method, path, body),
         ];
         return { g, d };
       };
@@ -162,10 +147,5 @@ Deno.test({
       const missing = await both("GET", "/api/nothing");
       assert.equal(missing.d.status, missing.g.status);
       assert.equal(typeof (missing.d.json as { message: string }).message, "string");
-    } finally {
-      for (const p of procs) await p.kill();
-      await pair.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });

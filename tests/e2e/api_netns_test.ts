@@ -5,9 +5,8 @@
  * Needs root and /dev/net/tun; skipped with the reason otherwise.
  */
 import assert from "node:assert/strict";
-import { generateIdentity } from "../../lib/crypto/identity.ts";
-import { PRIVKEY_FILE } from "../../lib/node/privkey.ts";
-import { createNamespacePair, type Namespace, namespaceSkipReason } from "../../scripts/netns.ts";
+import { type Namespace, namespaceSkipReason } from "../../scripts/netns.ts";
+import { QUICK_FLAGS, withNodePair } from "../helpers/node_pair.ts";
 import { CliProcess } from "../helpers/process.ts";
 import { parseMetrics, valueOf } from "../metrics/helpers.ts";
 import { pingUntilReply } from "./vpn_helpers.ts";
@@ -36,51 +35,25 @@ async function transfer(from: Namespace, to: Namespace, address: string, bytes: 
 Deno.test({
   name: "join --api: /metrics counts a VPN transfer; 1000 requests/s for 10 s lose no ping",
   ignore: skip !== undefined,
-  async fn() {
-    const pair = await createNamespacePair("eva", 237);
-    const dir = await Deno.makeTempDir({ prefix: "evapi" });
-    const nodes: CliProcess[] = [];
-    try {
-      const ns = [pair.a, pair.b];
-      const ids = await Promise.all(ns.map(() => generateIdentity()));
-      for (const [i, id] of ids.entries()) {
-        await Deno.mkdir(`${dir}/${i}`, { recursive: true });
-        await Deno.writeFile(`${dir}/${i}/${PRIVKEY_FILE}`, id.privateKeyProtobuf, { mode: 0o600 });
-      }
-      const token = (await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("../../cli.ts", import.meta.url).pathname, "-g", "-b"],
-      }).output()).stdout;
-      for (const [i, n] of ns.entries()) {
-        const other = ns[1 - i];
-        nodes.push(
-          new CliProcess([
-            "join",
-            "--token",
-            new TextDecoder().decode(token).trim(),
-            "--address",
-            `10.1.0.${i + 1}/24`,
-            "--api",
-            "--api-listen",
-            "127.0.0.1:8080",
-            "--state-dir",
-            `${dir}/${i}`,
-            "--privkey-cache-dir",
-            `${dir}/${i}`,
-            "--listen-maddrs",
-            `/ip4/${n.address}/tcp/4001`,
-            "--discovery-bootstrap-peers",
-            `/ip4/${other.address}/tcp/4001/p2p/${ids[1 - i].peerId}`,
-            "--dht=false",
-            "--mdns=false",
-            "--ledger-announce-interval",
-            "2",
-            "--ledger-synchronization-interval",
-            "1",
-            "--aliveness-healthcheck-interval",
-            "2",
-          ], { netns: n.name }),
-        );
-      }
+  fn: () =>
+    withNodePair({ prefix: "eva", subnet: 237, tempPrefix: "evapi" }, async (p) => {
+      const { pair } = p;
+      const ids = [p.a.id, p.b.id];
+      const nodes = [p.a, p.b].map((side, i) =>
+        new CliProcess([
+          "join",
+          ...side.flags,
+          ...QUICK_FLAGS,
+          "--address",
+          `10.1.0.${i + 1}/24`,
+          "--api",
+          "--api-listen",
+          "127.0.0.1:8080",
+          "--state-dir",
+          side.dir,
+        ], { netns: side.ns.name })
+      );
+      p.processes.push(...nodes);
       for (const node of nodes) {
         await node.waitFor(/VPN up: interface/, 60_000);
         await node.waitFor(
@@ -143,11 +116,6 @@ Deno.test({
           Math.round(rssAfter / 2 ** 20)
         } MiB`,
       );
-      for (const node of nodes.splice(0)) assert.equal((await node.stop()).code, 0, node.log);
-    } finally {
-      for (const node of nodes) await node.kill();
-      await pair.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+      for (const node of nodes) assert.equal((await node.stop()).code, 0, node.log);
+    }),
 });

@@ -6,60 +6,43 @@
  */
 import assert from "node:assert/strict";
 import { encodeToken, generateNetworkConfig } from "../../lib/config/token.ts";
-import { generateIdentity } from "../../lib/crypto/identity.ts";
-import { PRIVKEY_FILE } from "../../lib/node/privkey.ts";
-import { createNamespacePair, namespaceSkipReason } from "../../scripts/netns.ts";
+import { withNamespacePair, writeNodeKey } from "../helpers/node_pair.ts";
 import { CliProcess, eventually } from "../helpers/process.ts";
 import { dig, digSkipReason } from "../dns/helpers.ts";
+import { GoProcess, interopGoBinary } from "../interop/go_edgevpn.ts";
 
-const GO = Deno.env.get("EDGEVPN_GO");
-const skip = GO
-  ? namespaceSkipReason() ?? digSkipReason()
-  : "EDGEVPN_GO does not name a Go EdgeVPN binary";
-if (skip) console.log(`Go DNS interop test skipped: ${skip}`);
+const digSkip = digSkipReason();
+if (digSkip) console.log(`Go DNS interop test skipped: ${digSkip}`);
+const go = digSkip ? undefined : interopGoBinary("Go DNS interop test");
 
 const TOOL = new URL("./api_load_tool.ts", import.meta.url).pathname;
 
 Deno.test({
   name: "a record written by Go resolves on our DNS server, and one written by us on Go's",
-  ignore: skip !== undefined,
-  async fn() {
-    const pair = await createNamespacePair("evq", 244);
-    const dir = await Deno.makeTempDir({ prefix: "evgodns" });
-    const procs: { kill(): Promise<void> }[] = [];
-    try {
+  ignore: go === undefined,
+  fn: () =>
+    withNamespacePair({ prefix: "evq", subnet: 244, tempPrefix: "evgodns" }, async (scope) => {
+      const { pair, dir, processes: procs } = scope;
       const token = encodeToken(generateNetworkConfig());
       // Our two nodes (API and DNS) with known peer IDs, for everyone's bootstrap lists.
-      const ids = [await generateIdentity(), await generateIdentity()];
-      for (const [i, id] of ids.entries()) {
-        await Deno.mkdir(`${dir}/${i}`);
-        await Deno.writeFile(`${dir}/${i}/${PRIVKEY_FILE}`, id.privateKeyProtobuf, { mode: 0o600 });
-      }
+      const ids = [await writeNodeKey(`${dir}/0`), await writeNodeKey(`${dir}/1`)];
       const ours = (i: number) => `/ip4/${pair.b.address}/tcp/${4001 + i}/p2p/${ids[i].peerId}`;
-      const goNode = (args: string[], port: number) => {
-        const child = new Deno.Command("ip", {
-          args: ["netns", "exec", pair.a.name, GO!, ...args],
-          env: {
-            EDGEVPNTOKEN: token,
-            EDGEVPNLISTENMADDRS: `/ip4/${pair.a.address}/tcp/${port}`,
-            EDGEVPNBOOTSTRAPPEERS: `${ours(0)},${ours(1)}`,
-            EDGEVPNDHT: "false",
-            EDGEVPNMDNS: "false",
-            EDGEVPNLEDGERSYNCINTERVAL: "1",
-            HOME: dir,
-          },
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
-        procs.push({
-          kill: async () => {
-            try {
-              child.kill("SIGKILL");
-            } catch { /* exited */ }
-            await child.status;
-          },
-        });
-      };
+      // Go is configured by its environment variables here.
+      const goNode = (args: string[], port: number) =>
+        procs.push(
+          new GoProcess(go!.path, args, {
+            netns: pair.a.name,
+            home: dir,
+            env: {
+              EDGEVPNTOKEN: token,
+              EDGEVPNLISTENMADDRS: `/ip4/${pair.a.address}/tcp/${port}`,
+              EDGEVPNBOOTSTRAPPEERS: `${ours(0)},${ours(1)}`,
+              EDGEVPNDHT: "false",
+              EDGEVPNMDNS: "false",
+              EDGEVPNLEDGERSYNCINTERVAL: "1",
+            },
+          }),
+        );
       const common = (i: number) => [
         "--token",
         token,
@@ -156,10 +139,5 @@ Deno.test({
         "our record answering on Go's DNS server",
         60_000,
       );
-    } finally {
-      for (const p of procs) await p.kill();
-      await pair.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });

@@ -4,11 +4,9 @@
  * test machine's hostname, so the collision rule applies. Needs root and /dev/net/tun.
  */
 import assert from "node:assert/strict";
-import { encodeToken, generateNetworkConfig } from "../../lib/config/token.ts";
-import { generateIdentity } from "../../lib/crypto/identity.ts";
 import { hostnameLabel } from "../../lib/dns/zone.ts";
-import { PRIVKEY_FILE } from "../../lib/node/privkey.ts";
-import { createNamespacePair, namespaceSkipReason } from "../../scripts/netns.ts";
+import { namespaceSkipReason } from "../../scripts/netns.ts";
+import { QUICK_FLAGS, withNodePair } from "../helpers/node_pair.ts";
 import { CliProcess, eventually } from "../helpers/process.ts";
 import { dig, digSkipReason } from "../dns/helpers.ts";
 import { pingUntilReply } from "./vpn_helpers.ts";
@@ -20,47 +18,26 @@ Deno.test({
   name:
     "join --dns on the VPN address: members resolve machine names to VPN addresses through the VPN",
   ignore: skip !== undefined,
-  async fn() {
-    const pair = await createNamespacePair("evd", 243);
-    const dir = await Deno.makeTempDir({ prefix: "evdnsns" });
-    const nodes: CliProcess[] = [];
-    try {
-      const ids = [await generateIdentity(), await generateIdentity()];
-      const token = encodeToken(generateNetworkConfig());
-      const sides = [pair.a, pair.b];
-      for (const [i, id] of ids.entries()) {
-        await Deno.mkdir(`${dir}/${i}`);
-        await Deno.writeFile(`${dir}/${i}/${PRIVKEY_FILE}`, id.privateKeyProtobuf, { mode: 0o600 });
-      }
-      const args = (i: number) => [
+  fn: () =>
+    withNodePair({ prefix: "evd", subnet: 243, tempPrefix: "evdnsns" }, async (p) => {
+      const { pair } = p;
+      const ids = [p.a.id, p.b.id];
+      const args = (side: typeof p.a, i: number) => [
         "join",
-        "--token",
-        token,
+        ...side.flags,
+        ...QUICK_FLAGS,
         "--address",
         `10.1.0.${i + 1}/24`,
         "--state-dir",
-        `${dir}/${i}`,
-        "--privkey-cache-dir",
-        `${dir}/${i}`,
-        "--listen-maddrs",
-        `/ip4/${sides[i].address}/tcp/4001`,
-        "--discovery-bootstrap-peers",
-        `/ip4/${sides[1 - i].address}/tcp/4001/p2p/${ids[1 - i].peerId}`,
-        "--dht=false",
-        "--mdns=false",
-        "--ledger-announce-interval",
-        "2",
-        "--ledger-synchronization-interval",
-        "1",
-        "--aliveness-healthcheck-interval",
-        "2",
+        side.dir,
       ];
-      nodes.push(
-        new CliProcess([...args(0), "--dns", "10.1.0.1:53", "--dns-forwarder=false"], {
+      const nodes = [
+        new CliProcess([...args(p.a, 0), "--dns", "10.1.0.1:53", "--dns-forwarder=false"], {
           netns: pair.a.name,
         }),
-        new CliProcess(args(1), { netns: pair.b.name }),
-      );
+        new CliProcess(args(p.b, 1), { netns: pair.b.name }),
+      ];
+      p.processes.push(...nodes);
       await nodes[0].waitFor(/DNS server listening on 10\.1\.0\.1:53/, 60_000);
       await nodes[1].waitFor(/VPN up/, 60_000);
       await pingUntilReply(pair.b, "10.1.0.1");
@@ -87,14 +64,9 @@ Deno.test({
       const ptr = await ask("2.0.1.10.in-addr.arpa", "PTR");
       assert.equal(ptr.answers.length, 1);
       assert.match(ptr.answers[0].data, /\.edgevpn\.$/);
-      for (const n of nodes.splice(0).reverse()) {
+      for (const n of nodes.reverse()) {
         const { code } = await n.stop();
         assert.equal(code, 0, n.log.slice(-2000));
       }
-    } finally {
-      for (const n of nodes) await n.kill();
-      await pair.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });

@@ -4,12 +4,10 @@
  * with its TUN up. Needs root and /dev/net/tun; skipped with the reason otherwise.
  */
 import assert from "node:assert/strict";
-import { generateIdentity } from "../../lib/crypto/identity.ts";
-import { PRIVKEY_FILE } from "../../lib/node/privkey.ts";
-import { createNamespacePair, namespaceSkipReason } from "../../scripts/netns.ts";
+import { namespaceSkipReason } from "../../scripts/netns.ts";
 import { REPO_ROOT } from "../helpers/cli.ts";
+import { QUICK_FLAGS, withNodePair } from "../helpers/node_pair.ts";
 import { CliProcess, LoggedProcess } from "../helpers/process.ts";
-import { newToken } from "./services_helpers.ts";
 
 const skip = namespaceSkipReason({ tun: true });
 if (skip) console.log(`services namespace test skipped: ${skip}`);
@@ -20,51 +18,30 @@ Deno.test({
   name:
     "the root command exposes a service with --expose and join reaches it with --connect, beside the VPN",
   ignore: skip !== undefined,
-  async fn() {
-    const pair = await createNamespacePair("evsn", 236);
-    const dir = await Deno.makeTempDir({ prefix: "evsvcns" });
-    const processes: LoggedProcess[] = [];
-    try {
-      const ns = [pair.a, pair.b];
-      const ids = await Promise.all(ns.map(() => generateIdentity()));
-      for (const [i, id] of ids.entries()) {
-        await Deno.mkdir(`${dir}/${i}`, { recursive: true });
-        await Deno.writeFile(`${dir}/${i}/${PRIVKEY_FILE}`, id.privateKeyProtobuf, { mode: 0o600 });
-      }
+  fn: () =>
+    withNodePair({ prefix: "evsn", subnet: 236, tempPrefix: "evsvcns" }, async (p) => {
+      const { pair, processes } = p;
       const echo = new LoggedProcess([Deno.execPath(), "run", "-A", TOOL, "echo"], {
         netns: pair.a.name,
       });
       processes.push(echo);
       const echoPort = Number((await echo.waitFor(/"port":(\d+)/))[1]);
-      const token = newToken();
-      const flags = (i: number) => [
-        "--token",
-        token,
+      const flags = (side: typeof p.a, i: number) => [
+        ...side.flags,
+        ...QUICK_FLAGS,
         "--address",
         `10.1.0.${i + 1}/24`,
         "--state-dir",
-        `${dir}/${i}`,
-        "--privkey-cache-dir",
-        `${dir}/${i}`,
-        "--listen-maddrs",
-        `/ip4/${ns[i].address}/tcp/4001`,
-        "--discovery-bootstrap-peers",
-        `/ip4/${ns[1 - i].address}/tcp/4001/p2p/${ids[1 - i].peerId}`,
-        "--dht=false",
-        "--mdns=false",
-        "--ledger-announce-interval",
-        "2",
-        "--ledger-synchronization-interval",
-        "1",
+        side.dir,
       ];
       // The root command: flags only, no subcommand.
       const exposer = new CliProcess(
-        [...flags(0), "--expose", `echo=127.0.0.1:${echoPort}`],
+        [...flags(p.a, 0), "--expose", `echo=127.0.0.1:${echoPort}`],
         { netns: pair.a.name },
       );
       processes.push(exposer);
       const connector = new CliProcess(
-        ["join", ...flags(1), "--connect", "echo=127.0.0.1:7400"],
+        ["join", ...flags(p.b, 1), "--connect", "echo=127.0.0.1:7400"],
         { netns: pair.b.name },
       );
       processes.push(connector);
@@ -85,10 +62,5 @@ Deno.test({
 
       assert.equal((await connector.stop()).code, 0, connector.log.slice(-2000));
       assert.equal((await exposer.stop()).code, 0, exposer.log.slice(-2000));
-    } finally {
-      for (const p of processes) await p.kill();
-      await pair.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });

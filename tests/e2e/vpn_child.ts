@@ -2,7 +2,7 @@
  * A VPN node in a child process for end-to-end tests and benchmarks: `deno run -A --unstable-net
  * tests/e2e/vpn_child.ts '<json>'` (usually under `ip netns exec`). Writes one JSON object per
  * line on stdout: `ready` (peerId, addrs, interface, offload), `counters` (answer to
- * SIGUSR1), and `stopped` after SIGTERM/SIGINT; then returns without `Deno.exit`, so
+ * SIGUSR2), and `stopped` after SIGTERM/SIGINT; then returns without `Deno.exit`, so
  * the process ending by itself proves `stop()` released everything.
  */
 import { type ServicePlan, startServices } from "../../lib/commands/services.ts";
@@ -88,6 +88,7 @@ const report = () =>
     routes: vpn.routes(),
     node: mesh.node.counters(),
     connections: mesh.node.connections(),
+    staleLinks: mesh.node.staleLinks,
     relayPeers: Object.fromEntries(mesh.node.nat.relayPeerStats()),
     relaySlots: mesh.node.nat.slots(),
     services: {
@@ -98,9 +99,9 @@ const report = () =>
     memory: Deno.memoryUsage(),
   });
 // Both listeners go in before `ready`: a signal that beats its listener has its default action
-// (SIGUSR1 and SIGTERM end the process), and Deno's first listener of a signal takes a moment
-// to install.
-Deno.addSignalListener("SIGUSR1", report);
+// (SIGUSR2 and SIGTERM end the process), and Deno's first listener of a signal takes a moment
+// to install. Not SIGUSR1: since Deno 2.9.2 it opens the inspector on 127.0.0.1:9229.
+Deno.addSignalListener("SIGUSR2", report);
 const stopSignal = untilStopSignal();
 out({
   event: "ready",
@@ -112,7 +113,7 @@ out({
 
 const signal = await stopSignal;
 const t0 = performance.now();
-Deno.removeSignalListener("SIGUSR1", report);
+Deno.removeSignalListener("SIGUSR2", report);
 await services?.stop();
 await vpn.stop();
 await mesh.stop();

@@ -12,7 +12,7 @@ export type VpnChildEvent = ChildEvent;
 
 /** A running VPN child node. */
 export interface VpnChild extends ChildNode {
-  /** Asks for a fresh counters snapshot (SIGUSR1) and resolves with it. */
+  /** Asks for a fresh counters snapshot (SIGUSR2) and resolves with it. */
   counters(): Promise<ChildCounters>;
 }
 
@@ -24,6 +24,7 @@ export interface ChildCounters {
   routes: import("../../lib/vpn/routes.ts").RouteEntry[];
   node: import("../../lib/node/node.ts").NodeCounters;
   connections: ReturnType<import("../../lib/node/node.ts").EdgeNode["connections"]>;
+  staleLinks: import("../../lib/node/stale_links.ts").StaleLinkCounters;
   /** Per-peer counters of this node's relay service. */
   relayPeers: Record<string, import("../../lib/node/relay.ts").RelayPeerStats>;
   relaySlots: import("../../lib/node/autorelay.ts").RelaySlot[];
@@ -57,7 +58,7 @@ export function spawnVpnChild(
     ...child,
     async counters() {
       const start = child.events.length;
-      child.process.kill("SIGUSR1");
+      child.process.kill("SIGUSR2");
       const e = await child.waitFor(
         (ev) => ev.event === "counters" && child.events.indexOf(ev) >= start,
         "a counters snapshot",

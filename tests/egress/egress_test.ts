@@ -17,7 +17,9 @@ import { createNodeMetrics } from "../../lib/metrics/prometheus.ts";
 import type { Mesh } from "../../lib/mesh/mesh.ts";
 import { waitFor } from "../node/helpers.ts";
 import { opensslSkipReason, selfSignedCertificate } from "../proxy/helpers.ts";
-import { meshPair, readStreamText, startEchoServer, startHttpTarget } from "./helpers.ts";
+import { echoHandler, startTcpServer } from "../services/helpers.ts";
+import { meshPair } from "../mesh/helpers.ts";
+import { readStreamText, startHttpTarget } from "./helpers.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -161,7 +163,7 @@ Deno.test("Go's egress protocol: a 4 MiB response comes back byte for byte", asy
 
 Deno.test("the tunnel protocol connects to a TCP destination: bytes both ways, half-close passed on", async () => {
   const { a, b, egress, stop } = await egressPair();
-  const echo = startEchoServer();
+  const echo = startTcpServer(echoHandler);
   try {
     const s = await b.node.dialProtocol(a.peerId, EGRESS_TUNNEL_PROTOCOL);
     await s.write(encodeTunnelRequest({ host: "127.0.0.1", port: echo.port }));
@@ -258,7 +260,7 @@ Deno.test("peers without a users entry are reset on both protocols, as Go does",
     allowPrivate: true,
   });
   await egress.start();
-  const echo = startEchoServer();
+  const echo = startTcpServer(echoHandler);
   try {
     await waitFor(() => b.ledger.getKey(BUCKETS.egress, a.peerId) !== undefined, "egress entry");
     const requests: [string, Uint8Array][] = [

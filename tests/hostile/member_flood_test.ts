@@ -15,26 +15,62 @@ import type { Mesh } from "../../lib/mesh/mesh.ts";
 import { histogramBuckets, histogramQuantile } from "../metrics/helpers.ts";
 import { ledgerKey, percentile, startVictim, type Victim, VictimWatch } from "./helpers.ts";
 
-const LAG_MAX = /^edgevpn_event_loop_lag_max_seconds (\S+)$/m;
-const LAG_HISTOGRAM = "edgevpn_event_loop_lag_distribution_seconds";
+/**
+ * The victim's event-loop samples: `lag` is each sample's delay, `stall` the part of it the
+ * victim spent running (its own work; the rest is the OS running other processes on a crowded
+ * machine). The issue's bound (p99 < 100 ms) is asserted on the stall; both are printed.
+ */
+const SERIES = {
+  lag: {
+    histogram: "edgevpn_event_loop_lag_distribution_seconds",
+    max: /^edgevpn_event_loop_lag_max_seconds (\S+)$/m,
+  },
+  stall: {
+    histogram: "edgevpn_event_loop_stall_distribution_seconds",
+    max: /^edgevpn_event_loop_stall_max_seconds (\S+)$/m,
+  },
+} as const;
+type Series = keyof typeof SERIES;
 
-/** The victim's largest event-loop lag, in seconds, over every scrape since the last reset. */
-let lagSeen = 0;
+/** The largest sample of each series over every scrape since the last reset (each scrape resets the victim's maximum). */
+const seen: Record<Series, number> = { lag: 0, stall: 0 };
+type Snapshot = Record<Series, [number, number][]>;
 
 /**
- * The victim's event-loop lag p99 (s) since `before` (its lag histogram then), with the sample
- * count. Interpolated within a bucket, so capped by the largest lag seen (a p99 is never above it).
+ * p99 (s) of a series since `before` (the histograms then), with the sample count; interpolated
+ * within a bucket, so capped by the largest sample seen (a p99 is never above it).
  */
-async function lagP99Since(url: string, before: [number, number][]) {
-  const after = histogramBuckets(await scrape(url), LAG_HISTOGRAM);
-  const samples = (after.at(-1)?.[1] ?? 0) - (before.at(-1)?.[1] ?? 0);
-  return { p99: Math.min(histogramQuantile(before, after, 0.99), lagSeen), samples };
+function p99Since(text: string, before: Snapshot, series: Series) {
+  const after = histogramBuckets(text, SERIES[series].histogram);
+  const samples = (after.at(-1)?.[1] ?? 0) - (before[series].at(-1)?.[1] ?? 0);
+  return {
+    p99: Math.min(histogramQuantile(before[series], after, 0.99), seen[series]),
+    max: seen[series],
+    samples,
+  };
 }
 
-/** The victim's /metrics text (noting its event-loop lag: each scrape resets that maximum). */
+/** Both series since `before`, and a line describing them. */
+async function loopSince(url: string, before: Snapshot) {
+  const text = await scrape(url);
+  const lag = p99Since(text, before, "lag");
+  const stall = p99Since(text, before, "stall");
+  const ms = (s: number) => (s * 1000).toFixed(0);
+  return {
+    lag,
+    stall,
+    line: `event-loop stall p99 ${ms(stall.p99)} ms (max ${ms(stall.max)}), lag p99 ${
+      ms(lag.p99)
+    } ms (max ${ms(lag.max)}) over ${lag.samples} samples`,
+  };
+}
+
+/** The victim's /metrics text (noting its largest samples: each scrape resets those maxima). */
 async function scrape(url: string): Promise<string> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  lagSeen = Math.max(lagSeen, Number(text.match(LAG_MAX)?.[1] ?? 0));
+  for (const series of ["lag", "stall"] as const) {
+    seen[series] = Math.max(seen[series], Number(text.match(SERIES[series].max)?.[1] ?? 0));
+  }
   return text;
 }
 
@@ -94,8 +130,12 @@ async function watchFromNow(victim: Victim) {
   const idle = new VictimWatch(victim);
   await new Promise((r) => setTimeout(r, 1000));
   await idle.stop();
-  const lagBefore = histogramBuckets(await scrape(victim.url), LAG_HISTOGRAM); // resets the maximum
-  lagSeen = 0;
+  const text = await scrape(victim.url); // resets the maxima
+  const lagBefore: Snapshot = {
+    lag: histogramBuckets(text, SERIES.lag.histogram),
+    stall: histogramBuckets(text, SERIES.stall.histogram),
+  };
+  seen.lag = seen.stall = 0;
   const baseRss = await victim.rssMb();
   return { idle, baseRss, lagBefore, watch: new VictimWatch(victim) };
 }
@@ -135,18 +175,16 @@ Deno.test("16 concurrent zip bombs of 60 MiB from a member: victim RSS grows < 1
     await honestWriteArrives(attacker, victim);
     await watch.stop();
     const growth = watch.peakRssMb - w.baseRss;
-    const lag = await lagP99Since(victim.url, w.lagBefore);
+    const loop = await loopSince(victim.url, w.lagBefore);
     console.log(
       `  victim: ${await metric(victim.url, bombs)} bombs refused at the inflation cap; RSS ${
         w.baseRss.toFixed(0)
       } → peak ${watch.peakRssMb.toFixed(0)} MB (+${growth.toFixed(0)}); API p99 ${
         percentile(watch.latenciesMs, 99).toFixed(0)
-      } ms (idle ${percentile(w.idle.latenciesMs, 99).toFixed(0)}), event-loop lag p99 ${
-        (lag.p99 * 1000).toFixed(0)
-      } ms over ${lag.samples} samples, max ${(lagSeen * 1000).toFixed(0)} ms`,
+      } ms (idle ${percentile(w.idle.latenciesMs, 99).toFixed(0)}), ${loop.line}`,
     );
     assert.ok(growth < 128, `victim RSS grew ${growth.toFixed(0)} MB`);
-    assert.ok(lag.p99 < 0.1, `event-loop lag p99 ${(lag.p99 * 1000).toFixed(0)} ms`);
+    assert.ok(loop.stall.p99 < 0.1, loop.line);
   } finally {
     await watch?.stop();
     await stop();
@@ -176,8 +214,7 @@ Deno.test("15 000 forged entries from a member, re-sent: ≤ 10 WARN lines, one 
     );
     await honestWriteArrives(attacker, victim);
     await watch.stop();
-    const lag = await lagP99Since(victim.url, w.lagBefore);
-    const lagMax = lagSeen;
+    const loop = await loopSince(victim.url, w.lagBefore);
     const checks = await metric(
       victim.url,
       /edgevpn_ledger_signature_checks_total\{result="checked"\} (\d+)/,
@@ -190,16 +227,14 @@ Deno.test("15 000 forged entries from a member, re-sent: ≤ 10 WARN lines, one 
       `  victim: ${refused} forged entries refused with ${checks} signature checks, ${warns.length} ` +
         `WARN lines; RSS ${w.baseRss.toFixed(0)} → peak ${watch.peakRssMb.toFixed(0)} MB; API p99 ${
           percentile(watch.latenciesMs, 99).toFixed(0)
-        } ms (idle ${percentile(w.idle.latenciesMs, 99).toFixed(0)}), event-loop lag p99 ${
-          (lag.p99 * 1000).toFixed(0)
-        } ms over ${lag.samples} samples, max ${(lagMax * 1000).toFixed(0)} ms`,
+        } ms (idle ${percentile(w.idle.latenciesMs, 99).toFixed(0)}), ${loop.line}`,
     );
     assert.ok(warns.length >= 1 && warns.length <= 10, `${warns.length} WARN lines`);
     // Each forged entry costs at most one check, a message at most 256 failures (+ the checks
     // already running): far fewer checks than entries.
     assert.ok(checks <= 24 * (256 + 64), `${checks} signature checks`);
     assert.ok(checks < refused / 10, `${checks} checks for ${refused} refused entries`);
-    assert.ok(lag.p99 < 0.1, `event-loop lag p99 ${(lag.p99 * 1000).toFixed(0)} ms`);
+    assert.ok(loop.stall.p99 < 0.1, loop.line);
   } finally {
     await watch?.stop();
     await stop();

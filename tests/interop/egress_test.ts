@@ -6,26 +6,16 @@
  * reason otherwise.
  */
 import assert from "node:assert/strict";
-import { createNamespacePair } from "../../scripts/netns.ts";
 import { CliProcess, eventually, LoggedProcess } from "../helpers/process.ts";
 import { curl, curlSkipReason } from "../proxy/helpers.ts";
-import { GoProcess, interopGoBinary, writeNodeKey } from "./go_edgevpn.ts";
+import { QUICK_FLAGS } from "../helpers/node_pair.ts";
+import { GoProcess, interopGoBinary, withGoPair } from "./go_edgevpn.ts";
 
 const curlSkip = curlSkipReason();
 if (curlSkip) console.log(`Go EdgeVPN egress interop tests skipped: ${curlSkip}`);
 const go = curlSkip ? undefined : interopGoBinary("Go EdgeVPN egress interop tests", { tun: true });
 
 const TOOL = new URL("../e2e/http_target_tool.ts", import.meta.url).pathname;
-const QUICK = [
-  "--ledger-announce-interval",
-  "2",
-  "--ledger-synchronization-interval",
-  "1",
-  "--aliveness-healthcheck-interval",
-  "2",
-  "--dht=false",
-  "--mdns=false",
-];
 
 /** The egress side (namespace a) and the proxy side (namespace b) of one run. */
 async function egressAndProxy(
@@ -38,36 +28,20 @@ async function egressAndProxy(
   ) => Promise<void>,
 ): Promise<void> {
   const binary = go!.path;
-  const pair = await createNamespacePair("evz", 246);
-  const dir = await Deno.makeTempDir({ prefix: "evgoegress" });
-  const processes: LoggedProcess[] = [];
-  try {
-    const generated = await new Deno.Command(binary, { args: ["-g", "-b"], clearEnv: true })
-      .output();
-    assert.ok(generated.success, "Go generates a token");
-    const token = new TextDecoder().decode(generated.stdout).trim();
-    const egressId = await writeNodeKey(`${dir}/egress`);
-    const proxyId = await writeNodeKey(`${dir}/proxy`);
-    const egressAddr = `/ip4/${pair.a.address}/tcp/4001`;
-    const proxyAddr = `/ip4/${pair.b.address}/tcp/4001`;
-    const common = (self: string, peer: string, keyDir: string) => [
-      "--token",
-      token,
-      "--listen-maddrs",
-      self,
-      "--discovery-bootstrap-peers",
-      peer,
-      "--privkey-cache",
-      "--privkey-cache-dir",
-      keyDir,
-      ...QUICK,
-    ];
+  const scope = {
+    prefix: "evz",
+    subnet: 246,
+    tempPrefix: "evgoegress",
+    names: ["egress", "proxy"],
+  } as const;
+  await withGoPair(binary, scope, async ({ a: egressSide, b: proxySide, processes }) => {
     const target = new LoggedProcess([Deno.execPath(), "run", "-A", TOOL, "8000"], {
-      netns: pair.a.name,
+      netns: egressSide.ns.name,
     });
     processes.push(target);
     const egressArgs = [
-      ...common(egressAddr, `${proxyAddr}/p2p/${proxyId.peerId}`, `${dir}/egress`),
+      ...egressSide.flags,
+      ...QUICK_FLAGS,
       "--address",
       "10.1.0.1/24",
       "--egress",
@@ -75,30 +49,27 @@ async function egressAndProxy(
       "2",
     ];
     const egress = egressIsGo
-      ? new GoProcess(binary, egressArgs, { netns: pair.a.name, home: `${dir}/egress` })
-      : new CliProcess(["join", ...egressArgs, "--state-dir", `${dir}/egress`], {
-        netns: pair.a.name,
+      ? new GoProcess(binary, egressArgs, { netns: egressSide.ns.name, home: egressSide.dir })
+      : new CliProcess(["join", ...egressArgs, "--state-dir", egressSide.dir], {
+        netns: egressSide.ns.name,
       });
     processes.push(egress);
     const proxyArgs = [
       "proxy",
-      ...common(proxyAddr, `${egressAddr}/p2p/${egressId.peerId}`, `${dir}/proxy`),
+      ...proxySide.flags,
+      ...QUICK_FLAGS,
       "--listen",
       "127.0.0.1:3128",
       "--interval",
       "2",
     ];
     const proxy = egressIsGo
-      ? new CliProcess([...proxyArgs, "--state-dir", `${dir}/proxy`], { netns: pair.b.name })
-      : new GoProcess(binary, proxyArgs, { netns: pair.b.name, home: `${dir}/proxy` });
+      ? new CliProcess([...proxyArgs, "--state-dir", proxySide.dir], { netns: proxySide.ns.name })
+      : new GoProcess(binary, proxyArgs, { netns: proxySide.ns.name, home: proxySide.dir });
     processes.push(proxy);
     await target.waitFor(/listening 8000/, 60_000);
-    await check(pair.b.name, egress, proxy, target);
-  } finally {
-    for (const p of processes) await p.kill();
-    await pair.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+    await check(proxySide.ns.name, egress, proxy, target);
+  });
 }
 
 /** GETs `path` of the destination through the proxy until it answers (the users entry and the egress entry need a few rounds). */

@@ -1,8 +1,8 @@
 /** Go EdgeVPN v0.35 as the reference peer of the interop tests: finding, checking and running it. */
-import { generateIdentity, type Identity } from "../../lib/crypto/identity.ts";
-import { PRIVKEY_FILE } from "../../lib/node/privkey.ts";
+import assert from "node:assert/strict";
 import { namespaceSkipReason } from "../../scripts/netns.ts";
 import { LoggedProcess } from "../helpers/process.ts";
+import { type NamespaceScopeOptions, type NodePair, withNodePair } from "../helpers/node_pair.ts";
 
 /** The environment variable naming the Go EdgeVPN binary. */
 export const GO_BINARY_ENV = "EDGEVPN_GO";
@@ -63,26 +63,44 @@ export function interopGoBinary(
 }
 
 /**
- * Writes a new node key into `dir` as both implementations cache it (`<dir>/privkey`), so a
- * test knows every node's peer ID before starting it.
+ * Runs the Go binary with `args` (no environment) and returns what it printed; fails the test
+ * with its stderr when it fails.
  *
  * @example
- * ```ts
- * const id = await writeNodeKey(`${dir}/go`);
- * const bootstrap = `/ip4/10.9.0.1/tcp/4001/p2p/${id.peerId}`;
+ * ```ts ignore
+ * const token = await runGo(binary, ["-g", "-b"]);
  * ```
  */
-export async function writeNodeKey(dir: string): Promise<Identity> {
-  const identity = await generateIdentity();
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  await Deno.writeFile(`${dir}/${PRIVKEY_FILE}`, identity.privateKeyProtobuf, { mode: 0o600 });
-  return identity;
+export async function runGo(binary: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(binary, { args, clearEnv: true }).output();
+  assert.ok(out.success, `${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+/**
+ * {@link withNodePair} with a token made by Go (`-g -b`): the Go node is `a` in `<dir>/go`
+ * and ours `b` in `<dir>/deno` unless `names` say otherwise.
+ *
+ * @example
+ * ```ts ignore
+ * await withGoPair(binary, { prefix: "evx", subnet: 230, tempPrefix: "evx" }, async (p) => {
+ *   p.processes.push(new GoProcess(binary, p.a.flags, { netns: p.a.ns.name, home: p.a.dir }));
+ * });
+ * ```
+ */
+export async function withGoPair(
+  binary: string,
+  options: NamespaceScopeOptions & { names?: readonly [string, string] },
+  fn: (nodes: NodePair) => Promise<void>,
+): Promise<void> {
+  const token = await runGo(binary, ["-g", "-b"]);
+  await withNodePair({ names: ["go", "deno"], ...options, token }, fn);
 }
 
 /**
  * A Go EdgeVPN process in a network namespace, with `home` as its HOME (Go keeps its key cache
- * and DHCP leases there by default) and an environment holding nothing else, so no EdgeVPN
- * variable of the caller leaks in. Go logs JSON lines on stdout.
+ * and DHCP leases there by default) and an environment holding nothing else but `env`, so no
+ * EdgeVPN variable of the caller leaks in. Go logs JSON lines on stdout.
  *
  * @example
  * ```ts
@@ -91,11 +109,19 @@ export async function writeNodeKey(dir: string): Promise<Identity> {
  * ```
  */
 export class GoProcess extends LoggedProcess {
-  constructor(binary: string, args: string[], options: { netns: string; home: string }) {
+  constructor(
+    binary: string,
+    args: string[],
+    options: { netns: string; home: string; env?: Record<string, string> },
+  ) {
     super([binary, ...args], {
       netns: options.netns,
       clearEnv: true,
-      env: { HOME: options.home, PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+      env: {
+        ...options.env,
+        HOME: options.home,
+        PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+      },
     });
   }
 }

@@ -5,31 +5,18 @@
  * Needs EDGEVPN_GO and root; skipped with the reason otherwise.
  */
 import assert from "node:assert/strict";
-import { createNamespacePair } from "../../scripts/netns.ts";
-import { eventually, type LoggedProcess } from "../helpers/process.ts";
-import { CliProcess } from "../helpers/process.ts";
+import { CliProcess, eventually } from "../helpers/process.ts";
+import { QUICK_FLAGS } from "../helpers/node_pair.ts";
 import {
   droppedMessages,
   GoProcess,
   interopGoBinary,
   unexpectedViolations,
   UnixApi,
-  writeNodeKey,
+  withGoPair,
 } from "./go_edgevpn.ts";
 
 const go = interopGoBinary("Go EdgeVPN ledger interop tests");
-
-/** Fast ledger rounds and heartbeats; no DHT, no mDNS: each node knows only the other. */
-const QUICK = [
-  "--ledger-announce-interval",
-  "2",
-  "--ledger-synchronization-interval",
-  "1",
-  "--aliveness-healthcheck-interval",
-  "2",
-  "--dht=false",
-  "--mdns=false",
-];
 
 /** The latest second tick of an API write's announce loop: 5 s + 50% jitter, and a margin. */
 const ANNOUNCE_TICK_MAX_MS = 8_000;
@@ -45,53 +32,35 @@ for (const mode of ["enforce", "off"] as const) {
 
 async function ledgerBothWays(mode: "enforce" | "off"): Promise<void> {
   const binary = go!.path;
-  const pair = await createNamespacePair("evg", 240);
-  const dir = await Deno.makeTempDir({ prefix: "evgo" });
-  const processes: LoggedProcess[] = [];
-  const apis: UnixApi[] = [];
-  try {
-    const generated = await new Deno.Command(binary, { args: ["-g", "-b"], clearEnv: true })
-      .output();
-    assert.ok(generated.success, "Go generates a token");
-    const token = new TextDecoder().decode(generated.stdout).trim();
-    const goId = await writeNodeKey(`${dir}/go`);
-    const ourId = await writeNodeKey(`${dir}/deno`);
-    const goAddr = `/ip4/${pair.a.address}/tcp/4001`;
-    const ourAddr = `/ip4/${pair.b.address}/tcp/4001`;
-    const common = (self: string, peer: string, keyDir: string, socket: string) => [
+  const scope = { prefix: "evg", subnet: 240, tempPrefix: "evgo" };
+  await withGoPair(binary, scope, async ({ a: goSide, b: ourSide, processes, defer }) => {
+    const goId = goSide.id;
+    const ourId = ourSide.id;
+    const args = (flags: string[], socket: string) => [
       "api",
       "--enable-healthchecks",
-      "--token",
-      token,
+      ...flags,
       "--listen",
       `unix://${socket}`,
-      "--listen-maddrs",
-      self,
-      "--discovery-bootstrap-peers",
-      peer,
-      "--privkey-cache",
-      "--privkey-cache-dir",
-      keyDir,
       "--ownership",
       mode,
-      ...QUICK,
+      ...QUICK_FLAGS,
     ];
-    const goNode = new GoProcess(
-      binary,
-      common(goAddr, `${ourAddr}/p2p/${ourId.peerId}`, `${dir}/go`, `${dir}/go.sock`),
-      { netns: pair.a.name, home: `${dir}/go` },
-    );
+    const goNode = new GoProcess(binary, args(goSide.flags, goSide.socket), {
+      netns: goSide.ns.name,
+      home: goSide.dir,
+    });
     processes.push(goNode);
-    const ours = new CliProcess(
-      common(ourAddr, `${goAddr}/p2p/${goId.peerId}`, `${dir}/deno`, `${dir}/deno.sock`),
-      { netns: pair.b.name },
-    );
+    const ours = new CliProcess(args(ourSide.flags, ourSide.socket), {
+      netns: ourSide.ns.name,
+    });
     processes.push(ours);
     await goNode.waitFor(/http server started/);
     await ours.waitFor(/API listening on/);
-    const goApi = new UnixApi(`${dir}/go.sock`);
-    const ourApi = new UnixApi(`${dir}/deno.sock`);
-    apis.push(goApi, ourApi);
+    const goApi = new UnixApi(goSide.socket);
+    const ourApi = new UnixApi(ourSide.socket);
+    defer(() => goApi.close());
+    defer(() => ourApi.close());
     assert.equal((await goApi.get("/api/summary") as { NodeID: string }).NodeID, goId.peerId);
     assert.equal((await ourApi.get("/api/summary") as { NodeID: string }).NodeID, ourId.peerId);
 
@@ -147,10 +116,5 @@ async function ledgerBothWays(mode: "enforce" | "off"): Promise<void> {
     assert.deepEqual(unexpectedViolations(goNode.log), [], "violations on the Go node");
     assert.deepEqual(unexpectedViolations(ours.log), [], "violations on our node");
     assert.equal((await ours.stop()).code, 0, ours.log.slice(-2000));
-  } finally {
-    for (const api of apis) api.close();
-    for (const p of processes) await p.kill();
-    await pair.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }

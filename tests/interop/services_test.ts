@@ -5,73 +5,24 @@
  * with the reason otherwise.
  */
 import assert from "node:assert/strict";
-import { createNamespacePair, type NamespacePair } from "../../scripts/netns.ts";
 import { hashFileInto, Sha256, toHex } from "../../lib/files/mod.ts";
 import { REPO_ROOT } from "../helpers/cli.ts";
 import { CliProcess, LoggedProcess } from "../helpers/process.ts";
-import { GoProcess, interopGoBinary, writeNodeKey } from "./go_edgevpn.ts";
+import { type NodePair, QUICK_FLAGS } from "../helpers/node_pair.ts";
+import { GoProcess, interopGoBinary, withGoPair } from "./go_edgevpn.ts";
 
 const go = interopGoBinary("Go EdgeVPN services and files interop tests");
 
-/** Fast ledger rounds and heartbeats; no DHT, no mDNS: each node knows only the other. */
-const QUICK = [
-  "--ledger-announce-interval",
-  "2",
-  "--ledger-synchronization-interval",
-  "1",
-  "--aliveness-healthcheck-interval",
-  "2",
-  "--dht=false",
-  "--mdns=false",
-];
+/** The Go node (`a`) and ours (`b`), with the flags each runs with. */
+type Setup = NodePair & { goFlags: string[]; ourFlags: string[] };
 
-interface Setup {
-  pair: NamespacePair;
-  dir: string;
-  /** Flags for the Go node (namespace a) and for ours (namespace b). */
-  goFlags: string[];
-  ourFlags: string[];
-  processes: LoggedProcess[];
-}
-
-async function withPair(fn: (s: Setup) => Promise<void>): Promise<void> {
-  const binary = go!.path;
-  const pair = await createNamespacePair("evs", 241);
-  const dir = await Deno.makeTempDir({ prefix: "evgosvc" });
-  const processes: LoggedProcess[] = [];
-  try {
-    const generated = await new Deno.Command(binary, { args: ["-g", "-b"], clearEnv: true })
-      .output();
-    assert.ok(generated.success, "Go generates a token");
-    const token = new TextDecoder().decode(generated.stdout).trim();
-    const goId = await writeNodeKey(`${dir}/go`);
-    const ourId = await writeNodeKey(`${dir}/deno`);
-    const goAddr = `/ip4/${pair.a.address}/tcp/4001`;
-    const ourAddr = `/ip4/${pair.b.address}/tcp/4001`;
-    const flags = (self: string, peer: string, keyDir: string) => [
-      "--token",
-      token,
-      "--listen-maddrs",
-      self,
-      "--discovery-bootstrap-peers",
-      peer,
-      "--privkey-cache",
-      "--privkey-cache-dir",
-      keyDir,
-      ...QUICK,
-    ];
-    await fn({
-      pair,
-      dir,
-      goFlags: flags(goAddr, `${ourAddr}/p2p/${ourId.peerId}`, `${dir}/go`),
-      ourFlags: flags(ourAddr, `${goAddr}/p2p/${goId.peerId}`, `${dir}/deno`),
-      processes,
-    });
-  } finally {
-    for (const p of processes) await p.kill();
-    await pair.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+function withPair(fn: (s: Setup) => Promise<void>): Promise<void> {
+  return withGoPair(go!.path, { prefix: "evs", subnet: 241, tempPrefix: "evgosvc" }, (p) =>
+    fn({
+      ...p,
+      goFlags: [...p.a.flags, ...QUICK_FLAGS],
+      ourFlags: [...p.b.flags, ...QUICK_FLAGS],
+    }));
 }
 
 /** The TCP tool in a namespace. */
@@ -116,23 +67,23 @@ Deno.test({
   fn: () =>
     withPair(async (s) => {
       // Go exposes (namespace a), ours connects (namespace b).
-      const goBackend = await echoBackend(s, s.pair.a.name);
+      const goBackend = await echoBackend(s, s.a.ns.name);
       const goExposer = new GoProcess(
         go!.path,
         // urfave/cli reads flags only before the arguments.
         ["service-add", ...s.goFlags, "go-echo", `127.0.0.1:${goBackend}`],
-        { netns: s.pair.a.name, home: `${s.dir}/go` },
+        { netns: s.a.ns.name, home: s.a.dir },
       );
       s.processes.push(goExposer);
       const ourConnector = new CliProcess(
         ["service-connect", "go-echo", "127.0.0.1:9100", ...s.ourFlags],
-        { netns: s.pair.b.name },
+        { netns: s.b.ns.name },
       );
       s.processes.push(ourConnector);
       await ourConnector.waitFor(/Service 'go-echo' is provided by/, 90_000).catch((e) => {
         throw new Error(`${e}\n--- Go:\n${goExposer.log.slice(-4000)}`);
       });
-      const first = await echoThrough(s.pair.b.name, 9100, 1 << 20);
+      const first = await echoThrough(s.b.ns.name, 9100, 1 << 20);
       assert.ok(
         first.match,
         `Go exposes, ours connects: ${JSON.stringify(first)}\n${goExposer.log}`,
@@ -141,19 +92,19 @@ Deno.test({
       await goExposer.stop();
 
       // Ours exposes (namespace b), Go connects (namespace a).
-      const ourBackend = await echoBackend(s, s.pair.b.name);
+      const ourBackend = await echoBackend(s, s.b.ns.name);
       const ourExposer = new CliProcess(
         ["service-add", "deno-echo", `127.0.0.1:${ourBackend}`, ...s.ourFlags],
-        { netns: s.pair.b.name },
+        { netns: s.b.ns.name },
       );
       s.processes.push(ourExposer);
       const goConnector = new GoProcess(
         go!.path,
         ["service-connect", ...s.goFlags, "deno-echo", "127.0.0.1:9101"],
-        { netns: s.pair.a.name, home: `${s.dir}/go` },
+        { netns: s.a.ns.name, home: s.a.dir },
       );
       s.processes.push(goConnector);
-      const second = await echoThrough(s.pair.a.name, 9101, 1 << 20);
+      const second = await echoThrough(s.a.ns.name, 9101, 1 << 20);
       assert.ok(
         second.match,
         `ours exposes, Go connects: ${JSON.stringify(second)}\n${ourExposer.log.slice(-3000)}`,
@@ -172,12 +123,12 @@ Deno.test({
       const goSender = new GoProcess(
         go!.path,
         ["file-send", "--name", "go-file", "--path", `${s.dir}/from-go`, ...s.goFlags],
-        { netns: s.pair.a.name, home: `${s.dir}/go` },
+        { netns: s.a.ns.name, home: s.a.dir },
       );
       s.processes.push(goSender);
       const ourReceiver = new CliProcess(
         ["file-receive", "go-file", `${s.dir}/got-from-go`, ...s.ourFlags],
-        { netns: s.pair.b.name },
+        { netns: s.b.ns.name },
       );
       s.processes.push(ourReceiver);
       const received = await ourReceiver.child.status;
@@ -189,13 +140,13 @@ Deno.test({
       const fromDeno = await writeRandom(`${s.dir}/from-deno`, 3 << 20);
       const ourSender = new CliProcess(
         ["file-send", "deno-file", `${s.dir}/from-deno`, ...s.ourFlags],
-        { netns: s.pair.b.name },
+        { netns: s.b.ns.name },
       );
       s.processes.push(ourSender);
       const goReceiver = new GoProcess(
         go!.path,
         ["file-receive", "--name", "deno-file", "--path", `${s.dir}/got-from-deno`, ...s.goFlags],
-        { netns: s.pair.a.name, home: `${s.dir}/go` },
+        { netns: s.a.ns.name, home: s.a.dir },
       );
       s.processes.push(goReceiver);
       const timer = setTimeout(() => goReceiver.kill(), 120_000);

@@ -8,9 +8,8 @@
  * Needs EDGEVPN_GO and root; skipped with the reason otherwise.
  */
 import assert from "node:assert/strict";
-import { createNamespacePair } from "../../scripts/netns.ts";
-import { CliProcess, eventually, type LoggedProcess } from "../helpers/process.ts";
-import { GoProcess, interopGoBinary, UnixApi, writeNodeKey } from "./go_edgevpn.ts";
+import { CliProcess, eventually } from "../helpers/process.ts";
+import { GoProcess, interopGoBinary, runGo, UnixApi, withGoPair } from "./go_edgevpn.ts";
 
 const go = interopGoBinary("Go EdgeVPN trust-zone interop test");
 
@@ -40,40 +39,21 @@ function admittedBy(log: string, peer: string): boolean {
 
 async function trustZone(mode: "go" | "bound"): Promise<void> {
   const binary = go!.path;
-  const pair = await createNamespacePair("evt", 246);
-  const dir = await Deno.makeTempDir({ prefix: "evtz" });
-  const processes: LoggedProcess[] = [];
-  const apis: UnixApi[] = [];
-  try {
-    const run = async (args: string[]) => {
-      const out = await new Deno.Command(binary, { args, clearEnv: true }).output();
-      assert.ok(out.success, `${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-      return new TextDecoder().decode(out.stdout).trim();
-    };
-    const token = await run(["-g", "-b"]);
-    const keys = await run(["peergater", "ecdsa-genkey"]);
-    const privateKey = keys.match(/^Private key: (\S+)$/m)?.[1];
-    const publicKey = keys.match(/^Public key: (\S+)$/m)?.[1];
-    assert.ok(privateKey && publicKey, keys);
-    const goId = await writeNodeKey(`${dir}/go`);
-    const ourId = await writeNodeKey(`${dir}/deno`);
-    const goAddr = `/ip4/${pair.a.address}/tcp/4001`;
-    const ourAddr = `/ip4/${pair.b.address}/tcp/4001`;
+  const keys = await runGo(binary, ["peergater", "ecdsa-genkey"]);
+  const privateKey = keys.match(/^Private key: (\S+)$/m)?.[1];
+  const publicKey = keys.match(/^Public key: (\S+)$/m)?.[1];
+  assert.ok(privateKey && publicKey, keys);
+  const scope = { prefix: "evt", subnet: 246, tempPrefix: "evtz" };
+  await withGoPair(binary, scope, async ({ a: goSide, b: ourSide, processes, defer }) => {
+    const [goId, ourId] = [goSide.id, ourSide.id];
+    const apis: UnixApi[] = [];
     // The gate starts off (no --peergate), as a zone is bootstrapped: the auth key has to
     // reach every member before anyone can be admitted.
-    const common = (self: string, peer: string, keyDir: string, socket: string) => [
+    const common = (side: typeof goSide) => [
       "api",
-      "--token",
-      token,
+      ...side.flags,
       "--listen",
-      `unix://${socket}`,
-      "--listen-maddrs",
-      self,
-      "--discovery-bootstrap-peers",
-      peer,
-      "--privkey-cache",
-      "--privkey-cache-dir",
-      keyDir,
+      `unix://${side.socket}`,
       "--peerguard",
       "--peergate-auth",
       JSON.stringify({ ecdsa: { private_key: privateKey } }),
@@ -86,106 +66,98 @@ async function trustZone(mode: "go" | "bound"): Promise<void> {
       "--dht=false",
       "--mdns=false",
     ];
-    const goNode = new GoProcess(
-      binary,
-      common(goAddr, `${ourAddr}/p2p/${ourId.peerId}`, `${dir}/go`, `${dir}/go.sock`),
-      { netns: pair.a.name, home: `${dir}/go` },
-    );
+    const goNode = new GoProcess(binary, common(goSide), {
+      netns: goSide.ns.name,
+      home: goSide.dir,
+    });
     processes.push(goNode);
     const ours = new CliProcess(
-      [
-        ...common(ourAddr, `${goAddr}/p2p/${goId.peerId}`, `${dir}/deno`, `${dir}/deno.sock`),
-        "--peerguard-mode",
-        mode,
-        "--log-level",
-        "info",
-      ],
-      { netns: pair.b.name },
+      [...common(ourSide), "--peerguard-mode", mode, "--log-level", "info"],
+      { netns: ourSide.ns.name },
     );
     processes.push(ours);
-    await goNode.waitFor(/http server started/);
-    await ours.waitFor(/API listening on/);
-    const goApi = new UnixApi(`${dir}/go.sock`);
-    const ourApi = new UnixApi(`${dir}/deno.sock`);
-    apis.push(goApi, ourApi);
-    assert.equal(await goApi.get("/api/peergate"), false);
-    assert.equal(await ourApi.get("/api/peergate"), false);
+    try {
+      await goNode.waitFor(/http server started/);
+      await ours.waitFor(/API listening on/);
+      const goApi = new UnixApi(goSide.socket);
+      const ourApi = new UnixApi(ourSide.socket);
+      apis.push(goApi, ourApi);
+      defer(() => goApi.close());
+      defer(() => ourApi.close());
+      assert.equal(await goApi.get("/api/peergate"), false);
+      assert.equal(await ourApi.get("/api/peergate"), false);
 
-    // The zone's public key, written on the Go node, reaches ours through the ledger.
-    await goApi.request("PUT", `/api/ledger/trustzoneAuth/ecdsa_1/${publicKey}`);
-    const authKey = async (api: UnixApi) =>
-      await api.get("/api/ledger/trustzoneAuth/ecdsa_1") as string;
-    await eventually(
-      async () => (await authKey(ourApi)) === JSON.stringify(publicKey),
-      "the auth key on our node",
-      30_000,
-    );
+      // The zone's public key, written on the Go node, reaches ours through the ledger.
+      await goApi.request("PUT", `/api/ledger/trustzoneAuth/ecdsa_1/${publicKey}`);
+      const authKey = async (api: UnixApi) =>
+        await api.get("/api/ledger/trustzoneAuth/ecdsa_1") as string;
+      await eventually(
+        async () => (await authKey(ourApi)) === JSON.stringify(publicKey),
+        "the auth key on our node",
+        30_000,
+      );
 
-    // Our ID in the zone: only Go's receiver can have put it there (ours never sees its own
-    // challenges); Go's ID admitted by ours: our log says so.
-    const zone = async (api: UnixApi) =>
-      Object.keys(await api.get("/api/ledger/trustzone") as Record<string, string>).sort();
-    await eventually(
-      async () => (await zone(goApi)).includes(ourId.peerId),
-      "our node admitted by the Go node",
-      30_000,
-    );
-    if (mode === "bound") {
-      // Go signs the constant text `challenge`: in our mode that admits nobody. Several of
-      // Go's challenge rounds (2 s) pass after ours was admitted.
-      await new Promise((r) => setTimeout(r, 6_000));
-      assert.ok(!admittedBy(ours.log, goId.peerId), "our node admitted Go's constant challenge");
-      assert.equal((await ours.stop()).code, 0, ours.log.slice(-2000));
-      return;
-    }
-    await eventually(
-      () => admittedBy(ours.log, goId.peerId),
-      "the Go node admitted by ours",
-      30_000,
-    );
-    await eventually(
-      async () => (await zone(ourApi)).join() === [goId.peerId, ourId.peerId].sort().join(),
-      "both in the zone on our node",
-      30_000,
-    );
-
-    // Gates on: both are zone members, so ledger writes still cross in both directions. Go's
-    // gate checks a copy of the zone that its updater refreshes every --peergate-interval (2 s,
-    // on a backoff ticker): a message of ours gated before that copy names us is lost, and our
-    // ledger answers the same divergence only once a minute. So the gate goes on once Go's copy
-    // has certainly been refreshed since it admitted us.
-    await new Promise((r) => setTimeout(r, 2 * PEERGATE_INTERVAL_S * 1000 + 1000));
-    assert.equal(await goApi.request("PUT", "/api/peergate/enable"), true);
-    assert.equal(await ourApi.request("PUT", "/api/peergate/enable"), true);
-    // One write at a time: two writes at once fork the chain at one height, which neither
-    // implementation resolves until a later write (no heartbeats run here).
-    const key = (api: UnixApi, k: string) => api.get(`/api/ledger/interop/${k}`);
-    await ourApi.request("PUT", "/api/ledger/interop/from-deno/gated");
-    await eventually(
-      async () => (await key(goApi, "from-deno")) === '"gated"',
-      "our gated write on the Go node",
-      30_000,
-    );
-    await goApi.request("PUT", "/api/ledger/interop/from-go/gated");
-    await eventually(
-      async () => (await key(ourApi, "from-go")) === '"gated"',
-      "the Go node's gated write on ours",
-      30_000,
-    );
-    assert.equal((await ours.stop()).code, 0, ours.log.slice(-2000));
-  } catch (e) {
-    if (Deno.env.get("TZ_TEST_LOGS")) {
-      for (const p of processes) console.log(p.log.slice(-20_000), "\n-----");
-      for (const api of apis) {
-        console.log(api.socket, JSON.stringify(await api.get("/api/ledger").catch(String)));
-        console.log(JSON.stringify(await api.get("/api/counters").catch(String)).slice(0, 4000));
+      // Our ID in the zone: only Go's receiver can have put it there (ours never sees its own
+      // challenges); Go's ID admitted by ours: our log says so.
+      const zone = async (api: UnixApi) =>
+        Object.keys(await api.get("/api/ledger/trustzone") as Record<string, string>).sort();
+      await eventually(
+        async () => (await zone(goApi)).includes(ourId.peerId),
+        "our node admitted by the Go node",
+        30_000,
+      );
+      if (mode === "bound") {
+        // Go signs the constant text `challenge`: in our mode that admits nobody. Several of
+        // Go's challenge rounds (2 s) pass after ours was admitted.
+        await new Promise((r) => setTimeout(r, 6_000));
+        assert.ok(!admittedBy(ours.log, goId.peerId), "our node admitted Go's constant challenge");
+        assert.equal((await ours.stop()).code, 0, ours.log.slice(-2000));
+        return;
       }
+      await eventually(
+        () => admittedBy(ours.log, goId.peerId),
+        "the Go node admitted by ours",
+        30_000,
+      );
+      await eventually(
+        async () => (await zone(ourApi)).join() === [goId.peerId, ourId.peerId].sort().join(),
+        "both in the zone on our node",
+        30_000,
+      );
+
+      // Gates on: both are zone members, so ledger writes still cross in both directions. Go's
+      // gate checks a copy of the zone that its updater refreshes every --peergate-interval (2 s,
+      // on a backoff ticker): a message of ours gated before that copy names us is lost, and our
+      // ledger answers the same divergence only once a minute. So the gate goes on once Go's copy
+      // has certainly been refreshed since it admitted us.
+      await new Promise((r) => setTimeout(r, 2 * PEERGATE_INTERVAL_S * 1000 + 1000));
+      assert.equal(await goApi.request("PUT", "/api/peergate/enable"), true);
+      assert.equal(await ourApi.request("PUT", "/api/peergate/enable"), true);
+      // One write at a time: two writes at once fork the chain at one height, which neither
+      // implementation resolves until a later write (no heartbeats run here).
+      const key = (api: UnixApi, k: string) => api.get(`/api/ledger/interop/${k}`);
+      await ourApi.request("PUT", "/api/ledger/interop/from-deno/gated");
+      await eventually(
+        async () => (await key(goApi, "from-deno")) === '"gated"',
+        "our gated write on the Go node",
+        30_000,
+      );
+      await goApi.request("PUT", "/api/ledger/interop/from-go/gated");
+      await eventually(
+        async () => (await key(ourApi, "from-go")) === '"gated"',
+        "the Go node's gated write on ours",
+        30_000,
+      );
+      assert.equal((await ours.stop()).code, 0, ours.log.slice(-2000));
+    } catch (e) {
+      if (Deno.env.get("TZ_TEST_LOGS")) {
+        for (const p of [goNode, ours]) console.log(p.log.slice(-20_000), "\n-----");
+        for (const api of apis) {
+          console.log(api.socket, JSON.stringify(await api.get("/api/ledger").catch(String)));
+          console.log(JSON.stringify(await api.get("/api/counters").catch(String)).slice(0, 4000));
+        }
+      }
+      throw e;
     }
-    throw e;
-  } finally {
-    for (const api of apis) api.close();
-    for (const p of processes) await p.kill();
-    await pair.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }

@@ -6,8 +6,8 @@
  * Needs EDGEVPN_GO, root and /dev/net/tun; skipped with the reason otherwise.
  */
 import assert from "node:assert/strict";
-import { createNamespacePair } from "../../scripts/netns.ts";
-import { CliProcess, eventually, type LoggedProcess } from "../helpers/process.ts";
+import { CliProcess, eventually } from "../helpers/process.ts";
+import { QUICK_FLAGS } from "../helpers/node_pair.ts";
 import { pingUntilReply, transferOverTcp } from "../e2e/vpn_helpers.ts";
 import {
   droppedMessages,
@@ -15,22 +15,10 @@ import {
   interopGoBinary,
   unexpectedViolations,
   UnixApi,
-  writeNodeKey,
+  withGoPair,
 } from "./go_edgevpn.ts";
 
 const go = interopGoBinary("Go EdgeVPN VPN interop tests", { tun: true });
-
-/** Fast ledger rounds and heartbeats; no DHT, no mDNS: each node knows only the other. */
-const QUICK = [
-  "--ledger-announce-interval",
-  "2",
-  "--ledger-synchronization-interval",
-  "1",
-  "--aliveness-healthcheck-interval",
-  "2",
-  "--dht=false",
-  "--mdns=false",
-];
 
 /** The part of a machine entry both APIs serve. */
 interface Machine {
@@ -44,58 +32,40 @@ const MB = 1024 * 1024;
 Deno.test({
   name: "interop VPN: Go EdgeVPN and our join ping and carry TCP both ways, byte-exact",
   ignore: go === undefined,
-  async fn() {
-    const binary = go!.path;
-    const pair = await createNamespacePair("evh", 241);
-    const dir = await Deno.makeTempDir({ prefix: "evgovpn" });
-    const processes: LoggedProcess[] = [];
-    const apis: UnixApi[] = [];
-    try {
-      const generated = await new Deno.Command(binary, { args: ["-g", "-b"], clearEnv: true })
-        .output();
-      assert.ok(generated.success, "Go generates a token");
-      const token = new TextDecoder().decode(generated.stdout).trim();
-      const goId = await writeNodeKey(`${dir}/go`);
-      const ourId = await writeNodeKey(`${dir}/deno`);
-      const goAddr = `/ip4/${pair.a.address}/tcp/4001`;
-      const ourAddr = `/ip4/${pair.b.address}/tcp/4001`;
-      const common = (self: string, peer: string, keyDir: string, socket: string) => [
-        "--token",
-        token,
+  fn: () =>
+    withGoPair(go!.path, { prefix: "evh", subnet: 241, tempPrefix: "evgovpn" }, async (p) => {
+      const { processes, defer } = p;
+      const [goId, ourId] = [p.a.id, p.b.id];
+      const common = (flags: string[], socket: string) => [
+        ...flags,
         "--api",
         "--api-listen",
         `unix://${socket}`,
-        "--listen-maddrs",
-        self,
-        "--discovery-bootstrap-peers",
-        peer,
-        "--privkey-cache",
-        "--privkey-cache-dir",
-        keyDir,
         "--ownership",
         "enforce",
-        ...QUICK,
+        ...QUICK_FLAGS,
       ];
-      const goNode = new GoProcess(binary, [
-        ...common(goAddr, `${ourAddr}/p2p/${ourId.peerId}`, `${dir}/go`, `${dir}/go.sock`),
+      const goNode = new GoProcess(go!.path, [
+        ...common(p.a.flags, p.a.socket),
         "--address",
         "10.1.0.1/24",
-      ], { netns: pair.a.name, home: `${dir}/go` });
+      ], { netns: p.a.ns.name, home: p.a.dir });
       processes.push(goNode);
       const ours = new CliProcess([
         "join",
-        ...common(ourAddr, `${goAddr}/p2p/${goId.peerId}`, `${dir}/deno`, `${dir}/deno.sock`),
+        ...common(p.b.flags, p.b.socket),
         "--address",
         "10.1.0.2/24",
         "--state-dir",
-        `${dir}/deno`,
-      ], { netns: pair.b.name });
+        p.b.dir,
+      ], { netns: p.b.ns.name });
       processes.push(ours);
       await ours.waitFor(/VPN up: interface \S+ with address 10\.1\.0\.2\/24/, 60_000);
       await goNode.waitFor(/http server started/);
-      const goApi = new UnixApi(`${dir}/go.sock`);
-      const ourApi = new UnixApi(`${dir}/deno.sock`);
-      apis.push(goApi, ourApi);
+      const goApi = new UnixApi(p.a.socket);
+      const ourApi = new UnixApi(p.b.socket);
+      defer(() => goApi.close());
+      defer(() => ourApi.close());
 
       // Each side lists both signed machine entries, and Go counts our heartbeats (Online).
       const machines = async (api: UnixApi) => await api.get("/api/machines") as Machine[];
@@ -111,12 +81,12 @@ Deno.test({
       );
       await eventually(() => listsBoth(ourApi), "both machines on our node", 60_000);
 
-      await pingUntilReply(pair.a, "10.1.0.2");
-      await pingUntilReply(pair.b, "10.1.0.1");
+      await pingUntilReply(p.a.ns, "10.1.0.2");
+      await pingUntilReply(p.b.ns, "10.1.0.1");
       for (
-        const [from, to, address] of [[pair.b, pair.a, "10.1.0.1"], [
-          pair.a,
-          pair.b,
+        const [from, to, address] of [[p.b.ns, p.a.ns, "10.1.0.1"], [
+          p.a.ns,
+          p.b.ns,
           "10.1.0.2",
         ]] as const
       ) {
@@ -129,11 +99,5 @@ Deno.test({
       assert.deepEqual(unexpectedViolations(goNode.log), [], "violations on the Go node");
       assert.deepEqual(unexpectedViolations(ours.log), [], "violations on our node");
       assert.equal((await ours.stop()).code, 0, ours.log.slice(-2000));
-    } finally {
-      for (const api of apis) api.close();
-      for (const p of processes) await p.kill();
-      await pair.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });

@@ -22,6 +22,8 @@ class Network {
     this.bytesSent.push(0);
     const ledger = await createLedger({
       replyDelayMs: REPLY_DELAY_MS,
+      // Replies paced as real nodes pace them, scaled like the reply delay (2 s : 500 ms).
+      replyIntervalMs: REPLY_DELAY_MS * 4,
       ...options,
       send: (bytes) => this.broadcast(index, bytes),
     });

@@ -3,7 +3,15 @@ import assert from "node:assert/strict";
 import { type Block, genesisBlock, nextBlock, type Storage } from "../../lib/ledger/block.ts";
 import { unsignedEntry } from "../../lib/ledger/entry.ts";
 import { SaveQueue } from "../../lib/ledger/save_queue.ts";
-import { better, replyToBlock, replyToDigest } from "../../lib/ledger/sync.ts";
+import {
+  better,
+  REPLY_MIN_INTERVAL_MS,
+  replyToBlock,
+  replyToDigest,
+  SyncSender,
+} from "../../lib/ledger/sync.ts";
+import type { Clock } from "../../lib/util/clock.ts";
+import { silentLogger } from "../../lib/util/logger.ts";
 
 const NOW = 1_767_225_600_000_000_000n;
 
@@ -84,4 +92,68 @@ Deno.test("a failed save rejects the callers it covered and is reported once", a
   const [, block] = await chain({ a: "1" });
   await assert.rejects(queue.save(block), /disk full/);
   assert.equal(failures.length, 1);
+});
+
+Deno.test("ten peers diverging at once are answered by one full block every 2 s, not one each", async () => {
+  // A clock that runs its timers in order as the test advances it.
+  let time = 0;
+  const timers = new Map<number, { at: number; fn: () => void }>();
+  let nextId = 1;
+  const clock: Clock = {
+    now: () => time,
+    setTimeout: (fn, ms) => {
+      timers.set(nextId, { at: time + ms, fn });
+      return nextId++;
+    },
+    clearTimeout: (id) => void timers.delete(id as number),
+  };
+  const advance = async (ms: number) => {
+    const end = time + ms;
+    for (;;) {
+      const [id, t] = [...timers].sort((a, b) => a[1].at - b[1].at)[0] ?? [];
+      if (id === undefined || t.at > end) break;
+      timers.delete(id);
+      time = t.at;
+      t.fn();
+      await Promise.resolve();
+    }
+    time = end;
+  };
+  const [, head] = await chain({ k: '"1"' });
+  const sentAt: number[] = [];
+  const counters = {
+    fullBlocksSent: 0,
+    digestsSent: 0,
+    repliesSent: 0,
+    repliesSuppressed: 0,
+    bytesSent: 0,
+    broadcastsCoalesced: 0,
+    sendFailures: 0,
+    deltasSent: 0,
+  };
+  const sender = new SyncSender({
+    send: () => {},
+    // Read once per full block, when it is sent.
+    head: () => {
+      sentAt.push(time);
+      return head;
+    },
+    clock,
+    now: () => time,
+    random: () => 0.5,
+    log: silentLogger,
+    counters,
+    replyDelayMs: 500,
+    backoffMs: 60_000,
+  });
+  // Every 100 ms for 10 s, a digest from one of ten joiners, each a new divergence.
+  for (let i = 0; i < 100; i++) {
+    sender.scheduleReply(`joiner${i % 10}-${i}|ours`);
+    await advance(100);
+  }
+  await sender.stop();
+  assert.ok(counters.repliesSent >= 4 && counters.repliesSent <= 6, `${counters.repliesSent}`);
+  for (let i = 1; i < sentAt.length; i++) {
+    assert.ok(sentAt[i] - sentAt[i - 1] >= REPLY_MIN_INTERVAL_MS, `${sentAt}`);
+  }
 });

@@ -1,8 +1,10 @@
-/** Test support for meshes: a started loopback mesh with short ledger and heartbeat rounds. */
+/** Test support for meshes: started loopback meshes with short ledger and heartbeat rounds. */
 import type { NetworkConfig } from "../../lib/config/network.ts";
+import { generateNetworkConfig } from "../../lib/config/token.ts";
 import type { OwnershipMode } from "../../lib/ledger/policy.ts";
 import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
 import type { TrustZoneOptions } from "../../lib/trustzone/trustzone.ts";
+import { waitFor } from "../node/helpers.ts";
 
 /** Options of {@link startLoopbackMesh}. */
 export interface LoopbackMeshOptions {
@@ -51,4 +53,22 @@ export async function startLoopbackMesh(
   });
   await mesh.start();
   return mesh;
+}
+
+/**
+ * Two loopback meshes of a new network that see each other over gossip (`b` bootstraps from
+ * `a`); `stop()` stops both.
+ *
+ * @example
+ * ```ts ignore
+ * const { a, b, stop } = await meshPair();
+ * await stop();
+ * ```
+ */
+export async function meshPair(): Promise<{ a: Mesh; b: Mesh; stop: () => Promise<void> }> {
+  const network = generateNetworkConfig();
+  const a = await startLoopbackMesh(network);
+  const b = await startLoopbackMesh(network, { bootstrap: a.node.multiaddrs() });
+  await waitFor(() => a.node.topicPeers().length > 0 && b.node.topicPeers().length > 0, "gossip");
+  return { a, b, stop: async () => void await Promise.allSettled([b.stop(), a.stop()]) };
 }

@@ -85,9 +85,16 @@ Deno.test("enforce: a forged entry for another node's key never takes hold anywh
     await victim.ledger.add("machines", {
       [ip]: JSON.parse(machine(victim.peerId, "victim")),
     });
+    // The victim's key and its heartbeat everywhere: the key of an owner with no live
+    // heartbeat is free to take (Go's ownership TTL), which is not what this test is about (a
+    // loaded run once attacked a node that had the key but not yet the heartbeat).
     await waitFor(
-      () => meshes.every((m) => m.ledger.getKey("machines", ip) !== undefined),
-      "the victim's machine everywhere",
+      () =>
+        meshes.every((m) =>
+          m.ledger.getKey("machines", ip) !== undefined &&
+          m.ledger.getKey("healthcheck", victim.peerId) !== undefined
+        ),
+      "the victim's machine and heartbeat everywhere",
     );
     // The attacker signs, with its own key, entries that claim the victim's address and name.
     const existing = victim.ledger.currentStorage().get("machines")!.get(ip)!;

@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
+import { cpuUsage } from "node:process";
 import { Registry } from "prom-client";
 import { createEventLoopLag, LAG_SAMPLE_MS } from "../../lib/metrics/event_loop_lag.ts";
 import { histogramBuckets, histogramQuantile } from "./helpers.ts";
 
 const NAME = "edgevpn_event_loop_lag_distribution_seconds";
+
+/** CPU time the process has used, in milliseconds. */
+function cpuMs(): number {
+  const { user, system } = cpuUsage();
+  return (user + system) / 1000;
+}
 
 Deno.test("the event-loop lag histogram counts a 300 ms stall in its ≥ 250 ms buckets, and idle samples below", async () => {
   const registry = new Registry();
@@ -27,6 +34,34 @@ Deno.test("the event-loop lag histogram counts a 300 ms stall in its ≥ 250 ms 
     // One late sample among many: the median stays low, the top quantile lands in the stall's bucket.
     assert.ok(histogramQuantile(before, after, 0.5) < 0.05);
     assert.ok(histogramQuantile(before, after, 1) > 0.25);
+  } finally {
+    lag.stop();
+  }
+});
+
+Deno.test("a stall of the process's own work counts as a stall; a wait the process spends not running is lag only", async () => {
+  const registry = new Registry();
+  const lag = createEventLoopLag(registry);
+  lag.start();
+  try {
+    await new Promise((r) => setTimeout(r, 100));
+    lag.takeMaxMs();
+    lag.takeMaxStallMs();
+    // 300 ms of CPU time (longer on the clock when the machine is busy): the node's own work.
+    const start = cpuMs();
+    while (cpuMs() - start < 300) { /* busy */ }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(lag.takeMaxMs() >= 250);
+    assert.ok(lag.takeMaxStallMs() >= 250, "the busy loop is a stall");
+    await new Promise((r) => setTimeout(r, 100));
+    lag.takeMaxMs();
+    lag.takeMaxStallMs();
+    // Blocked without running, as when the OS runs other processes instead.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(lag.takeMaxMs() >= 250, "the wait delays the loop");
+    assert.ok(lag.takeMaxStallMs() < 100, "but the process was not running");
+    assert.match(await registry.metrics(), /edgevpn_event_loop_stall_distribution_seconds_count/);
   } finally {
     lag.stop();
   }

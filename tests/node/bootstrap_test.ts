@@ -151,3 +151,52 @@ Deno.test("a bootstrap peer lost after a connection is redialled every second fo
   assert.ok(attempts.length - before <= 5, `${attempts.length - before} attempts in 2 minutes`);
   await dialer.stop();
 });
+
+Deno.test("a bootstrap dial that times out in its handshakes gets twice as long next time; one that gets no answer does not", async () => {
+  const clock = new ManualClock();
+  const attempts: { timeoutMs: number }[] = [];
+  // Starved: the TCP connection opens at once, the handshakes take 12 s.
+  let handshakeMs = 12_000;
+  let answers = true;
+  let connected = false;
+  const dialer = new BootstrapDialer([PEER], {
+    dial: (_maddr, signal, transportOpen) => {
+      const at = clock.time;
+      const attempt = { timeoutMs: NaN };
+      attempts.push(attempt);
+      return new Promise<void>((resolve, reject) => {
+        if (answers) {
+          transportOpen?.();
+          const timer = clock.setTimeout(() => {
+            connected = true;
+            resolve();
+          }, handshakeMs);
+          signal.addEventListener("abort", () => clock.clearTimeout(timer));
+        }
+        signal.addEventListener("abort", () => {
+          attempt.timeoutMs = clock.time - at;
+          reject(new Error("timed out"));
+        });
+      });
+    },
+    isConnected: () => connected,
+    clock,
+  });
+  dialer.start();
+  await clock.advance(60_000);
+  assert.ok(connected, `attempts: ${JSON.stringify(attempts)}`);
+  // 5 s, then 10 s (both cut), then 20 s: long enough for the 12 s handshakes.
+  assert.deepEqual(attempts.map((a) => a.timeoutMs), [5_000, 10_000, NaN]);
+  // Lost again, behind a partition (no SYN answered): attempts stay short, and the slow
+  // handshakes of before are forgotten once a dial succeeded.
+  connected = false;
+  answers = false;
+  handshakeMs = 0;
+  dialer.peerDisconnected(PEER.split("/p2p/")[1]);
+  const before = attempts.length;
+  await clock.advance(30_000);
+  const later = attempts.slice(before).filter((a) => !Number.isNaN(a.timeoutMs));
+  assert.ok(later.length >= 4, `${later.length}`);
+  assert.ok(later.every((a) => a.timeoutMs === BOOTSTRAP_RETRY.fastDialTimeoutMs));
+  await dialer.stop();
+});

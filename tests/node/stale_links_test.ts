@@ -1,4 +1,11 @@
 import assert from "node:assert/strict";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { ping } from "@libp2p/ping";
+import { tcp } from "@libp2p/tcp";
+import { createLibp2p } from "libp2p";
+import { installDenoCompat } from "../../lib/node/deno_compat.ts";
+import { StaleLinks } from "../../lib/node/stale_links.ts";
 import { generateIdentity } from "../../lib/crypto/identity.ts";
 import { collectMessages, generateNetworkConfig, startNode, stopAll, waitFor } from "./helpers.ts";
 
@@ -122,5 +129,41 @@ Deno.test("a peer restarted behind a partition gets our gossip over its new conn
   } finally {
     relay.close();
     await stopAll([a, b, b2]);
+  }
+});
+
+Deno.test("a probe does not take the ping slot: an older connection busy with a ping survives a newer one's probe", async () => {
+  installDenoCompat();
+  const host = (listen: string[]) =>
+    createLibp2p({
+      addresses: { listen },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { ping: ping() },
+    });
+  const a = await host([]);
+  const b = await host(["/ip4/127.0.0.1/tcp/0"]);
+  const links = new StaleLinks(a, undefined);
+  links.attach();
+  try {
+    const older = await a.dial(b.getMultiaddrs()[0]);
+    // What libp2p's connection monitor does every 10 s: ping allows one such stream at a time.
+    const heartbeat = await older.newStream("/ipfs/ping/1.0.0");
+    await a.dial(b.getMultiaddrs()[0], { force: true });
+    await waitFor(() => links.counters.alive + links.counters.aborted === 1, "the probe's end");
+    assert.deepEqual({ ...links.counters, moved: 0, reopened: 0 }, {
+      probes: 1,
+      alive: 1,
+      aborted: 0,
+      moved: 0,
+      reopened: 0,
+    });
+    assert.equal(older.status, "open");
+    heartbeat.abort(new Error("done"));
+  } finally {
+    links.stop();
+    await a.stop();
+    await b.stop();
   }
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { EdgeNode } from "../../lib/node/node.ts";
 import { type NodeStream, wrapStream } from "../../lib/node/stream.ts";
+import { concatBytes } from "../../lib/util/bytes.ts";
 import { collectMessages, generateNetworkConfig, startNode, stopAll, waitFor } from "./helpers.ts";
 
 const PROTOCOL = "/edgevpn-test/echo/1.0";
@@ -21,6 +22,29 @@ async function readAll(stream: NodeStream, bytes: number): Promise<Uint8Array> {
   }
   assert.equal(n, bytes);
   return out;
+}
+
+/**
+ * Two nodes of one network: `server` serves PROTOCOL with `serve` to anyone, `client` opens a
+ * stream of it for `use`; both are stopped at the end.
+ */
+async function withStream(
+  serve: (s: NodeStream) => void | Promise<void>,
+  use: (s: NodeStream) => Promise<void>,
+): Promise<void> {
+  const network = generateNetworkConfig(360);
+  const nodes: EdgeNode[] = [];
+  try {
+    const server = await startNode(network);
+    nodes.push(server);
+    const client = await startNode(network);
+    nodes.push(client);
+    await server.handle(PROTOCOL, serve, { membersOnly: false });
+    await client.dial(server.multiaddrs()[0]);
+    await use(await client.dialProtocol(server.peerId, PROTOCOL));
+  } finally {
+    await stopAll(nodes);
+  }
 }
 
 Deno.test("member-only streams serve members and reset non-members", async () => {
@@ -71,155 +95,113 @@ Deno.test("member-only streams serve members and reset non-members", async () =>
 });
 
 Deno.test("stream writes respect backpressure and deliver 8 MiB intact", async () => {
-  const network = generateNetworkConfig(360);
-  const nodes: EdgeNode[] = [];
-  try {
-    const server = await startNode(network);
-    nodes.push(server);
-    const client = await startNode(network);
-    nodes.push(client);
-    const received: Promise<Uint8Array>[] = [];
-    await server.handle(PROTOCOL, (s) => {
+  const received: Promise<Uint8Array>[] = [];
+  await withStream(
+    (s) => {
       received.push(readAll(s, 8 << 20));
-    }, { membersOnly: false });
-    await client.dial(server.multiaddrs()[0]);
-    const s = await client.dialProtocol(server.peerId, PROTOCOL);
-    const payload = crypto.getRandomValues(new Uint8Array(64 << 10));
-    let waited = 0;
-    for (let i = 0; i < 128; i++) {
-      const chunk = payload.slice();
-      chunk[0] = i;
-      const written = s.write(chunk);
-      if (s.needsDrain) waited++;
-      await written;
-    }
-    await s.close();
-    await waitFor(() => received.length === 1, "the server stream");
-    const got = await received[0];
-    for (let i = 0; i < 128; i++) {
-      assert.equal(got[i * payload.length], i);
-      assert.deepEqual(
-        got.subarray(i * payload.length + 1, (i + 1) * payload.length),
-        payload.subarray(1),
-      );
-    }
-    assert.ok(waited > 0, "the writer should have had to wait for the transport at least once");
-  } finally {
-    await stopAll(nodes);
-  }
+    },
+    async (s) => {
+      const payload = crypto.getRandomValues(new Uint8Array(64 << 10));
+      let waited = 0;
+      for (let i = 0; i < 128; i++) {
+        const chunk = payload.slice();
+        chunk[0] = i;
+        const written = s.write(chunk);
+        if (s.needsDrain) waited++;
+        await written;
+      }
+      await s.close();
+      await waitFor(() => received.length === 1, "the server stream");
+      const got = await received[0];
+      for (let i = 0; i < 128; i++) {
+        assert.equal(got[i * payload.length], i);
+        assert.deepEqual(
+          got.subarray(i * payload.length + 1, (i + 1) * payload.length),
+          payload.subarray(1),
+        );
+      }
+      assert.ok(waited > 0, "the writer should have had to wait for the transport at least once");
+    },
+  );
 });
 
 Deno.test("a reader that stops reading makes the writer wait instead of buffering", async () => {
-  const network = generateNetworkConfig(360);
-  const nodes: EdgeNode[] = [];
-  try {
-    const server = await startNode(network);
-    nodes.push(server);
-    const client = await startNode(network);
-    nodes.push(client);
-    const streams: NodeStream[] = [];
-    await server.handle(PROTOCOL, (s) => {
+  const streams: NodeStream[] = [];
+  await withStream(
+    (s) => {
       streams.push(s);
-    }, { membersOnly: false });
-    await client.dial(server.multiaddrs()[0]);
-    const s = await client.dialProtocol(server.peerId, PROTOCOL);
-    const chunk = new Uint8Array(64 << 10);
-    let written = 0;
-    let blocked = false;
-    while (written < 64 << 20) {
-      const w = s.write(chunk);
-      const done = await Promise.race([
-        w.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), 300)),
-      ]);
-      written += chunk.length;
-      if (!done) {
-        blocked = true;
-        break;
+    },
+    async (s) => {
+      const chunk = new Uint8Array(64 << 10);
+      let written = 0;
+      let blocked = false;
+      while (written < 64 << 20) {
+        const w = s.write(chunk);
+        const done = await Promise.race([
+          w.then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 300)),
+        ]);
+        written += chunk.length;
+        if (!done) {
+          blocked = true;
+          break;
+        }
       }
-    }
-    assert.ok(blocked, `the writer never waited (wrote ${written} bytes)`);
-    assert.ok(written <= 24 << 20, `wrote ${written} bytes before waiting`);
-    await waitFor(() => streams.length === 1, "the server stream");
-    let read = 0;
-    for await (const c of streams[0]) {
-      read += c.length;
-      if (read >= written) break;
-    }
-    assert.equal(read, written);
-  } finally {
-    await stopAll(nodes);
-  }
+      assert.ok(blocked, `the writer never waited (wrote ${written} bytes)`);
+      assert.ok(written <= 24 << 20, `wrote ${written} bytes before waiting`);
+      await waitFor(() => streams.length === 1, "the server stream");
+      let read = 0;
+      for await (const c of streams[0]) {
+        read += c.length;
+        if (read >= written) break;
+      }
+      assert.equal(read, written);
+    },
+  );
 });
 
 Deno.test("a push-mode reader gets every chunk, those that arrived before it too, and ends with the stream", async () => {
-  const network = generateNetworkConfig(360);
-  const nodes: EdgeNode[] = [];
-  try {
-    const server = await startNode(network);
-    nodes.push(server);
-    const client = await startNode(network);
-    nodes.push(client);
-    const got: Uint8Array[] = [];
-    const ended: Promise<void>[] = [];
-    const arrived = Promise.withResolvers<void>();
-    await server.handle(PROTOCOL, async (s) => {
+  const got: Uint8Array[] = [];
+  const ended: Promise<void>[] = [];
+  const arrived = Promise.withResolvers<void>();
+  await withStream(
+    async (s) => {
       // Wait until the first bytes are read ahead, then switch to push mode.
       await arrived.promise;
       ended.push(s.consume((chunk) => got.push(chunk.slice())));
-    }, { membersOnly: false });
-    await client.dial(server.multiaddrs()[0]);
-    const s = await client.dialProtocol(server.peerId, PROTOCOL);
-    await s.write(enc.encode("before "));
-    await new Promise((r) => setTimeout(r, 100));
-    arrived.resolve();
-    await waitFor(() => ended.length === 1, "the push-mode reader");
-    await s.write(enc.encode("after"));
-    await s.close();
-    await ended[0];
-    const text = new TextDecoder().decode(concat(got));
-    assert.equal(text, "before after");
-  } finally {
-    await stopAll(nodes);
-  }
+    },
+    async (s) => {
+      await s.write(enc.encode("before "));
+      await new Promise((r) => setTimeout(r, 100));
+      arrived.resolve();
+      await waitFor(() => ended.length === 1, "the push-mode reader");
+      await s.write(enc.encode("after"));
+      await s.close();
+      await ended[0];
+      const text = new TextDecoder().decode(concatBytes(got));
+      assert.equal(text, "before after");
+    },
+  );
 });
 
 Deno.test("a push-mode reader that throws resets the stream and its promise rejects", async () => {
-  const network = generateNetworkConfig(360);
-  const nodes: EdgeNode[] = [];
-  try {
-    const server = await startNode(network);
-    nodes.push(server);
-    const client = await startNode(network);
-    nodes.push(client);
-    const results: Promise<unknown>[] = [];
-    await server.handle(PROTOCOL, (s) => {
+  const results: Promise<unknown>[] = [];
+  await withStream(
+    (s) => {
       results.push(
         s.consume(() => {
           throw new Error("bad input");
         }).then(() => "resolved", (e) => (e as Error).message),
       );
-    }, { membersOnly: false });
-    await client.dial(server.multiaddrs()[0]);
-    const s = await client.dialProtocol(server.peerId, PROTOCOL);
-    await s.write(enc.encode("x"));
-    await waitFor(() => results.length === 1, "the push-mode reader");
-    assert.equal(await results[0], "bad input");
-    await s.closed;
-  } finally {
-    await stopAll(nodes);
-  }
+    },
+    async (s) => {
+      await s.write(enc.encode("x"));
+      await waitFor(() => results.length === 1, "the push-mode reader");
+      assert.equal(await results[0], "bad input");
+      await s.closed;
+    },
+  );
 });
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 Deno.test("a stream the peer resets at once or later fails its reader instead of ending cleanly", async () => {
   const network = generateNetworkConfig();

@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { EGRESS_TUNNEL_PROTOCOL } from "../../lib/egress/mod.ts";
-import { writeAll } from "../../lib/egress/pipe.ts";
-import { readConn, startHttpTarget } from "../egress/helpers.ts";
+import { writeAll } from "../../lib/services/pipe.ts";
+import { startHttpTarget } from "../egress/helpers.ts";
+import { readAll } from "../services/helpers.ts";
 import { curl, curlSkipReason, startProxySetup } from "./helpers.ts";
 
 const skip = curlSkipReason();
@@ -16,7 +17,7 @@ if (skip) console.log(`proxy bad-input tests skipped: ${skip}`);
 async function rawExchange(port: number, bytes: Uint8Array, halfClose = true): Promise<Uint8Array> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    const reading = readConn(conn);
+    const reading = readAll(conn);
     await writeAll(conn, bytes);
     if (halfClose) await conn.closeWrite();
     return await reading;

@@ -1,4 +1,4 @@
-/** Test support for services: TCP backends (echo, fixed response) and clients on loopback. */
+/** Test support for services, egress and the proxy: TCP backends and clients on loopback. */
 import { writeAll } from "../../lib/services/pipe.ts";
 
 /** A TCP server on 127.0.0.1 with a random port; `close()` stops it and its connections. */

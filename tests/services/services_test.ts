@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { generateNetworkConfig } from "../../lib/config/token.ts";
-import type { Mesh } from "../../lib/mesh/mesh.ts";
 import {
   announceUser,
   createServiceConnector,
@@ -11,7 +9,7 @@ import {
 } from "../../lib/services/mod.ts";
 import { createApiServer } from "../../lib/api/server.ts";
 import { FakeNode } from "../api/helpers.ts";
-import { startLoopbackMesh } from "../mesh/helpers.ts";
+import { meshPair } from "../mesh/helpers.ts";
 import { waitFor } from "../node/helpers.ts";
 import {
   echoHandler,
@@ -25,17 +23,8 @@ import {
 
 const ANNOUNCE_MS = 500;
 
-/** Two meshes that see each other: `a` exposes, `b` connects. */
-async function pair(): Promise<{ a: Mesh; b: Mesh; stop: () => Promise<void> }> {
-  const network = generateNetworkConfig();
-  const a = await startLoopbackMesh(network);
-  const b = await startLoopbackMesh(network, { bootstrap: a.node.multiaddrs() });
-  await waitFor(() => a.node.topicPeers().length > 0 && b.node.topicPeers().length > 0, "gossip");
-  return { a, b, stop: async () => void await Promise.allSettled([b.stop(), a.stop()]) };
-}
-
 Deno.test("a service exposed on one node answers through another node's local port, byte-exact, with half-close", async () => {
-  const { a, b, stop } = await pair();
+  const { a, b, stop } = await meshPair();
   const body = randomBytes(10 << 20);
   const servers: TestServer[] = [startTcpServer(echoHandler), startTcpServer(fixedResponse(body))];
   const exposer = createServiceExposer(serviceComponentsOf(a), {
@@ -91,7 +80,7 @@ Deno.test("a service exposed on one node answers through another node's local po
 });
 
 Deno.test("our connector reaches a node that speaks only Go's service protocol; unknown names and dead backends close the client", async () => {
-  const { a, b, stop } = await pair();
+  const { a, b, stop } = await meshPair();
   const server = startTcpServer(echoHandler);
   const exposer = createServiceExposer(serviceComponentsOf(a), {
     services: [{ name: "first", address: server.address }, {
@@ -135,7 +124,7 @@ Deno.test("our connector reaches a node that speaks only Go's service protocol; 
 });
 
 Deno.test("a member that opens the named protocol and sends no request is reset after the request timeout and counted; the exposer keeps serving", async () => {
-  const { a, b, stop } = await pair();
+  const { a, b, stop } = await meshPair();
   const server = startTcpServer(echoHandler);
   const exposer = createServiceExposer(serviceComponentsOf(a), {
     services: [{ name: "echo", address: server.address }],
@@ -178,7 +167,7 @@ Deno.test("a member that opens the named protocol and sends no request is reset 
 });
 
 Deno.test("streams from peers without a users entry are reset and counted, on both protocols", async () => {
-  const { a, b, stop } = await pair();
+  const { a, b, stop } = await meshPair();
   const server = startTcpServer(echoHandler);
   const exposer = createServiceExposer(serviceComponentsOf(a), {
     services: [{ name: "echo", address: server.address }],
@@ -204,7 +193,7 @@ Deno.test("streams from peers without a users entry are reset and counted, on bo
 });
 
 Deno.test("a backend that ends mid-transfer ends the client's connection and leaves no pipe open", async () => {
-  const { a, b, stop } = await pair();
+  const { a, b, stop } = await meshPair();
   let release: () => void = () => {};
   const stalled = new Promise<void>((r) => release = r);
   const server = startTcpServer(async (conn) => {
