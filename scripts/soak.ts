@@ -61,6 +61,11 @@ const dir = await Deno.makeTempDir({ prefix: "evsoak" });
 const procs: Deno.ChildProcess[] = [];
 const logs: string[] = Array(NODES).fill("");
 const pingers: Deno.ChildProcess[] = [];
+/** Seconds between pings, and how long a reply may take. */
+const PING_INTERVAL_S = 0.2;
+const PING_WAIT_S = 2;
+/** When each lost ping was sent, in seconds after its pinger started. */
+const lostAt: number[] = [];
 const clients: Deno.HttpClient[] = [];
 let stopping = false;
 try {
@@ -155,7 +160,13 @@ try {
   // ---- load: pings in a ring, API polls, ledger writes on a bounded set of keys ------------
   for (const [i, ns] of lan.nodes.entries()) {
     pingers.push(
-      ns.spawn("ping", ["-i", "0.2", "-W", "2", `10.1.0.${(i + 1) % NODES + 1}`], {
+      ns.spawn("ping", [
+        "-i",
+        String(PING_INTERVAL_S),
+        "-W",
+        String(PING_WAIT_S),
+        `10.1.0.${(i + 1) % NODES + 1}`,
+      ], {
         stdout: "piped",
         stderr: "piped",
       }),
@@ -234,9 +245,19 @@ try {
     const out = new TextDecoder().decode((await p.output()).stdout);
     const m = out.match(/(\d+) packets transmitted, (\d+) received/);
     if (m) {
-      counts.pings += Number(m[1]);
-      // The last ping may still be in flight when SIGINT comes.
-      counts.pingsLost += Math.max(0, Number(m[1]) - Number(m[2]) - 1);
+      const sent = Number(m[1]);
+      counts.pings += sent;
+      // The pings of the last 2 s (their -W) may still be in flight when SIGINT comes: a ping
+      // is lost when no reply to its sequence number came and it was sent before that.
+      const answered = new Set(
+        [...out.matchAll(/bytes from .*icmp_seq=(\d+)/g)].map((r) => Number(r[1])),
+      );
+      const settled = sent - Math.ceil(PING_WAIT_S / PING_INTERVAL_S);
+      for (let seq = 1; seq <= settled; seq++) {
+        if (answered.has(seq)) continue;
+        counts.pingsLost++;
+        lostAt.push(Math.round(seq * PING_INTERVAL_S));
+      }
     }
   }
   pingers.length = 0;
@@ -277,7 +298,11 @@ try {
   if (counts.pollErrors || counts.writeErrors) {
     failures.push(`API: ${counts.pollErrors} failed polls, ${counts.writeErrors} failed writes`);
   }
-  if (counts.pingsLost) failures.push(`${counts.pingsLost} of ${counts.pings} pings lost`);
+  if (counts.pingsLost) {
+    failures.push(
+      `${counts.pingsLost} of ${counts.pings} pings lost (sent at ${lostAt.join(", ")} s)`,
+    );
+  }
 
   // ---- SIGTERM: exit 0 within 2 s, nothing left behind ---------------------------------------
   stopping = true;
