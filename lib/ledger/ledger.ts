@@ -240,6 +240,28 @@ export interface LedgerCounters {
   /** Entry signatures verified (cache misses), answered from the cache, left unchecked. */
   signatures: { checked: number; cached: number; skipped: number };
   persistFailures: number;
+  /**
+   * Off mode: our recent writes that a better block from a peer dropped (a fork: two nodes wrote
+   * at once and the whole-block rule kept the other's), written again on top of it.
+   */
+  ownWritesRestored: number;
+}
+
+/** Off mode: how long a local write is watched for being dropped by a fork, in milliseconds. */
+const RESTORE_WINDOW_MS = 60_000;
+/** Off mode: at most this many recent local writes are watched. */
+const RESTORE_MAX_KEYS = 4096;
+
+/**
+ * A recent local write in off mode (`value` undefined: a delete), with the values the key held
+ * before it and before our earlier writes of it in the window (undefined: absent).
+ */
+interface RecentWrite {
+  bucket: string;
+  key: string;
+  value?: string;
+  previous: (string | undefined)[];
+  untilMs: number;
 }
 
 /**
@@ -341,7 +363,10 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     sendFailures: 0,
     signatures: { checked: 0, cached: 0, skipped: 0 },
     persistFailures: 0,
+    ownWritesRestored: 0,
   };
+  /** Off mode: recent local writes, by bucket and key (see {@link LedgerCounters}). */
+  readonly #recentWrites = new Map<string, RecentWrite>();
 
   /** Use {@link createLedger}. */
   constructor(options: LedgerOptions, store: LedgerStore, first: Block, loadWarning?: string) {
@@ -655,9 +680,19 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     const last = this.#last;
     let saved: Promise<void> | undefined;
     if (this.mode === "off") {
-      // Legacy whole-block replace: higher index, or same index and greater hash.
+      // Legacy whole-block replace: higher index, or same index and greater hash. Our recent
+      // writes the block lacks (a fork) are written again on top of it, as Go's announce jobs
+      // would; the peers then adopt that longer chain.
       if (better(block, last)) {
-        saved = this.#install(block, "adopt", !sameStorage(block.storage, last.storage));
+        const restored = await this.#restoreRecentWrites(block);
+        saved = this.#install(
+          restored ?? block,
+          "adopt",
+          !sameStorage((restored ?? block).storage, last.storage),
+        );
+        if (restored) this.#sync.sendFullSoon();
+      } else {
+        await this.#restoreRecentWrites(block, true);
       }
     } else {
       saved = (await this.#mergeBlock(block, from)).saved;
@@ -956,6 +991,9 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       if (!await mutate(draft, nowNs)) return { changed: false };
       const block = await nextBlock(this.#last, draft.result(), nowNs);
       if (cause === "local") await this.#checkLimits(this.#last.storage, block);
+      if (cause === "local" && this.mode === "off") {
+        this.#noteRecentWrites(this.#last.storage, block.storage);
+      }
       const saved = this.#install(block, cause, true);
       this.#sync.sendFullSoon();
       return { changed: true, saved };
@@ -993,6 +1031,76 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
         `Cannot write: the ledger would take ${bytes.length} bytes compressed, above the ${maxBroadcastBytes} one gossip message carries`,
       );
     }
+  }
+
+  /** Off mode: remembers what a local write changed, with the values it replaced. */
+  #noteRecentWrites(before: Storage, after: Storage): void {
+    const untilMs = this.#now() + RESTORE_WINDOW_MS;
+    const note = (bucket: string, key: string, value?: string, replaced?: string) => {
+      const id = `${bucket}\u0000${key}`;
+      const older = this.#recentWrites.get(id);
+      // A key written again in the window: a fork may drop the last write or several.
+      const previous = older !== undefined && older.untilMs > untilMs - RESTORE_WINDOW_MS
+        ? [...older.previous.slice(-7), replaced]
+        : [replaced];
+      this.#recentWrites.delete(id);
+      this.#recentWrites.set(id, { bucket, key, value, previous, untilMs });
+      if (this.#recentWrites.size > RESTORE_MAX_KEYS) {
+        this.#recentWrites.delete(this.#recentWrites.keys().next().value!);
+      }
+    };
+    for (const [bucket, kv] of after) {
+      const old = before.get(bucket);
+      if (old === kv) continue;
+      for (const [key, e] of kv) {
+        const p = old?.get(key);
+        if (p?.value !== e.value) note(bucket, key, e.value, p?.value);
+      }
+    }
+    for (const [bucket, kv] of before) {
+      const now = after.get(bucket);
+      if (now === kv) continue;
+      for (const [key, e] of kv) if (!now?.has(key)) note(bucket, key, undefined, e.value);
+    }
+  }
+
+  /**
+   * Off mode: checks our recent writes against a peer's block. A write the block holds is
+   * known to that peer (forgotten); one where the block still holds a value our writes
+   * replaced was dropped by a fork, and is written again on top of `block` (the block
+   * returned); one where the block holds a third value was overwritten by someone since
+   * (forgotten). With `checkOnly`, only forgets.
+   */
+  async #restoreRecentWrites(block: Block, checkOnly = false): Promise<Block | undefined> {
+    if (this.#recentWrites.size === 0) return undefined;
+    const nowMs = this.#now();
+    const draft = new StorageDraft(block.storage);
+    let lost = 0;
+    for (const [id, w] of [...this.#recentWrites]) {
+      const value = block.storage.get(w.bucket)?.get(w.key)?.value;
+      if (w.untilMs < nowMs || value === w.value) {
+        this.#recentWrites.delete(id);
+        continue;
+      }
+      if (checkOnly) continue;
+      if (!w.previous.includes(value)) {
+        this.#recentWrites.delete(id);
+        continue;
+      }
+      const prev = draft.get(w.bucket, w.key);
+      if (w.value === undefined) draft.deleteKey(w.bucket, w.key);
+      else {
+        draft.set(
+          w.bucket,
+          w.key,
+          await ownEntry(undefined, w.bucket, w.key, w.value, prev, msToNs(nowMs)),
+        );
+      }
+      lost++;
+    }
+    if (lost === 0) return undefined;
+    this.#counters.ownWritesRestored += lost;
+    return await nextBlock(block, draft.result(), msToNs(nowMs));
   }
 
   #install(block: Block, cause: ChangeCause, contentChanged: boolean): Promise<void> {

@@ -198,13 +198,17 @@ Deno.test("off mode converges an equal-index split-brain to the union in 5 round
   await b.stop();
 });
 
-Deno.test("off mode adopts a strictly higher-index block regardless of hash order", async () => {
+Deno.test("off mode adopts a strictly higher-index block regardless of hash order (and writes its own dropped entry again on top)", async () => {
   const a = await createLedger();
   const b = await createLedger();
   await a.add("nodes", { a: "1" });
   await b.add("nodes", { b: "1" });
   await b.add("nodes", { b: "2" });
   await exchange(a, b);
+  assert.equal(a.lastBlock().prevHash, b.lastBlock().hash);
+  assert.equal(a.getKey("nodes", "b"), '"2"');
+  assert.equal(a.getKey("nodes", "a"), '"1"');
+  await exchange(b, a);
   assert.equal(a.lastBlock().hash, b.lastBlock().hash);
   await a.stop();
   await b.stop();
@@ -310,3 +314,51 @@ async function waitFor(cond: () => boolean, ms = 3000) {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+Deno.test("off mode: a write dropped by a fork (a peer's better block without it) is written again on top; one the peer overwrote is not", async () => {
+  const sentA: Uint8Array[] = [];
+  const sentB: Uint8Array[] = [];
+  let now = JAN1_MS;
+  const a = await createLedger({
+    now: () => now,
+    send: (b) => void sentA.push(b),
+    broadcastIntervalMs: 0,
+  });
+  const b = await createLedger({
+    now: () => now,
+    send: (x) => void sentB.push(x),
+    broadcastIntervalMs: 0,
+  });
+  try {
+    await a.add("shared", { base: "0", mine: "old" });
+    await b.receive(await encodeBlockMessage(a.lastBlock()));
+    assert.equal(b.lastBlock().hash, a.lastBlock().hash);
+    // Both write at once: A one key, B two blocks (so B's chain is longer and wins).
+    now += 1000;
+    await a.add("shared", { mine: "new" });
+    await a.add("auth", { key: "k1" });
+    await b.add("other", { x: "1" });
+    await b.add("other", { y: "2" });
+    await b.add("other", { z: "3" });
+    await a.receive(await encodeBlockMessage(b.lastBlock()));
+    assert.equal(a.getKey("other", "x"), '"1"', "B's better block was adopted");
+    assert.equal(a.getKey("shared", "mine"), '"new"', "our dropped update came back");
+    assert.equal(a.getKey("auth", "key"), '"k1"', "our dropped new key came back");
+    assert.equal(a.counters.ownWritesRestored, 2);
+    assert.ok(a.lastBlock().index > b.lastBlock().index, "on top of B's chain");
+    // B adopts A's longer chain: both hold everything.
+    await b.receive(await encodeBlockMessage(a.lastBlock()));
+    assert.equal(b.lastBlock().hash, a.lastBlock().hash);
+    // A later overwrite by the peer is left alone.
+    now += 1000;
+    await a.add("shared", { mine: "mine again" });
+    await b.add("shared", { mine: "theirs" });
+    await b.add("other", { w: "4" });
+    await a.receive(await encodeBlockMessage(b.lastBlock()));
+    assert.equal(a.getKey("shared", "mine"), '"theirs"');
+    assert.equal(a.counters.ownWritesRestored, 2);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
