@@ -2,7 +2,7 @@
 import type { Job } from "../ledger/ledger.ts";
 import { BUCKETS } from "../ledger/buckets.ts";
 import type { NodeStream } from "../node/stream.ts";
-import { EdgeVpnError, errorMessage } from "../util/errors.ts";
+import { EdgeVpnError, errorMessage, listenErrorReason } from "../util/errors.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { clampTimerMs } from "../util/timer.ts";
 import { formatTcpAddress, parseTcpAddress, type TcpAddress } from "./address.ts";
@@ -134,13 +134,7 @@ export class ServiceConnector {
     try {
       this.#listener = Deno.listen({ ...this.#listen, transport: "tcp" });
     } catch (e) {
-      const why = e instanceof Deno.errors.AddrInUse
-        ? "the address is in use"
-        : e instanceof Deno.errors.PermissionDenied
-        ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-        : e instanceof Deno.errors.AddrNotAvailable
-        ? "no interface has this address"
-        : errorMessage(e);
+      const why = listenErrorReason(e);
       throw new EdgeVpnError(
         "SERVICE_LISTEN_FAILED",
         `Cannot listen on ${formatTcpAddress(this.#listen)} for service ${

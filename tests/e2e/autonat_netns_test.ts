@@ -8,7 +8,7 @@ import { generateNetworkConfig } from "../../lib/config/token.ts";
 import type { NatOptions } from "../../lib/node/nat.ts";
 import { createNatTopology, natTopologySkipReason } from "../../scripts/nat_topology.ts";
 import { namespaceSkipReason } from "../../scripts/netns.ts";
-import { childConfig, type ChildCounters, spawnVpnChild, type VpnChild } from "./vpn_helpers.ts";
+import { childConfig, countersUntil, spawnVpnChild, type VpnChild } from "./vpn_helpers.ts";
 
 const skip = namespaceSkipReason({ tun: true }) ?? natTopologySkipReason();
 if (skip) console.log(`AutoNAT namespace test skipped: ${skip}`);
@@ -17,22 +17,6 @@ if (skip) console.log(`AutoNAT namespace test skipped: ${skip}`);
 const NAT_SERVICE: NatOptions = {
   natService: { rateLimit: { global: 10, perPeer: 10, intervalMs: 60_000 } },
 };
-
-/** Asks `child` for counters until `done` holds of them; fails after `attempts` snapshots. */
-async function countersUntil(
-  child: VpnChild,
-  done: (c: ChildCounters) => boolean,
-  what: string,
-  attempts = 40,
-): Promise<ChildCounters> {
-  let last: ChildCounters | undefined;
-  for (let i = 0; i < attempts; i++) {
-    last = await child.counters();
-    if (done(last)) return last;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`${what}: not seen; last counters: ${JSON.stringify(last?.node.nat)}`);
-}
 
 Deno.test({
   name:
@@ -84,6 +68,7 @@ Deno.test({
         pub,
         (c) => (c.node.nat.autoNat?.confirmed[publicAddr] ?? 0) >= 1,
         "the public address confirmed by a dial-back",
+        (c) => c.node.nat,
       );
       const aCounters = await a.counters();
       const bCounters = await b.counters();

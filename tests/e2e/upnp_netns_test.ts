@@ -10,7 +10,7 @@ import { natTopologySkipReason } from "../../scripts/nat_topology.ts";
 import { type Namespace, namespace, namespaceSkipReason, sh } from "../../scripts/netns.ts";
 import {
   childConfig,
-  type ChildCounters,
+  countersUntil,
   pingUntilReply,
   spawnVpnChild,
   type VpnChild,
@@ -208,22 +208,6 @@ async function startMiniupnpd(topo: UpnpTopology, dir: string): Promise<Gateway>
   };
 }
 
-/** Asks `child` for counters until `done` holds of them; fails after `attempts` snapshots. */
-async function countersUntil(
-  child: VpnChild,
-  done: (c: ChildCounters) => boolean,
-  what: string,
-  attempts = 40,
-): Promise<ChildCounters> {
-  let last: ChildCounters | undefined;
-  for (let i = 0; i < attempts; i++) {
-    last = await child.counters();
-    if (done(last)) return last;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`${what}: not seen; last addresses: ${JSON.stringify(last?.addrs)}`);
-}
-
 /**
  * Packets (connections: conntrack handles the rest) that miniupnpd's DNAT rule for WAN port
  * `port` forwarded, read from the router's MINIUPNPD nat chain. iptables-legacy cannot print
@@ -264,6 +248,7 @@ Deno.test({
         home,
         (c) => c.addrs.some((a) => a.startsWith(mappedPrefix)),
         "the router's address with the mapped port announced",
+        (c) => c.addrs,
       );
       const mapped = homeCounters.addrs.find((a) => a.startsWith(mappedPrefix))!;
       const mappedPort = Number(mapped.slice(mappedPrefix.length).split("/")[0]);
@@ -286,6 +271,7 @@ Deno.test({
         pub,
         (c) => c.connections.some((x) => x.peer === homeId),
         "the public member connected to the home member",
+        (c) => c.addrs,
       );
       assert.deepEqual(
         pubCounters.connections.filter((x) => x.peer === homeId).map((x) => [

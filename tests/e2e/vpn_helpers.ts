@@ -136,3 +136,23 @@ export async function transferOverTcp(
     received: lastLine(received, `receiver in ${to.name}`),
   };
 }
+
+/**
+ * Asks `child` for counters until `done` holds of them; fails after `attempts` snapshots (every
+ * 500 ms), showing `show` of the last one.
+ */
+export async function countersUntil(
+  child: VpnChild,
+  done: (c: ChildCounters) => boolean,
+  what: string,
+  show: (c: ChildCounters) => unknown,
+  attempts = 40,
+): Promise<ChildCounters> {
+  let last: ChildCounters | undefined;
+  for (let i = 0; i < attempts; i++) {
+    last = await child.counters();
+    if (done(last)) return last;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${what}: not seen; last: ${JSON.stringify(last && show(last))}`);
+}
