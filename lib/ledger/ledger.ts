@@ -685,11 +685,8 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
       // would; the peers then adopt that longer chain.
       if (better(block, last)) {
         const restored = await this.#restoreRecentWrites(block);
-        saved = this.#install(
-          restored ?? block,
-          "adopt",
-          !sameStorage((restored ?? block).storage, last.storage),
-        );
+        const next = restored ?? block;
+        saved = this.#install(next, "adopt", !sameStorage(next.storage, last.storage));
         if (restored) this.#sync.sendFullSoon();
       } else {
         await this.#restoreRecentWrites(block, true);
@@ -1076,7 +1073,7 @@ export class Ledger extends TypedEventTarget<LedgerEventDetails> {
     const nowMs = this.#now();
     const draft = new StorageDraft(block.storage);
     let lost = 0;
-    for (const [id, w] of [...this.#recentWrites]) {
+    for (const [id, w] of this.#recentWrites) {
       const value = block.storage.get(w.bucket)?.get(w.key)?.value;
       if (w.untilMs < nowMs || value === w.value) {
         this.#recentWrites.delete(id);
