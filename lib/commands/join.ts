@@ -5,7 +5,7 @@ import type { Settings } from "../config/options.ts";
 import { expandHome } from "../config/settings.ts";
 import { encodeToken } from "../config/token.ts";
 import { leaseFileName } from "../crypto/derive.ts";
-import { DHCP_PREFIX, obtainAddress } from "../dhcp/dhcp.ts";
+import { DHCP_PREFIX, obtainAddress, serveDhcp } from "../dhcp/dhcp.ts";
 import { createMesh } from "../mesh/mesh.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
 import { UsageError } from "../util/errors.ts";
@@ -131,6 +131,17 @@ export async function runJoin(ctx: CommandContext): Promise<void> {
     running.vpn = started;
     stops.unshift(() => started.stop());
     ctx.log.info(`VPN up: interface ${started.interfaceName} with address ${address}`);
+    // The VPN node of the lowest address answers the DHCP requests of nodes joining with --dhcp
+    // (every VPN node runs this; see serveDhcp).
+    const dhcpServer = new AbortController();
+    const serving = serveDhcp(mesh.ledger, mesh.peerId, {
+      signal: dhcpServer.signal,
+      logger: ctx.log,
+    });
+    stops.unshift(async () => {
+      dhcpServer.abort();
+      await serving;
+    });
     // After the VPN: the DNS server may listen on the VPN address.
     if (dnsModule && dnsOptions) {
       const dns = await dnsModule.startDnsServer(mesh, dnsOptions, ctx.log);

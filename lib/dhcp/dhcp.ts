@@ -1,6 +1,14 @@
 /**
- * DHCP over the ledger (Go `--dhcp`): the leader of the nodes without an address takes one, and
- * (beyond Go) offers one to each of the others, so nodes joining together are served in one turn.
+ * DHCP over the ledger (Go `--dhcp`).
+ *
+ * Beyond Go: a node waiting for an address asks the established nodes (alive owners of a
+ * `machines` entry) with a `dhcp/request/<peer ID>` key; the alive one with the lowest address
+ * answers every request in one `dhcp/offers` value (see {@link serveDhcp}). One writer, whose
+ * view of the machines has long converged, hands out every address: nodes joining together never
+ * elect several leaders whose views differ. Without an established node (a network where every
+ * node starts with `--dhcp`), or when none answered for {@link DHCP_FALLBACK_MS} (only Go nodes
+ * hold addresses), Go's scheme runs: the leader of the nodes without an address takes one, and
+ * offers one to each of the others.
  */
 import {
   BUCKETS,
@@ -8,6 +16,7 @@ import {
   dhcpCodec,
   type DhcpOffers,
   dhcpOffersCodec,
+  MAX_DHCP_OFFERS,
   peerIdOf,
 } from "../ledger/buckets.ts";
 import type { Job, Ledger } from "../ledger/ledger.ts";
@@ -30,6 +39,20 @@ export const DHCP_POLL_MS = 5_000;
 export const DHCP_SETTLE_MS = 3_000;
 /** Prefix of every DHCP address (Go hands out `<ip>/24`). */
 export const DHCP_PREFIX = 24;
+/**
+ * Prefix of the `dhcp` keys by which a waiting node asks the established nodes for an address:
+ * `request/<peer ID>`, its value the base address asked for (a JSON string).
+ */
+export const DHCP_REQUEST_PREFIX = "request/";
+/**
+ * A waiting node that sees established nodes but no change of `dhcp/offers` this long falls
+ * back to Go's election among waiting nodes (the established nodes may all be Go nodes, or ours
+ * may have lost the one that answers). Generous: one ledger write took up to a minute to cross
+ * fifteen nodes on two busy cores.
+ */
+export const DHCP_FALLBACK_MS = 120_000;
+/** Fewest milliseconds between two `dhcp/offers` writes of one established node. */
+export const DHCP_OFFER_GAP_MS = 1_000;
 
 /**
  * Go's `utils.NextIP`: `base` when nothing is used, else the highest used address plus one.
@@ -87,7 +110,9 @@ export type DhcpDecision =
   /** The leader's own address, and the offers to write first (empty: none to write). */
   | { action: "allocate"; address: string; offers: ReadonlyMap<string, string> }
   /** An address the leader offered us. */
-  | { action: "accept"; address: string };
+  | { action: "accept"; address: string }
+  /** Ask the established nodes for an address, and wait for their offer. */
+  | { action: "request" };
 
 /** The ledger view one DHCP round needs. */
 export interface DhcpView {
@@ -106,6 +131,11 @@ export interface DhcpView {
    * its ledger has not reached us yet: our view of the machines may be empty or partial.
    */
   connected?: readonly string[];
+  /**
+   * Ask the established nodes (alive owners of a machine) when there are any, instead of
+   * electing a leader among the waiting nodes (see {@link serveDhcp}). Off: Go's scheme only.
+   */
+  allocators?: boolean;
 }
 
 /**
@@ -129,19 +159,27 @@ export interface DhcpView {
  */
 export function dhcpDecision(view: DhcpView): DhcpDecision {
   const owners = new Set(view.machines.values());
-  const offered = view.offers?.Leader === view.lead
-    ? view.offers?.Addresses.get(view.self)
+  const alive = new Set(view.alive);
+  const offers = view.offers;
+  // Offers count from the current leader, or from an established node (an alive owner of a
+  // machine, see serveDhcp).
+  const fromAllocator = offers !== undefined && offers.Leader !== view.self &&
+    owners.has(offers.Leader) && alive.has(offers.Leader);
+  const offered = offers !== undefined && (offers.Leader === view.lead || fromAllocator)
+    ? offers.Addresses.get(view.self)
     : undefined;
   if (offered !== undefined && isOfferable(view, offered, view.self)) {
     return { action: "accept", address: offered };
   }
   const withoutAddress = view.alive.filter((p) => !owners.has(p));
   if (view.alive.length <= 1) return { action: "wait", why: "alone" };
-  const alive = new Set(view.alive);
   if (view.connected?.some((p) => p !== view.self && !alive.has(p))) {
     // A node that had only other joiners' heartbeats took the base address, which a machine
     // of the ledger it had not received yet already held.
     return { action: "wait", why: "the ledger of connected peers has not reached us yet" };
+  }
+  if (view.allocators && [...owners].some((p) => p !== view.self && alive.has(p))) {
+    return { action: "request" };
   }
   if (withoutAddress.length === 0) {
     return { action: "wait", why: "no heartbeat from this node yet" };
@@ -223,9 +261,199 @@ function electionOrder(nodes: readonly string[]): string[] {
     .map((e) => e.node);
 }
 
+/** The ledger view of an established node answering DHCP requests. */
+export interface AllocatorView {
+  self: string;
+  /** Peers with a heartbeat in the alive window. */
+  alive: readonly string[];
+  /** machines bucket: address → owner peer ID. */
+  machines: ReadonlyMap<string, string>;
+  /** Requests: peer ID → base address asked for. */
+  requests: ReadonlyMap<string, string>;
+  /** Current `dhcp/offers` value, if any. */
+  offers?: DhcpOffers;
+}
+
+/** What an established node does with the requests it sees. */
+export type AllocatorPlan =
+  | { action: "idle"; why: string }
+  /** Write `offers`: the pending ones kept, and one for each of `unserved`. */
+  | { action: "offer"; unserved: readonly string[]; offers: ReadonlyMap<string, string> };
+
+/**
+ * What an established node does about DHCP requests (pure). Only the alive owner of the lowest
+ * machine address answers; each pending offer stays as it is while its node is alive
+ * without a machine (it may have taken it already); each request of an alive node without a
+ * machine and without an offer gets the next free address of its base's /24, in the election's
+ * order, counting the machines' addresses and the pending offers. Requests for a base that is no
+ * IPv4 address, or whose /24 is full, are left unanswered.
+ *
+ * @example
+ * ```ts
+ * const plan = allocatorPlan({
+ *   self: "a",
+ *   alive: ["a", "b"],
+ *   machines: new Map([["10.1.0.1", "a"]]),
+ *   requests: new Map([["b", "10.1.0.1"]]),
+ * });
+ * // { action: "offer", unserved: ["b"], offers: Map { "b" => "10.1.0.2" } }
+ * ```
+ */
+export function allocatorPlan(view: AllocatorView): AllocatorPlan {
+  const alive = new Set(view.alive);
+  const owners = new Set(view.machines.values());
+  const first = allocatorOrder(view.machines, alive)[0];
+  if (first !== view.self) {
+    return { action: "idle", why: "not the alive owner of the lowest machine address" };
+  }
+  const waiting = (peer: string) => alive.has(peer) && !owners.has(peer);
+  const used = [...view.machines.keys()];
+  const held = new Set(used);
+  const offers = new Map<string, string>();
+  for (const [peer, address] of view.offers?.Addresses ?? []) {
+    if (!waiting(peer) || held.has(address) || offers.size >= MAX_DHCP_OFFERS) continue;
+    const n = parseIPv4(address);
+    if (n === null || formatIPv4(n) !== address) continue;
+    offers.set(peer, address);
+    held.add(address);
+    used.push(address);
+  }
+  const unserved = electionOrder(
+    [...view.requests.keys()].filter((p) => waiting(p) && !offers.has(p)),
+  ).slice(0, MAX_DHCP_OFFERS);
+  const answered: string[] = [];
+  for (const peer of unserved) {
+    if (offers.size >= MAX_DHCP_OFFERS) break;
+    let address: string;
+    try {
+      address = nextFreeIP(view.requests.get(peer)!, used);
+    } catch (e) {
+      // A base that is no IPv4 address (UsageError), or a full /24: that request waits.
+      if (e instanceof EdgeVpnError) continue;
+      throw e;
+    }
+    offers.set(peer, address);
+    used.push(address);
+    answered.push(peer);
+  }
+  if (answered.length === 0) {
+    return { action: "idle", why: unserved.length === 0 ? "no request" : "no address to offer" };
+  }
+  return { action: "offer", unserved: answered, offers };
+}
+
+/**
+ * The alive owners of a machine, lowest address first: the order in which they answer requests.
+ * Not Go's election: nodes that just took an address (usually the highest ones) would come
+ * first in some views and not yet in others, and two nodes would answer at once.
+ */
+function allocatorOrder(
+  machines: ReadonlyMap<string, string>,
+  alive: ReadonlySet<string>,
+): string[] {
+  const lowest = new Map<string, number>();
+  for (const [address, owner] of machines) {
+    if (!alive.has(owner)) continue;
+    const n = parseIPv4(address) ?? Infinity;
+    if (!(lowest.get(owner)! <= n)) lowest.set(owner, n);
+  }
+  return [...lowest.keys()].sort((a, b) =>
+    lowest.get(a)! - lowest.get(b)! || (a < b ? -1 : a > b ? 1 : 0)
+  );
+}
+
+/** Options of {@link serveDhcp}. */
+export interface DhcpServerOptions {
+  /** Stops serving. */
+  signal: AbortSignal;
+  /** See {@link DHCP_ALIVE_WINDOW_MS}. */
+  aliveWindowMs?: number;
+  /** Longest pause between two looks at the ledger (it also looks on each change). */
+  pollMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * Answers the DHCP requests of waiting nodes while this node is the alive owner of the lowest
+ * machine address (every VPN node runs it; one writer only: two, each with its own view of the
+ * requests, offered one address twice). When that node is gone but still inside the alive
+ * window, waiting nodes fall back to Go's election after {@link DHCP_FALLBACK_MS}. Resolves once
+ * `signal` aborts.
+ *
+ * @example
+ * ```ts ignore
+ * const served = serveDhcp(mesh.ledger, mesh.peerId, { signal: stop.signal });
+ * ```
+ */
+export async function serveDhcp(
+  ledger: DhcpLedger,
+  self: string,
+  options: DhcpServerOptions,
+): Promise<void> {
+  const log = (options.logger ?? silentLogger).child("dhcp");
+  let lastWrite = -Infinity;
+  while (!options.signal.aborted) {
+    let pause = options.pollMs ?? 2_000;
+    try {
+      const plan = allocatorPlan(allocatorViewOf(ledger, self, options.aliveWindowMs));
+      if (plan.action === "offer") {
+        const due = lastWrite + DHCP_OFFER_GAP_MS - Date.now();
+        if (due <= 0) {
+          lastWrite = Date.now();
+          await ledger.add(BUCKETS.dhcp, {
+            [DHCP_OFFERS_KEY]: dhcpOffersCodec.value({ Leader: self, Addresses: plan.offers }),
+          });
+          log.info("offered DHCP addresses", {
+            requests: plan.unserved.length,
+            offers: plan.offers.size,
+          });
+          continue;
+        }
+        pause = Math.min(pause, due);
+      }
+    } catch (e) {
+      if (options.signal.aborted) break;
+      log.warn("cannot answer DHCP requests", { error: errorMessage(e) });
+    }
+    await sleep(pause, options.signal, ledger);
+  }
+}
+
+/** The ledger as {@link allocatorPlan} needs it. */
+function allocatorViewOf(ledger: DhcpLedger, self: string, aliveWindowMs?: number): AllocatorView {
+  const dhcp = ledger.currentData().get(BUCKETS.dhcp);
+  const requests = new Map<string, string>();
+  for (const [key, value] of dhcp ?? []) {
+    if (!key.startsWith(DHCP_REQUEST_PREFIX)) continue;
+    const base = dhcpCodec.parse(value);
+    if (base) requests.set(key.slice(DHCP_REQUEST_PREFIX.length), base);
+  }
+  const offersText = dhcp?.get(DHCP_OFFERS_KEY);
+  return {
+    self,
+    alive: ledger.availableNodes(aliveWindowMs ?? DHCP_ALIVE_WINDOW_MS),
+    machines: machinesOf(ledger),
+    requests,
+    offers: offersText === undefined ? undefined : dhcpOffersCodec.parse(offersText),
+  };
+}
+
+/** machines bucket: address → owner peer ID. */
+function machinesOf(ledger: DhcpLedger): Map<string, string> {
+  const machines = new Map<string, string>();
+  for (const [ip, value] of ledger.currentData().get(BUCKETS.machines) ?? []) {
+    const owner = peerIdOf(value);
+    if (owner) machines.set(ip, owner);
+  }
+  return machines;
+}
+
 /** The ledger calls DHCP makes. */
 export type DhcpLedger =
-  & Pick<Ledger, "add" | "availableNodes" | "currentData" | "getKey" | "persist">
+  & Pick<
+    Ledger,
+    "add" | "announceUpdate" | "availableNodes" | "currentData" | "delete" | "getKey" | "persist"
+  >
   & Partial<Pick<Ledger, "addEventListener" | "removeEventListener">>;
 
 /** Options of {@link obtainAddress}. */
@@ -243,6 +471,8 @@ export interface DhcpOptions {
   aliveWindowMs?: number;
   /** Peers connected now (see {@link DhcpView.connected}); none checked when absent. */
   connectedPeers?: () => readonly string[];
+  /** See {@link DHCP_FALLBACK_MS}; 0 runs Go's scheme only. */
+  fallbackMs?: number;
   logger?: Logger;
 }
 
@@ -264,12 +494,11 @@ export async function obtainAddress(
   const log = (options.logger ?? silentLogger).child("dhcp");
   const leasePath = `${options.leaseDir.replace(/\/+$/, "")}/${options.leaseName}`;
   const leased = await readLease(leasePath, log);
+  const fallbackMs = options.fallbackMs ?? DHCP_FALLBACK_MS;
+  /** Go's scheme only: no established node answered (or fallbackMs is 0). */
+  let goScheme = fallbackMs <= 0;
   const view = (): DhcpView => {
-    const machines = new Map<string, string>();
-    for (const [ip, value] of ledger.currentData().get(BUCKETS.machines) ?? []) {
-      const owner = peerIdOf(value);
-      if (owner) machines.set(ip, owner);
-    }
+    const machines = machinesOf(ledger);
     const lead = ledger.getKey(BUCKETS.dhcp, "leader");
     const offersText = ledger.getKey(BUCKETS.dhcp, DHCP_OFFERS_KEY);
     return {
@@ -280,6 +509,7 @@ export async function obtainAddress(
       offers: offersText === undefined ? undefined : dhcpOffersCodec.parse(offersText),
       base: options.base,
       connected: options.connectedPeers?.(),
+      allocators: !goScheme,
     };
   };
   if (leased) {
@@ -298,6 +528,12 @@ export async function obtainAddress(
     await writeFileAtomic(leasePath, new TextEncoder().encode(address), { mode: 0o600 });
   };
   let claim: Job | undefined;
+  let request: Job | undefined;
+  let requestedAt: number | undefined;
+  /** True once an established node offered addresses while we waited. */
+  let served = false;
+  let offersAtRequest: string | undefined;
+  const requestKey = `${DHCP_REQUEST_PREFIX}${self}`;
   let lastWhy = "";
   let leadingSince: number | undefined;
   /** The nodes waiting for an address when `leadingSince` was set. */
@@ -317,6 +553,27 @@ export async function obtainAddress(
         action: decision.action,
       });
       let pause = options.pollMs ?? DHCP_POLL_MS;
+      // An established node answers: the offers changed while we waited.
+      const offersNow = ledger.getKey(BUCKETS.dhcp, DHCP_OFFERS_KEY);
+      if (requestedAt !== undefined && offersNow !== offersAtRequest) served = true;
+      if (decision.action === "request") {
+        leadingSince = undefined;
+        if (request === undefined) {
+          log.info("asking the established nodes for a DHCP address");
+          // Written again whenever it is missing, until we have an address.
+          request = ledger.announceUpdate(2_000, BUCKETS.dhcp, requestKey, options.base);
+          requestedAt = Date.now();
+          offersAtRequest = ledger.getKey(BUCKETS.dhcp, DHCP_OFFERS_KEY);
+        } else if (!served && Date.now() - requestedAt! >= fallbackMs) {
+          // Established nodes, none of which answers: Go nodes, or ours all gone.
+          log.warn("no established node answered the DHCP request; electing a leader as Go does");
+          goScheme = true;
+          continue;
+        }
+        const left = Math.max(0, requestedAt! + fallbackMs - Date.now());
+        await sleep(Math.min(pause, left), options.signal, ledger);
+        continue;
+      }
       if (decision.action === "accept") {
         await saveLease(decision.address);
         log.info("obtained a DHCP address offered by the leader", {
@@ -364,6 +621,11 @@ export async function obtainAddress(
     }
   } finally {
     claim?.stop();
+    request?.stop();
+    if (request !== undefined) {
+      // The offer we took stays pending while we have no machine: the request may go.
+      await ledger.delete(BUCKETS.dhcp, requestKey).catch(() => false);
+    }
   }
 }
 

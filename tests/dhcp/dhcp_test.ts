@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { generateNetworkConfig } from "../../lib/config/token.ts";
 import { leaseFileName } from "../../lib/crypto/derive.ts";
-import { dhcpDecision, nextFreeIP, nextIP, obtainAddress } from "../../lib/dhcp/dhcp.ts";
+import {
+  allocatorPlan,
+  dhcpDecision,
+  nextFreeIP,
+  nextIP,
+  obtainAddress,
+  serveDhcp,
+} from "../../lib/dhcp/dhcp.ts";
 import { dhcpOffersCodec, MAX_DHCP_OFFERS } from "../../lib/ledger/buckets.ts";
 import { createMesh, type Mesh } from "../../lib/mesh/mesh.ts";
 import { leader } from "../../lib/util/leader.ts";
@@ -70,8 +77,11 @@ Deno.test("nodes take the addresses the current leader offered them, and only th
   };
   const view = { alive, machines, lead, offers, base: "10.1.0.1" };
   assert.deepEqual(dhcpDecision({ ...view, self: b }), { action: "accept", address: "10.1.0.2" });
-  // Offers of a node that no longer holds the leadership do not count.
-  assert.notEqual(dhcpDecision({ ...view, self: b, lead: c }).action, "accept");
+  // Offers of a node that no longer holds the leadership count while it is an established node
+  // (alive, with a machine: the next leader keeps them), not once it is gone.
+  assert.equal(dhcpDecision({ ...view, self: b, lead: c }).action, "accept");
+  const gone = alive.filter((p) => p !== lead);
+  assert.notEqual(dhcpDecision({ ...view, alive: gone, self: b, lead: c }).action, "accept");
   // Nor an address another machine took meanwhile (a Go leader knows nothing of offers).
   const taken = new Map([...machines, ["10.1.0.3", d]]);
   assert.notEqual(dhcpDecision({ ...view, machines: taken, self: c }).action, "accept");
@@ -142,6 +152,8 @@ Deno.test("three nodes get distinct addresses through the ledger and keep them a
   };
   const messages: string[] = [];
   const logger = createLogger({ sink: (r) => messages.push(r.msg) });
+  const stopServing = new AbortController();
+  const serving: Promise<void>[] = [];
   const claim = async (mesh: Mesh, dir: string) => {
     const ip = await obtainAddress(mesh.ledger, mesh.peerId, {
       logger,
@@ -154,8 +166,9 @@ Deno.test("three nodes get distinct addresses through the ledger and keep them a
       // A failure, not a hang, if the nodes never agree.
       signal: AbortSignal.timeout(30_000),
     });
-    // What the VPN does once it has an address: announce the machine.
+    // What join does once it has an address: announce the machine, answer DHCP requests.
     await mesh.ledger.add("machines", { [ip]: { PeerID: mesh.peerId, Address: ip } });
+    serving.push(serveDhcp(mesh.ledger, mesh.peerId, { signal: stopServing.signal }));
     return ip;
   };
   try {
@@ -176,6 +189,8 @@ Deno.test("three nodes get distinct addresses through the ledger and keep them a
     meshes[1] = await start(1, meshes[0].node.multiaddrs());
     assert.equal(await claim(meshes[1], dirs[1]), ips[1]);
   } finally {
+    stopServing.abort();
+    await Promise.all(serving);
     await Promise.allSettled(meshes.map((m) => m.stop()));
     for (const d of dirs) await Deno.remove(d, { recursive: true });
   }
@@ -305,6 +320,8 @@ Deno.test("a leader hands out addresses only once no new node appeared waiting f
       leaseName: "lease",
       pollMs: 20,
       settleMs: SETTLE_MS,
+      // Go's election, which this test is about ("established" does not answer requests).
+      fallbackMs: 0,
       signal: AbortSignal.timeout(10_000),
     });
     assert.equal(ip, "10.1.0.2");
@@ -312,5 +329,191 @@ Deno.test("a leader hands out addresses only once no new node appeared waiting f
     assert.deepEqual([...offers.Addresses.keys()].sort(), others.sort(), "every joiner offered");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("waiting nodes ask the established nodes, and take only their offers or the leader's", () => {
+  const joiners = ["peerA", "peerB", "peerC"];
+  const view = {
+    self: "peerA",
+    alive: [...joiners, "established"],
+    machines: new Map([["10.1.0.1", "established"]]),
+    lead: undefined,
+    base: "10.1.0.1",
+    allocators: true,
+  };
+  assert.deepEqual(dhcpDecision(view), { action: "request" });
+  // Go's scheme only, or no alive established node: the election among waiting nodes.
+  assert.notEqual(dhcpDecision({ ...view, allocators: false }).action, "request");
+  assert.notEqual(dhcpDecision({ ...view, alive: joiners }).action, "request");
+  // An established node's offer is taken; a waiting node's (not the leader) is not.
+  const offers = (Leader: string) => ({ Leader, Addresses: new Map([["peerA", "10.1.0.2"]]) });
+  assert.deepEqual(dhcpDecision({ ...view, offers: offers("established") }), {
+    action: "accept",
+    address: "10.1.0.2",
+  });
+  assert.deepEqual(dhcpDecision({ ...view, offers: offers("peerB") }), { action: "request" });
+});
+
+Deno.test("the alive established node of the lowest address answers every request, keeping pending offers", () => {
+  const owners = ["est1", "est2", "est3"];
+  const machines = new Map(owners.map((p, i) => [`10.1.0.${i + 1}`, p]));
+  const joiners = Array.from({ length: 6 }, (_, i) => `joiner${i}`);
+  const view = {
+    alive: [...owners, ...joiners, "apiOnly"],
+    machines,
+    requests: new Map(joiners.map((p) => [p, "10.1.0.1"])),
+  };
+  // Lowest address first: est1 holds .1; the others leave the requests to it.
+  const order = owners;
+  const plan = allocatorPlan({ ...view, self: "est1" });
+  assert.equal(plan.action, "offer");
+  for (const self of ["est2", "est3"]) {
+    assert.equal(allocatorPlan({ ...view, self }).action, "idle", self);
+  }
+  // est1 gone from the alive nodes: est2 answers, with the same offers.
+  const next = allocatorPlan({
+    ...view,
+    alive: view.alive.filter((p) => p !== "est1"),
+    self: "est2",
+  });
+  assert.deepEqual(next, plan);
+  const first = plan as { offers: ReadonlyMap<string, string> };
+  assert.deepEqual([...first.offers.keys()].sort(), joiners, "every request, and only them");
+  const addresses = [...first.offers.values()];
+  assert.equal(new Set(addresses).size, joiners.length);
+  for (const a of addresses) assert.ok(!machines.has(a), a);
+  // The leader of the requests gets Go's next address.
+  assert.equal(first.offers.get(leader(joiners)!), "10.1.0.4");
+  // Offers stay while their nodes wait; a node that took one (has a machine) leaves the list;
+  // a new request gets a fresh address; dead nodes' requests and hostile bases get nothing.
+  const took = joiners[0];
+  const later = allocatorPlan({
+    ...view,
+    self: order[0],
+    alive: [...view.alive.filter((p) => p !== joiners[1]), "late", "odd"],
+    machines: new Map([...machines, [first.offers.get(took)!, took]]),
+    requests: new Map([
+      ...view.requests,
+      ["late", "10.1.0.1"],
+      ["odd", "not an address"],
+      ["gone", "10.1.0.1"],
+    ]),
+    offers: { Leader: order[0], Addresses: first.offers },
+  });
+  assert.equal(later.action, "offer");
+  if (later.action !== "offer") return;
+  assert.deepEqual(later.unserved, ["late"]);
+  for (const p of joiners.slice(2)) assert.equal(later.offers.get(p), first.offers.get(p), p);
+  assert.ok(!later.offers.has(took) && !later.offers.has(joiners[1]) && !later.offers.has("odd"));
+  // The late node's address is neither a machine's nor one still offered to another node.
+  const all = [...later.offers.values(), first.offers.get(took)!, ...machines.keys()];
+  assert.equal(new Set(all).size, all.length, `${all}`);
+  // Nothing to do: no request, or not an alive owner of a machine.
+  assert.equal(allocatorPlan({ ...view, self: order[0], requests: new Map() }).action, "idle");
+  assert.equal(allocatorPlan({ ...view, self: "joiner1" }).action, "idle");
+  assert.equal(allocatorPlan({ ...view, self: "est1", alive: joiners }).action, "idle");
+});
+
+async function dhcpMesh(network: ReturnType<typeof generateNetworkConfig>, bootstrap: string[]) {
+  const mesh = await createMesh({
+    node: {
+      network,
+      listenMaddrs: ["/ip4/127.0.0.1/tcp/0"],
+      bootstrapPeers: bootstrap,
+      mdns: false,
+      dht: false,
+    },
+    ledger: { mode: "enforce", ownershipTtlMs: 60_000, syncIntervalMs: 500 },
+    alive: { intervalMs: 500, scrubIntervalMs: 600_000, maxIntervalMs: 900_000 },
+  });
+  await mesh.start();
+  return mesh;
+}
+
+/**
+ * Two established nodes (machines .1 and .2, answering requests with a 500 ms rank delay when
+ * `serve`; the first one stopped once the second holds its machine when `firstGone`) and
+ * `joiners` nodes asking at once. Returns the joiners' addresses and the logs.
+ */
+async function joinAtOnce(
+  joiners: number,
+  { serve = true, firstGone = false, fallbackMs = 60_000 } = {},
+) {
+  const network = generateNetworkConfig();
+  const dir = await Deno.makeTempDir();
+  const meshes: Mesh[] = [];
+  const stop = new AbortController();
+  const served: Promise<void>[] = [];
+  const messages: string[] = [];
+  const logger = createLogger({ sink: (r) => messages.push(r.msg) });
+  try {
+    meshes.push(await dhcpMesh(network, []));
+    meshes.push(await dhcpMesh(network, meshes[0].node.multiaddrs()));
+    for (const [i, m] of meshes.entries()) {
+      await m.ledger.add("machines", {
+        [`10.1.0.${i + 1}`]: { PeerID: m.peerId, Address: `10.1.0.${i + 1}` },
+      });
+    }
+    if (firstGone) {
+      while (meshes[1].ledger.getKey("machines", "10.1.0.1") === undefined) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await meshes[0].stop();
+    }
+    const established = firstGone ? [meshes[1]] : meshes.slice();
+    for (const m of serve ? established : []) {
+      served.push(serveDhcp(m.ledger, m.peerId, { signal: stop.signal }));
+    }
+    for (let i = 0; i < joiners; i++) {
+      meshes.push(await dhcpMesh(network, established.flatMap((m) => m.node.multiaddrs())));
+    }
+    const ips = await Promise.all(
+      meshes.slice(2).map(async (mesh, i) => {
+        const ip = await obtainAddress(mesh.ledger, mesh.peerId, {
+          logger,
+          base: "10.1.0.1",
+          leaseDir: `${dir}/${i}`,
+          leaseName: leaseFileName(network),
+          pollMs: 200,
+          settleMs: 1_500,
+          fallbackMs,
+          connectedPeers: () => mesh.node.connectedPeers(),
+          signal: AbortSignal.timeout(40_000),
+        });
+        await mesh.ledger.add("machines", { [ip]: { PeerID: mesh.peerId, Address: ip } });
+        return ip;
+      }),
+    );
+    return { ips, messages, leader: meshes[1].ledger.getKey("dhcp", "leader") };
+  } finally {
+    stop.abort();
+    await Promise.all(served);
+    await Promise.allSettled(meshes.map((m) => m.stop()));
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("eight nodes joining at once get distinct addresses from the established node, none leading", async () => {
+  const { ips, messages, leader: lead } = await joinAtOnce(8);
+  assert.equal(new Set(ips).size, 8, `distinct addresses: ${ips}`);
+  for (const ip of ips) assert.ok(!["10.1.0.1", "10.1.0.2"].includes(ip), ip);
+  assert.equal(
+    messages.filter((m) => m === "obtained a DHCP address offered by the leader").length,
+    8,
+    messages.join("\n"),
+  );
+  assert.equal(lead, undefined, "no waiting node claimed dhcp/leader");
+});
+
+Deno.test("when no established node answers (Go nodes, or ours gone), waiting nodes elect a leader as Go does", async () => {
+  for (const options of [{ serve: false }, { firstGone: true }]) {
+    const r = await joinAtOnce(3, { ...options, fallbackMs: 1_000 });
+    assert.equal(new Set(r.ips).size, 3, `distinct addresses: ${r.ips}`);
+    assert.ok(
+      r.messages.some((m) => /electing a leader as Go does/.test(m)),
+      r.messages.join("\n"),
+    );
+    assert.notEqual(r.leader, undefined, "a waiting node claimed dhcp/leader");
   }
 });
