@@ -51,6 +51,11 @@ export const DHCP_REQUEST_PREFIX = "request/";
  * fifteen nodes on two busy cores.
  */
 export const DHCP_FALLBACK_MS = 120_000;
+/**
+ * How long a connected peer without a heartbeat in our ledger holds DHCP decisions up (its
+ * ledger has not reached us yet, see {@link DhcpView.connected}).
+ */
+export const DHCP_CONNECTED_GRACE_MS = 15_000;
 /** Fewest milliseconds between two `dhcp/offers` writes of one established node. */
 export const DHCP_OFFER_GAP_MS = 1_000;
 
@@ -471,6 +476,8 @@ export interface DhcpOptions {
   aliveWindowMs?: number;
   /** Peers connected now (see {@link DhcpView.connected}); none checked when absent. */
   connectedPeers?: () => readonly string[];
+  /** See {@link DHCP_CONNECTED_GRACE_MS}. */
+  connectedGraceMs?: number;
   /** See {@link DHCP_FALLBACK_MS}; 0 runs Go's scheme only. */
   fallbackMs?: number;
   logger?: Logger;
@@ -495,6 +502,20 @@ export async function obtainAddress(
   const leasePath = `${options.leaseDir.replace(/\/+$/, "")}/${options.leaseName}`;
   const leased = await readLease(leasePath, log);
   const fallbackMs = options.fallbackMs ?? DHCP_FALLBACK_MS;
+  const graceMs = options.connectedGraceMs ?? DHCP_CONNECTED_GRACE_MS;
+  /** Connected peers → when we first saw them connected. */
+  const connectedSince = new Map<string, number>();
+  // A connected peer whose heartbeat never reaches us (its clock runs ahead, so every node
+  // refuses its heartbeats as from the future) must not hold DHCP up for good.
+  const recentlyConnected = () => {
+    const peers = options.connectedPeers?.();
+    if (peers === undefined) return undefined;
+    const now = Date.now();
+    const current = new Set(peers);
+    for (const p of connectedSince.keys()) if (!current.has(p)) connectedSince.delete(p);
+    for (const p of peers) if (!connectedSince.has(p)) connectedSince.set(p, now);
+    return peers.filter((p) => now - connectedSince.get(p)! < graceMs);
+  };
   /** Go's scheme only: no established node answered (or fallbackMs is 0). */
   let goScheme = fallbackMs <= 0;
   const view = (): DhcpView => {
@@ -508,7 +529,7 @@ export async function obtainAddress(
       lead: lead === undefined ? undefined : dhcpCodec.parse(lead) || undefined,
       offers: offersText === undefined ? undefined : dhcpOffersCodec.parse(offersText),
       base: options.base,
-      connected: options.connectedPeers?.(),
+      connected: recentlyConnected(),
       allocators: !goScheme,
     };
   };

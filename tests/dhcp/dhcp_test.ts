@@ -536,3 +536,46 @@ Deno.test("when no established node answers (Go nodes, or ours gone), waiting no
     assert.notEqual(r.leader, undefined, "a waiting node claimed dhcp/leader");
   }
 });
+
+Deno.test("a connected peer whose heartbeat never reaches us (a clock far ahead) holds DHCP up only for a grace time", async () => {
+  const { goMarshal } = await import("../../lib/ledger/json.ts");
+  const data = new Map<string, Map<string, string>>([
+    ["machines", new Map([["10.1.0.1", goMarshal({ PeerID: "est", Address: "10.1.0.1" })]])],
+    ["dhcp", new Map()],
+  ]);
+  const ledger = {
+    availableNodes: () => ["est", "joiner"],
+    currentData: () => data,
+    getKey: (bucket: string, key: string) => data.get(bucket)?.get(key),
+    add: (bucket: string, values: Record<string, unknown>) => {
+      for (const [k, v] of Object.entries(values)) data.get(bucket)!.set(k, goMarshal(v));
+      return Promise.resolve(true);
+    },
+    announceUpdate: (_i: number, bucket: string, key: string, value: unknown) => {
+      data.get(bucket)!.set(key, goMarshal(value));
+      return { stop() {} };
+    },
+    delete: (bucket: string, key: string) => Promise.resolve(data.get(bucket)!.delete(key)),
+  };
+  const stop = new AbortController();
+  const served = serveDhcp(ledger as never, "est", { signal: stop.signal, pollMs: 20 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const t0 = Date.now();
+    const ip = await obtainAddress(ledger as never, "joiner", {
+      base: "10.1.0.1",
+      leaseDir: dir,
+      leaseName: "lease",
+      pollMs: 20,
+      connectedPeers: () => ["est", "skewed"],
+      connectedGraceMs: 400,
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(ip, "10.1.0.2");
+    assert.ok(Date.now() - t0 >= 400, "waited for the grace time");
+  } finally {
+    stop.abort();
+    await served;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
