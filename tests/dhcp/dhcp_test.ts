@@ -438,7 +438,8 @@ async function dhcpMesh(
 /**
  * Two established nodes (machines .1 and .2, answering requests with a 500 ms rank delay when
  * `serve`; the first one stopped once the second holds its machine when `firstGone`) and
- * `joiners` nodes asking at once. Returns the joiners' addresses and the logs.
+ * `joiners` nodes asking at once. Returns the joiners' addresses, the logs and the `dhcp/leader`
+ * value the second established node holds at the end.
  */
 async function joinAtOnce(
   joiners: number,
